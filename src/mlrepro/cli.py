@@ -1,0 +1,255 @@
+"""`mlrepro list | run EXP [--key value ...] | demo | linreg CSV | kmeans CSV | report`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from .errors import ConfigError, MlreproError
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not seeds:
+        raise argparse.ArgumentTypeError("expected at least one seed")
+    return seeds
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", default="runs", help="root folder for run folders (default: runs)")
+    p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps")
+    p.add_argument("--data-dir", default=None, help="dataset folder (default: $MLREPRO_DATA)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mlrepro", allow_abbrev=False,
+                                     description="Reproduce classic ML results with one command.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("list", help="list experiments (with -v: their options)")
+    p.add_argument("-v", "--verbose", action="store_true")
+
+    p = sub.add_parser("run", allow_abbrev=False, help="run an experiment",
+                       description="Run EXP; any other --key value overrides a field of its Config.")
+    p.add_argument("experiment", nargs="?", help="experiment name (see `mlrepro list`)")
+    p.add_argument("--quick", action="store_true", help="the seconds-long preset")
+    p.add_argument("--preset", default=None, help="a named preset of the experiment")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", type=_seeds, default=None,
+                   help="comma-separated seeds; writes results/EXP.json with mean ± std")
+    p.add_argument("--results-dir", default="results", help="where --seeds writes its summary")
+    p.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue a killed run")
+    _add_common(p)
+
+    p = sub.add_parser("demo", help="a short tour: the quick preset of every experiment")
+    _add_common(p)
+
+    p = sub.add_parser("linreg", help="fit a linear regression to a CSV file")
+    p.add_argument("csv")
+    p.add_argument("--target", required=True, help="the column to predict")
+    p.add_argument("--columns", default=None, help="comma-separated feature columns (default: all others)")
+    p.add_argument("--solver", choices=["gd", "closed_form"], default="gd")
+    p.add_argument("--lr", type=float, default=0.1)
+    p.add_argument("--max-iter", type=int, default=100_000)
+    p.add_argument("--test-frac", type=float, default=0.3)
+    p.add_argument("--seed", type=int, default=0)
+
+    p = sub.add_parser("kmeans", help="cluster the rows of a CSV file")
+    p.add_argument("csv")
+    p.add_argument("-k", "--n-clusters", type=int, required=True)
+    p.add_argument("--columns", default=None, help="comma-separated columns (default: all)")
+    p.add_argument("--n-init", type=int, default=10)
+    p.add_argument("--max-iter", type=int, default=300)
+    p.add_argument("--metric", choices=["euclidean", "cosine"], default="euclidean")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--labels-out", default=None, help="write one cluster label per row to this file")
+
+    p = sub.add_parser("report", help="regenerate the README's results table from results/")
+    p.add_argument("--results-dir", default="results")
+    p.add_argument("--readme", default="README.md")
+    return parser
+
+
+def cmd_list(args) -> int:
+    from .config import config_help
+    from .experiments import EXPERIMENTS, get_experiment, summary
+
+    for name in EXPERIMENTS:
+        exp = get_experiment(name)
+        print(f"{name:<22} {summary(exp)}")
+        if args.verbose:
+            print(f"{'':<22} presets: {', '.join(exp.PRESETS) or '-'}")
+            for opt, typ, default in config_help(exp.Config):
+                print(f"{'':<24}{opt} ({typ}, default {default})")
+    return 0
+
+
+def _setup(args) -> None:
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    if args.data_dir is not None and not Path(args.data_dir).is_dir():
+        raise ConfigError(f"--data-dir: {args.data_dir} is not a folder")
+
+
+def cmd_run(args, extra: list[str], argv: list[str]) -> int:
+    from .config import parse_overrides
+    from .runner import run_experiment, run_seeds
+
+    _setup(args)
+    if args.quick and args.preset:
+        raise ConfigError("give either --quick or --preset, not both")
+    preset = "quick" if args.quick else args.preset
+    overrides = parse_overrides(extra)
+    common = dict(out=args.out, device=args.device, data_dir=args.data_dir, verbose=not args.quiet)
+    if args.resume:
+        if overrides or preset or args.seeds:
+            raise ConfigError("--resume continues a run as it was configured; drop the other options")
+        run_dir, metrics = run_experiment(args.experiment, resume=args.resume, argv=argv, **common)
+    elif args.seeds:
+        path, summary = run_seeds(args.experiment, args.seeds, results_dir=args.results_dir,
+                                  preset=preset, overrides=overrides, argv=argv, **common)
+        for key in summary["headline"]:
+            m = summary["metrics"][key]
+            print(f"{key}: {m['mean']:.6g} ± {m['std']:.2g} (n={summary['n']})")
+        print(f"summary: {path}")
+        for d in summary["run_dirs"]:
+            print(d)
+        return 0
+    else:
+        run_dir, metrics = run_experiment(args.experiment, preset=preset, overrides=overrides,
+                                          seed=args.seed, argv=argv, **common)
+    _print_metrics(metrics)
+    print(run_dir.path)
+    return 0
+
+
+def _print_metrics(metrics: dict) -> None:
+    for k, v in metrics.items():
+        if isinstance(v, float):
+            print(f"{k}: {v:.6g}")
+        elif isinstance(v, (int, str)):
+            print(f"{k}: {v}")
+
+
+def cmd_demo(args, argv: list[str]) -> int:
+    from .experiments import EXPERIMENTS
+    from .runner import run_experiment
+
+    _setup(args)
+    out = Path(args.out) / "demo" if args.out == "runs" else Path(args.out)
+    rows = []
+    for name in EXPERIMENTS:
+        print(f"== {name} (quick preset)", flush=True)
+        run_dir, metrics = run_experiment(name, preset="quick", out=out, device=args.device,
+                                          data_dir=args.data_dir, verbose=not args.quiet,
+                                          argv=["run", name, "--quick"])
+        headline = ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()
+                             if isinstance(v, float) and k != "wall_time_s")
+        rows.append((name, run_dir.path, metrics))
+        print(f"   {headline}")
+        for note in metrics.get("notes", []):
+            print(f"   note: {note}")
+    print("\nWhere everything went:")
+    for name, path, metrics in rows:
+        plots = sorted(p.name for p in (path / "plots").glob("*.png"))
+        print(f"  {name:<14} {path}  (metrics.json, history, plots: {', '.join(plots) or '-'})")
+    if any(m.get("notes") for _, _, m in rows):
+        print("\nSome runs used the small bundled data samples. For full-size results, point "
+              "--data-dir or MLREPRO_DATA at a folder with the full datasets.")
+    print("Full reproductions: mlrepro run EXP --seeds 0,1,2  (see `mlrepro list`)")
+    return 0
+
+
+def _columns(text: str | None) -> list[str] | None:
+    return [c.strip() for c in text.split(",") if c.strip()] if text else None
+
+
+def cmd_linreg(args) -> int:
+    import numpy as np
+
+    from .classic import LinearRegressionGD, read_csv
+
+    if not 0 <= args.test_frac < 1:
+        raise ConfigError(f"--test-frac must be in [0, 1), got {args.test_frac}")
+    X, y, names = read_csv(args.csv, target=args.target, columns=_columns(args.columns))
+    order = np.random.default_rng(args.seed).permutation(len(X))
+    n_test = int(round(args.test_frac * len(X)))
+    test, train = order[:n_test], order[n_test:]
+    model = LinearRegressionGD(args.lr, max_iter=args.max_iter, solver=args.solver).fit(X[train], y[train])
+    print(f"{args.target} = {float(np.ravel(model.intercept_)[0]):.6g}"
+          + "".join(f" + {c:.6g}·{n}" for c, n in zip(np.ravel(model.coef_), names)))
+    print(f"train R²: {model.score(X[train], y[train]):.6f}  ({len(train)} rows)")
+    if n_test:
+        print(f"test R²:  {model.score(X[test], y[test]):.6f}  ({n_test} rows)")
+    print(f"solver: {args.solver}, iterations: {model.n_iter_}")
+    return 0
+
+
+def cmd_kmeans(args) -> int:
+    import numpy as np
+
+    from .classic import KMeans, read_csv
+    from .engine.rundir import atomic_write_text
+
+    X, _, names = read_csv(args.csv, columns=_columns(args.columns))
+    km = KMeans(args.n_clusters, n_init=args.n_init, max_iter=args.max_iter, metric=args.metric,
+                random_state=args.seed).fit(X)
+    counts = np.bincount(km.labels_, minlength=args.n_clusters)
+    print(f"inertia: {km.inertia_:.6g}  iterations: {km.n_iter_}")
+    print("cluster  size  centre (" + ", ".join(names) + ")")
+    for i, (c, n) in enumerate(zip(km.cluster_centers_, counts)):
+        print(f"{i:>7} {n:>5}  " + ", ".join(f"{v:.4g}" for v in c))
+    if args.labels_out:
+        atomic_write_text(args.labels_out, "".join(f"{v}\n" for v in km.labels_))
+        print(f"labels: {args.labels_out}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .reporting import update_readme
+
+    n = update_readme(args.readme, args.results_dir)
+    print(f"{args.readme}: results table regenerated from {n} file(s) in {args.results_dir}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "run":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        if args.command == "list":
+            return cmd_list(args)
+        if args.command == "run":
+            return cmd_run(args, extra, argv)
+        if args.command == "demo":
+            return cmd_demo(args, argv)
+        if args.command == "linreg":
+            return cmd_linreg(args)
+        if args.command == "kmeans":
+            return cmd_kmeans(args)
+        if args.command == "report":
+            return cmd_report(args)
+    except MlreproError as e:
+        print(f"mlrepro: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mlrepro: interrupted (a run can be continued with `mlrepro run --resume RUN_DIR`)",
+              file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    parser.error(f"unknown command {args.command}")
+    return 2

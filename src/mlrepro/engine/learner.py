@@ -1,0 +1,225 @@
+"""The training loop: `fit`, `evaluate`, `predict`, with a train step readable as plain PyTorch."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterable, Sequence
+
+import torch
+from torch import nn
+
+from .callbacks import Callback, History, StopTraining
+from .runtime import get_rng_state, resolve_device, set_rng_state
+
+Metric = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def accuracy(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Top-1 accuracy; targets may be class indices (B,) or one-hot/probabilities (B, C)."""
+    if targets.ndim == outputs.ndim:
+        targets = targets.argmax(dim=1)
+    return (outputs.argmax(dim=1) == targets).float().mean()
+
+
+METRICS: dict[str, Metric] = {"accuracy": accuracy, "acc": accuracy}
+
+
+class Learner:
+    """Trains `model` with `optimizer` on `loss_fn(outputs, targets)`.
+
+    Data is any iterable of `(inputs, targets)` batches; if it has `set_epoch(epoch)` it is called
+    before each epoch so shuffling is a function of (seed, epoch) and resuming is exact.
+
+    Args:
+        scheduler: a torch LR scheduler, stepped after every batch (`scheduler_interval="batch"`)
+            or after every epoch (`"epoch"`).
+        metrics: names from `METRICS` or `{name: fn(outputs, targets) -> scalar tensor}`.
+        precision: "fp32" or "bf16" (autocast on CPU and GPU).
+        channels_last: convnets on CPU and GPU run faster with NHWC memory layout.
+    """
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
+                 loss_fn: Callable | None = None, *, scheduler=None, scheduler_interval: str = "batch",
+                 metrics: Sequence[str] | dict[str, Metric] = (), device: str | torch.device | None = None,
+                 callbacks: Iterable[Callback] = (), precision: str = "fp32",
+                 channels_last: bool = False, grad_clip_norm: float | None = None):
+        if scheduler_interval not in ("batch", "epoch"):
+            raise ValueError(f"scheduler_interval must be 'batch' or 'epoch', got {scheduler_interval!r}")
+        if precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
+        self.device = resolve_device(device)
+        self.channels_last = channels_last
+        self.model = model.to(self.device)
+        if channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.optimizer, self.loss_fn = optimizer, loss_fn
+        self.scheduler, self.scheduler_interval = scheduler, scheduler_interval
+        if not isinstance(metrics, dict):
+            unknown = [m for m in metrics if m not in METRICS]
+            if unknown:
+                raise ValueError(f"unknown metric {unknown[0]!r}; valid: {', '.join(METRICS)}")
+            metrics = {m: METRICS[m] for m in metrics}
+        self.metrics = dict(metrics)
+        self.callbacks = list(callbacks)
+        self.precision, self.grad_clip_norm = precision, grad_clip_norm
+        self.history = History()
+        self.epoch = 0  # epochs completed
+        self.global_step = 0
+        self.target_epochs = 0
+        self.steps_per_epoch: int | None = None
+        self.stop_reason: str | None = None
+        self._running: dict[str, torch.Tensor] = {}
+        self._count = 0
+
+    # --- the step ---
+    def autocast(self):
+        if self.precision == "bf16":
+            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def prepare_input(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.device, non_blocking=True)
+        if self.channels_last and x.ndim == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def to_device(self, batch):
+        x, y = batch
+        return self.prepare_input(x), y.to(self.device, non_blocking=True)
+
+    def train_step(self, batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One optimisation step; returns (loss, outputs, targets), detached."""
+        x, y = self.to_device(batch)
+        self.model.train()
+        with self.autocast():
+            outputs = self.model(x)
+            loss = self.loss_fn(outputs, y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.grad_clip_norm is not None:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip_norm)
+        self.optimizer.step()
+        if self.scheduler is not None and self.scheduler_interval == "batch":
+            self.scheduler.step()
+        return loss.detach(), outputs.detach(), y
+
+    # --- running metrics (kept as tensors: no device sync per batch) ---
+    def _reset_running(self) -> None:
+        self._running, self._count = {}, 0
+
+    def _accumulate(self, loss, outputs, targets) -> None:
+        n = len(targets)
+        values = {"loss": loss.float()}
+        values.update({k: fn(outputs.float(), targets).float() for k, fn in self.metrics.items()})
+        for k, v in values.items():
+            self._running[k] = self._running.get(k, 0) + v * n
+        self._count += n
+
+    def running_logs(self) -> dict[str, float]:
+        """Mean loss and metrics over the batches seen so far in the current pass."""
+        return {k: (v / max(self._count, 1)).item() for k, v in self._running.items()}
+
+    def _emit(self, event: str, *args) -> None:
+        for cb in self._active_callbacks:
+            getattr(cb, event)(self, *args)
+
+    # --- public API ---
+    def fit(self, train_data: Iterable, epochs: int, *, val_data: Iterable | None = None,
+            callbacks: Iterable[Callback] = ()) -> History:
+        """Train until `epochs` epochs are completed in total (a restored Learner continues)."""
+        if self.optimizer is None or self.loss_fn is None:
+            raise ValueError("Learner.fit needs an optimizer and a loss_fn")
+        self._active_callbacks = [self.history, *self.callbacks, *callbacks]
+        self.target_epochs = epochs
+        self.stop_reason = None
+        try:
+            self.steps_per_epoch = len(train_data)  # type: ignore[arg-type]
+        except TypeError:
+            self.steps_per_epoch = None
+        try:
+            self._emit("on_fit_begin")
+            while self.epoch < epochs:
+                self._run_epoch(train_data, val_data)
+        except StopTraining as stop:
+            self.stop_reason = str(stop) or "stopped by a callback"
+        self._emit("on_fit_end")
+        return self.history
+
+    def _run_epoch(self, train_data, val_data) -> None:
+        if hasattr(train_data, "set_epoch"):
+            train_data.set_epoch(self.epoch)
+        self._reset_running()
+        self._emit("on_epoch_begin")
+        start = time.perf_counter()
+        for batch in train_data:
+            self._emit("on_batch_begin")
+            loss, outputs, targets = self.train_step(batch)
+            self._accumulate(loss, outputs, targets)
+            self.global_step += 1
+            self._emit("on_batch_end", {"loss": loss})
+        logs = {"epoch": self.epoch + 1, **self.running_logs()}
+        if not all(v == v for v in logs.values()):  # NaN check without importing math per key
+            raise StopTraining(f"loss became NaN in epoch {self.epoch + 1}")
+        logs["lr"] = self.optimizer.param_groups[0]["lr"]
+        if self.scheduler is not None and self.scheduler_interval == "epoch":
+            self.scheduler.step()
+        if val_data is not None:
+            logs.update({f"val_{k}": v for k, v in self.evaluate(val_data).items()})
+        logs["time_s"] = time.perf_counter() - start
+        self.epoch += 1
+        self._emit("on_epoch_end", logs)
+
+    @torch.inference_mode()
+    def evaluate(self, data: Iterable) -> dict[str, float]:
+        """Mean loss (if a loss_fn is set) and metrics over `data`, in eval mode."""
+        self.model.eval()
+        self._reset_running()
+        for batch in data:
+            x, y = self.to_device(batch)
+            with self.autocast():
+                outputs = self.model(x)
+                loss = self.loss_fn(outputs, y) if self.loss_fn else torch.zeros((), device=x.device)
+            self._accumulate(loss, outputs, y)
+        logs = self.running_logs()
+        if self.loss_fn is None:
+            logs.pop("loss")
+        return logs
+
+    @torch.inference_mode()
+    def predict(self, data: Iterable | torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+        """Model outputs (float32, on CPU) for a tensor of inputs or an iterable of batches."""
+        self.model.eval()
+        if isinstance(data, torch.Tensor):
+            tensor = data
+            data = (tensor[i:i + batch_size] for i in range(0, len(tensor), batch_size))
+        outs = []
+        for batch in data:
+            x = self.prepare_input(batch[0] if isinstance(batch, (tuple, list)) else batch)
+            with self.autocast():
+                outs.append(self.model(x).float().cpu())
+        return torch.cat(outs)
+
+    # --- checkpoints ---
+    def state_dict(self) -> dict:
+        """Everything needed to continue training exactly: model, optimizer, scheduler, epoch, RNG."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict() if self.optimizer else None,
+            "scheduler": self.scheduler.state_dict() if self.scheduler else None,
+            "epoch": self.epoch,
+            "global_step": self.global_step,
+            "rng": get_rng_state(),
+            "history": self.history.rows,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        if self.optimizer is not None and state.get("optimizer") is not None:
+            self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and state.get("scheduler") is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        self.epoch = int(state["epoch"])
+        self.global_step = int(state.get("global_step", 0))
+        self.history.rows = [dict(r) for r in state.get("history", [])]
+        set_rng_state(state["rng"])

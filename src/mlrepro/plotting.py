@@ -1,0 +1,40 @@
+"""Figures for run folders (matplotlib, no display needed). Saved atomically like every other write."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from .engine.rundir import atomic_write_bytes  # noqa: E402
+
+
+def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> None:
+    """Render `fig` to PNG in memory, write it atomically, close it."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def plot_history(rows: Sequence[dict], path: str | os.PathLike, title: str = "") -> None:
+    """Loss and every accuracy-like metric per epoch, train vs validation, side by side."""
+    epochs = [r["epoch"] for r in rows]
+    metric_keys = [k for k in rows[0] if k not in ("epoch", "lr", "time_s") and not k.startswith("val_")]
+    fig, axes = plt.subplots(1, len(metric_keys), figsize=(4.5 * len(metric_keys), 3.4), squeeze=False)
+    for ax, key in zip(axes[0], metric_keys):
+        ax.plot(epochs, [r[key] for r in rows], "o-", label=f"train {key}")
+        if f"val_{key}" in rows[0]:
+            ax.plot(epochs, [r[f"val_{key}"] for r in rows], "s-", label=f"val {key}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(key)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    save_figure(fig, path)

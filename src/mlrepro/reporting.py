@@ -1,0 +1,58 @@
+"""The README's results table, generated from results/*.json so no number in it is typed by hand."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from .engine.rundir import atomic_write_text
+from .errors import MlreproError
+
+BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+
+
+def _fmt(m: dict) -> str:
+    mean, std = m["mean"], m["std"]
+    if abs(mean) >= 1000:
+        return f"{mean:.6g} ± {std:.2g}"
+    return f"{mean:.4f} ± {std:.4f}"
+
+
+def _machine(hw: dict) -> str:
+    if hw.get("device_name"):
+        return hw["device_name"]
+    return f"{hw.get('cpu_count', '?')}-core CPU ({hw.get('processor', '?')})"
+
+
+def results_table(results_dir: str | os.PathLike) -> tuple[str, int]:
+    """Markdown table (and the number of result files it was built from)."""
+    files = sorted(Path(results_dir).glob("*.json"))
+    rows = ["| experiment | preset | claim (source) | ours: headline, mean ± std | n | wall time | machine, torch | command |",
+            "|---|---|---|---|---|---|---|---|"]
+    for f in files:
+        try:
+            r = json.loads(f.read_text())
+            heads = r["headline"] or list(r["metrics"])[:1]
+            ours = "<br>".join(f"{k} {_fmt(r['metrics'][k])}" for k in heads if k in r["metrics"])
+            rows.append(f"| {r['experiment']} | {r['preset']} | {r.get('claim', '')} | {ours} | {r['n']} "
+                        f"| {r['wall_time_s']:.0f} s | {_machine(r['hardware'])}, torch {r['torch']} "
+                        f"| `{r['command']}` |")
+        except (KeyError, ValueError, TypeError) as e:
+            raise MlreproError(f"{f}: not a results summary ({e.__class__.__name__}: {e})") from None
+    if not files:
+        rows.append("| (no results yet: `mlrepro run EXP --seeds 0,1,2`) | | | | | | | |")
+    return "\n".join(rows), len(files)
+
+
+def update_readme(readme: str | os.PathLike, results_dir: str | os.PathLike) -> int:
+    """Replace the text between the results markers in `readme`; returns the number of results."""
+    path = Path(readme)
+    text = path.read_text()
+    if BEGIN not in text or END not in text:
+        raise MlreproError(f"{readme}: no '{BEGIN}' … '{END}' markers to put the table between")
+    table, n = results_table(results_dir)
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    atomic_write_text(path, f"{head}{BEGIN}\n{table}\n{END}{tail}")
+    return n

@@ -1,0 +1,149 @@
+"""Runs experiments: one seed into a run folder, several seeds into `results/EXP.json`."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shlex
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import __version__
+from .config import build_config
+from .engine import Checkpoint, History, Learner, ProgressBar, RunDir, RunLogger
+from .engine.rundir import atomic_write_json
+from .engine.runtime import hardware_info, resolve_device, seed_everything
+from .errors import ConfigError
+from .experiments import get_experiment
+
+
+@dataclass
+class RunContext:
+    """What an experiment's `run(cfg, ctx)` gets besides its config."""
+
+    run_dir: RunDir
+    seed: int
+    device: torch.device
+    data_dir: str | None = None
+    resume: bool = False
+    verbose: bool = True
+    config: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def log(self, msg: str) -> None:
+        if self.verbose:
+            print(msg, file=sys.stderr, flush=True)
+
+    def note(self, msg: str) -> None:
+        """A remark that belongs in metrics.json (e.g. 'used the bundled MNIST sample')."""
+        if msg not in self.notes:
+            self.notes.append(msg)
+            self.log(f"note: {msg}")
+
+    def fit(self, learner: Learner, train_data, epochs: int, *, val_data=None,
+            callbacks=(), checkpoint_every: int = 1) -> History:
+        """`learner.fit` with the run folder's history, checkpoints and progress bar; resumes if asked."""
+        if self.resume:
+            state = self.run_dir.load_checkpoint(map_location=learner.device)
+            if state is not None:
+                learner.load_state_dict(state)
+                self.log(f"resumed from {self.run_dir.checkpoint_path} after epoch {learner.epoch}")
+        cbs = [RunLogger(self.run_dir), Checkpoint(self.run_dir, self.config, every=checkpoint_every)]
+        if self.verbose:
+            cbs.append(ProgressBar())
+        return learner.fit(train_data, epochs, val_data=val_data, callbacks=[*cbs, *callbacks])
+
+
+def _command(argv: list[str] | None) -> str:
+    return "mlrepro " + shlex.join(argv) if argv is not None else shlex.join(sys.argv)
+
+
+def run_experiment(name: str | None = None, *, overrides: dict[str, Any] | None = None,
+                   preset: str | None = None, seed: int = 0, out: str | os.PathLike = "runs",
+                   device: str = "auto", data_dir: str | None = None, resume: str | None = None,
+                   verbose: bool = True, argv: list[str] | None = None) -> tuple[RunDir, dict]:
+    """Run one seed of an experiment (or resume a run folder); returns (run_dir, metrics)."""
+    try:
+        dev = resolve_device(device)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    if resume:
+        run_dir = RunDir(resume)
+        if not (run_dir.path / "config.json").exists():
+            raise ConfigError(f"--resume: {resume} is not a run folder (no config.json)")
+        saved = run_dir.read_config()
+        if name and name != saved["experiment"]:
+            raise ConfigError(f"--resume: {resume} is a run of {saved['experiment']}, not {name}")
+        name, seed, preset = saved["experiment"], saved["seed"], saved.get("preset")
+        exp = get_experiment(name)
+        cfg = build_config(exp.Config, overrides=saved["config"], what=name)
+        record = saved
+    else:
+        if not name:
+            raise ConfigError("run: name an experiment (see `mlrepro list`) or give --resume RUN_DIR")
+        exp = get_experiment(name)
+        cfg = build_config(exp.Config, exp.PRESETS, preset, overrides, what=name)
+        run_dir = RunDir.new(out, name, seed)
+        record = {
+            "experiment": name, "preset": preset, "seed": seed, "config": dataclasses.asdict(cfg),
+            "command": _command(argv), "data_dir": data_dir, "mlrepro": __version__,
+            "hardware": hardware_info(dev),
+        }
+        run_dir.write_config(record)
+    seed_everything(seed)
+    ctx = RunContext(run_dir, seed, dev, data_dir, resume=bool(resume), verbose=verbose,
+                     config=record)
+    start = time.perf_counter()
+    metrics = dict(exp.run(cfg, ctx))
+    metrics["wall_time_s"] = time.perf_counter() - start
+    if ctx.notes:
+        metrics["notes"] = ctx.notes
+    run_dir.write_metrics(metrics)
+    return run_dir, metrics
+
+
+def _mean_std(values: list[float]) -> dict:
+    return {"mean": statistics.fmean(values),
+            "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "values": values}
+
+
+def aggregate(name: str, preset: str | None, runs: list[tuple[RunDir, dict]], *,
+              command: str, wall_time_s: float) -> dict:
+    """Mean ± std over seeds of every numeric metric, with the context needed to trust it."""
+    exp = get_experiment(name)
+    numeric = [k for k, v in runs[0][1].items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    metrics = {k: _mean_std([float(m[k]) for _, m in runs if m.get(k) is not None]) for k in numeric}
+    notes = sorted({n for _, m in runs for n in m.get("notes", [])})
+    config = runs[0][0].read_config()
+    return {
+        "experiment": name, "preset": preset or "default", "claim": getattr(exp, "CLAIM", ""),
+        "headline": list(getattr(exp, "HEADLINE", ())), "n": len(runs),
+        "seeds": [rd.read_config()["seed"] for rd, _ in runs], "metrics": metrics,
+        "config": config["config"], "hardware": config["hardware"], "torch": torch.__version__,
+        "wall_time_s": wall_time_s, "command": command, "date": time.strftime("%Y-%m-%d"),
+        "run_dirs": [str(rd.path) for rd, _ in runs], "notes": notes,
+    }
+
+
+def results_path(results_dir: str | os.PathLike, name: str, preset: str | None) -> Path:
+    suffix = "" if preset in (None, "default") else f".{preset}"
+    return Path(results_dir) / f"{name}{suffix}.json"
+
+
+def run_seeds(name: str, seeds: list[int], *, results_dir: str | os.PathLike = "results",
+              preset: str | None = None, argv: list[str] | None = None, **kw) -> tuple[Path, dict]:
+    """Run `name` once per seed and write the mean ± std summary to results/NAME[.PRESET].json."""
+    start = time.perf_counter()
+    runs = [run_experiment(name, seed=s, preset=preset, argv=argv, **kw) for s in seeds]
+    summary = aggregate(name, preset, runs, command=_command(argv),
+                        wall_time_s=time.perf_counter() - start)
+    path = results_path(results_dir, name, preset)
+    atomic_write_json(path, summary)
+    return path, summary
