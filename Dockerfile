@@ -5,7 +5,6 @@
 FROM python:3.11-slim
 
 # The CPU wheel index keeps the image free of the multi-GB CUDA build of torch.
-ARG TORCH_SPEC=torch==2.13.0
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -16,7 +15,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     MPLCONFIGDIR=/tmp/matplotlib
 
 WORKDIR /app
-RUN pip install --no-cache-dir "${TORCH_SPEC}" --index-url "${TORCH_INDEX_URL}"
+RUN pip install --no-cache-dir "torch==2.13.0" --index-url "${TORCH_INDEX_URL}"
 
 COPY pyproject.toml README.md ./
 COPY src ./src
@@ -25,6 +24,6 @@ RUN pip install --no-cache-dir . \
     && mkdir -p /app/runs /data \
     && chown mlrepro /app/runs
 
-USER mlrepro
+USER 1000
 ENTRYPOINT ["mlrepro"]
 CMD ["demo"]

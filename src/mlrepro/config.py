@@ -52,7 +52,10 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
     if origin is tuple:
         (item, *_rest) = typing.get_args(tp)
         parts = value.split(",") if isinstance(value, str) else list(value)
-        return tuple(_coerce(key, p.strip() if isinstance(p, str) else p, item) for p in parts if p != "")
+        try:
+            return tuple(_coerce(key, p.strip() if isinstance(p, str) else p, item) for p in parts if p != "")
+        except ConfigError:
+            raise bad from None
     if tp is bool:
         if isinstance(value, bool):
             return value

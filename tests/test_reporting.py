@@ -1,0 +1,35 @@
+import json
+
+import pytest
+
+from mlrepro.errors import MlreproError
+from mlrepro.reporting import BEGIN, END, update_readme
+
+
+def test_table_is_generated_between_markers(tmp_path):
+    res = tmp_path / "results"
+    res.mkdir()
+    (res / "linreg-line.json").write_text(json.dumps({
+        "experiment": "linreg-line", "preset": "default", "claim": "R² 0.998 (blog)",
+        "headline": ["test_r2"], "n": 3,
+        "metrics": {"test_r2": {"mean": 0.99912, "std": 0.0002, "values": [1, 2, 3]}},
+        "wall_time_s": 4.2, "hardware": {"cpu_count": 2, "processor": "x86_64"}, "torch": "2.13.0",
+        "command": "mlrepro run linreg-line --seeds 0,1,2"}))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# T\n{BEGIN}\nold table\n{END}\nafter\n")
+    assert update_readme(readme, res) == 1
+    text = readme.read_text()
+    assert "old table" not in text and text.endswith(f"{END}\nafter\n")
+    assert "| linreg-line | default | R² 0.998 (blog) | test_r2 0.9991 ± 0.0002 | 3 | 4 s |" in text
+    assert "`mlrepro run linreg-line --seeds 0,1,2`" in text
+
+
+def test_missing_markers_or_bad_file_is_a_clear_error(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("no markers")
+    with pytest.raises(MlreproError, match="no '<!-- results:begin -->'"):
+        update_readme(readme, tmp_path)
+    readme.write_text(f"{BEGIN}{END}")
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(MlreproError, match="bad.json: not a results summary"):
+        update_readme(readme, tmp_path)
