@@ -1,0 +1,30 @@
+import pytest
+import torch
+
+from mlrepro.errors import ConfigError
+from mlrepro.nn import create_model, list_models, register_model
+
+INPUTS = {"mlp_mnist": (2, 1, 28, 28)}
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_registered_model_runs_forward_and_backward(name):
+    torch.manual_seed(0)
+    model = create_model(name)
+    x = torch.rand(*INPUTS[name])
+    out = model(x)
+    assert out.shape == (2, 10) and torch.isfinite(out).all()
+    out.logsumexp(1).sum().backward()
+    grads = [p.grad for p in model.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+
+
+def test_unknown_model_lists_valid_names_and_duplicates_are_refused():
+    with pytest.raises(ConfigError, match="unknown model 'resnet9000'; valid: .*mlp_mnist"):
+        create_model("resnet9000")
+
+    def mlp_mnist():
+        return None
+
+    with pytest.raises(ValueError, match="'mlp_mnist' is registered twice"):
+        register_model(mlp_mnist)

@@ -1,0 +1,142 @@
+"""The command line: listing, runs, errors as one line, multi-seed summaries, CSV commands."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mlrepro.cli import main
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_list_names_every_experiment(capsys):
+    code, out, _ = run_cli(capsys, "list", "-v")
+    assert code == 0
+    for name in ("linreg-line", "kmeans-cola", "mnist-mlp"):
+        assert name in out
+    assert "--lr-max (float, default 0.003)" in out
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["run", "nope"], "unknown experiment 'nope'; valid: linreg-line, kmeans-cola, mnist-mlp"),
+    (["run", "linreg-line", "--lrr", "1"], "unknown option --lrr for linreg-line; valid: --n-samples"),
+    (["run", "linreg-line", "--max-iter", "many"], "option --max-iter expects int, got 'many'"),
+    (["run", "linreg-line", "--preset", "huge"], "unknown preset 'huge' for linreg-line; valid: quick"),
+    (["run", "linreg-line", "--device", "tpu"], "--device: unknown device 'tpu'"),
+    (["run", "--resume", "/nonexistent/run"], "--resume: /nonexistent/run is not a run folder"),
+    (["run"], "run: name an experiment"),
+])
+def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, argv, message):
+    code, out, err = run_cli(capsys, *argv, "--out", str(tmp_path))
+    assert code == 2
+    assert err.startswith("mlrepro: error: ") and message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not any(tmp_path.iterdir())  # nothing half-created
+
+
+def test_run_prints_run_folder_last_and_writes_evidence(capsys, tmp_path):
+    code, out, _ = run_cli(capsys, "run", "linreg-line", "--quick", "--out", str(tmp_path), "-q")
+    assert code == 0
+    run_dir = Path(out.strip().splitlines()[-1])
+    assert run_dir.parent == tmp_path / "linreg-line"
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["experiment"] == "linreg-line" and config["preset"] == "quick"
+    assert config["config"]["n_samples"] == 100 and "torch" in config["hardware"]
+    assert config["command"] == f"mlrepro run linreg-line --quick --out {tmp_path} -q"
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["test_r2"] > 0.99
+    assert (run_dir / "plots" / "fit.png").stat().st_size > 1000
+
+
+def test_seeds_write_mean_and_std_summary(capsys, tmp_path):
+    code, out, _ = run_cli(capsys, "run", "kmeans-cola", "--quick", "--seeds", "0,1,2", "--out",
+                           str(tmp_path / "runs"), "--results-dir", str(tmp_path / "res"), "-q")
+    assert code == 0
+    summary = json.loads((tmp_path / "res" / "kmeans-cola.quick.json").read_text())
+    assert summary["n"] == 3 and summary["seeds"] == [0, 1, 2]
+    inertia = summary["metrics"]["inertia"]
+    assert inertia["mean"] == pytest.approx(np.mean(inertia["values"]))
+    assert inertia["std"] == pytest.approx(np.std(inertia["values"], ddof=1))
+    assert len(set(inertia["values"])) == 3  # the seeds really differ
+    assert summary["command"].startswith("mlrepro run kmeans-cola --quick --seeds 0,1,2")
+    assert "label_agreement: " in out
+
+
+def test_linreg_and_kmeans_on_a_user_csv(capsys, tmp_path):
+    rng = np.random.default_rng(0)
+    size = rng.uniform(500, 3500, 200)
+    rooms = rng.integers(1, 6, 200)
+    price = 20_000 + 120 * size + 5_000 * rooms + rng.normal(0, 1_000, 200)
+    csv = tmp_path / "houses.csv"
+    csv.write_text("size,rooms,price\n" + "".join(f"{a},{b},{c}\n" for a, b, c in zip(size, rooms, price)))
+    code, out, _ = run_cli(capsys, "linreg", str(csv), "--target", "price", "--solver", "closed_form")
+    assert code == 0 and "test R²:  0.99" in out and "·size" in out and "·rooms" in out
+
+    labels = tmp_path / "labels.txt"
+    code, out, _ = run_cli(capsys, "kmeans", str(csv), "-k", "3", "--columns", "size,rooms",
+                           "--labels-out", str(labels))
+    assert code == 0 and "inertia:" in out
+    assert len(labels.read_text().split()) == 200
+
+    code, _, err = run_cli(capsys, "linreg", str(csv), "--target", "cost")
+    assert code == 2 and "cost" in err and "price" in err and err.count("\n") == 1
+
+
+KILLER = textwrap.dedent("""
+    import os, signal, sys
+    from mlrepro.engine import callbacks
+
+    # SIGKILL this process part-way through epoch 3, after epoch 2's checkpoint was written.
+    def on_batch_begin(self, learner):
+        if learner.epoch == 2 and learner.global_step == 2 * learner.steps_per_epoch + 3:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    callbacks.Checkpoint.on_batch_begin = on_batch_begin
+    from mlrepro.cli import main
+    sys.exit(main(sys.argv[1:]))
+""")
+
+
+def test_resume_after_kill_9_gives_the_same_final_metrics(tmp_path, data_dir):
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    args = ["run", "mnist-mlp", "--quick", "--epochs", "4", "--threads", "1", "-q"]
+    if data_dir:
+        args += ["--data-dir", str(data_dir)]
+
+    def cli(argv, script="from mlrepro.cli import main; import sys; sys.exit(main(sys.argv[1:]))"):
+        return subprocess.run([sys.executable, "-c", script, *argv], capture_output=True, text=True,
+                              env=env, timeout=300)
+
+    first = cli([*args, "--out", str(tmp_path / "a")])
+    assert first.returncode == 0, first.stderr
+    straight = Path(first.stdout.strip().splitlines()[-1])
+
+    killed = cli([*args, "--out", str(tmp_path / "b")], KILLER)
+    assert killed.returncode == -signal.SIGKILL
+    run_dir = next((tmp_path / "b" / "mnist-mlp").iterdir())
+    assert not (run_dir / "metrics.json").exists()
+    assert len((run_dir / "history.jsonl").read_text().splitlines()) == 2
+
+    resumed = cli(["run", "--resume", str(run_dir), "--threads", "1", "-q"])
+    assert resumed.returncode == 0, resumed.stderr
+    assert Path(resumed.stdout.strip().splitlines()[-1]) == run_dir
+    a = json.loads((straight / "metrics.json").read_text())
+    b = json.loads((run_dir / "metrics.json").read_text())
+    assert b["epochs"] == 4
+    for key in ("test_accuracy", "test_loss", "val_accuracy"):
+        assert a[key] == b[key], key
+    hist_a = (straight / "history.jsonl").read_text().splitlines()
+    hist_b = (run_dir / "history.jsonl").read_text().splitlines()
+    strip = lambda rows: [{k: v for k, v in json.loads(r).items() if k != "time_s"} for r in rows]  # noqa: E731
+    assert strip(hist_a) == strip(hist_b)
