@@ -1,0 +1,276 @@
+"""What every dataset loader shares: the dataset record, where data and cache live, downloads."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+from urllib.request import urlopen
+
+import numpy as np
+import torch
+
+from mlrepro.errors import DataError
+
+SPLITS = ("train", "test")
+SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
+DOWNLOAD_TIMEOUT_S = 5.0
+# Bump when the decoded arrays for the same source files would change, so old caches are ignored.
+CACHE_FORMAT = 1
+
+
+class SampleDataWarning(UserWarning):
+    """The full dataset was not found, so the small sample shipped with the package is used."""
+
+
+@dataclass(frozen=True, eq=False)
+class ImageDataset:
+    """A whole image-classification split as uint8 tensors, with where it came from."""
+
+    images: torch.Tensor  # uint8 (N, C, H, W), contiguous
+    labels: torch.Tensor  # int64 (N,)
+    classes: tuple[str, ...]
+    name: str
+    split: str
+    source: str
+    is_sample: bool
+    mean: tuple[float, ...]  # per channel, full train set, [0, 1] scale
+    std: tuple[float, ...]
+
+    def __post_init__(self):
+        if self.images.dtype != torch.uint8 or self.images.dim() != 4:
+            raise DataError(f"{self.source}: images must be uint8 (N, C, H, W), got "
+                            f"{self.images.dtype} {tuple(self.images.shape)}")
+        if self.labels.dtype != torch.int64 or self.labels.shape != self.images.shape[:1]:
+            raise DataError(f"{self.source}: labels must be int64 ({self.images.shape[0]},), got "
+                            f"{self.labels.dtype} {tuple(self.labels.shape)}")
+
+    def __len__(self) -> int:
+        return self.labels.shape[0]
+
+    def __repr__(self) -> str:
+        # The default repr would print the tensors.
+        return (f"ImageDataset(name={self.name!r}, split={self.split!r}, n={len(self)}, "
+                f"shape={tuple(self.images.shape[1:])}, classes={len(self.classes)}, "
+                f"is_sample={self.is_sample}, source={self.source!r})")
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """The data folder: the argument, else $MLREPRO_DATA, else the user data folder."""
+    if data_dir is None:
+        data_dir = os.environ.get("MLREPRO_DATA") or None
+    if data_dir is None:
+        base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+        data_dir = Path(base) / "mlrepro"
+    return Path(data_dir).expanduser().absolute()
+
+
+def cache_dir() -> Path:
+    """The cache folder ($MLREPRO_CACHE, else $XDG_CACHE_HOME/mlrepro, else ~/.cache/mlrepro)."""
+    path = os.environ.get("MLREPRO_CACHE") or None
+    if path is None:
+        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        path = Path(base) / "mlrepro"
+    path = Path(path).expanduser().absolute()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def is_offline() -> bool:
+    """True when $MLREPRO_OFFLINE asks loaders never to touch the network."""
+    return os.environ.get("MLREPRO_OFFLINE", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def check_split(name: str, split: str) -> None:
+    """Raise DataError unless split is 'train' or 'test'."""
+    if split not in SPLITS:
+        raise DataError(f"{name}: split must be 'train' or 'test', got {split!r}")
+
+
+def one_line(text: object) -> str:
+    """Collapse whitespace so an error message stays on one line."""
+    return " ".join(str(text).split())
+
+
+def sha256_of(data: bytes | Path) -> str:
+    """Hex sha256 of bytes, or of a file's bytes read in chunks."""
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return hashlib.sha256(data).hexdigest()
+    h = hashlib.sha256()
+    with open(data, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def sample_checksums() -> dict:
+    """The sample files' own sha256 sums (they are subsets, so the full files' sums don't apply)."""
+    path = SAMPLES_DIR / "checksums.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: cannot read the sample checksums ({one_line(e)})") from None
+
+
+def warn_sample(name: str, split: str, n: int, why: str) -> None:
+    """Say once, on one line, that the bundled sample stands in for the full data."""
+    warnings.warn(
+        f"{name}: {why}; using the bundled {n}-image {split} sample instead - pass --data-dir "
+        f"or set MLREPRO_DATA to a folder with the full {name} files",
+        SampleDataWarning, stacklevel=3)
+
+
+def to_dataset(images: np.ndarray, labels: np.ndarray, **fields) -> ImageDataset:
+    """Wrap decoded arrays as tensors without copying."""
+    if not images.flags.writeable or not images.flags.c_contiguous:
+        images = np.array(images, order="C")  # torch wants writable, contiguous memory
+    if not labels.flags.writeable:
+        labels = labels.copy()
+    return ImageDataset(images=torch.from_numpy(images), labels=torch.from_numpy(labels), **fields)
+
+
+def check_labels(labels: np.ndarray, n_images: int, n_classes: int, where: str) -> np.ndarray:
+    """Labels as int64, the same count as images and all in 0..n_classes-1."""
+    labels = np.asarray(labels, dtype=np.int64)
+    if labels.shape != (n_images,):
+        raise DataError(f"{where}: {labels.shape[0] if labels.ndim else 0} labels for "
+                        f"{n_images} images")
+    if n_images and (labels.min() < 0 or labels.max() >= n_classes):
+        bad = labels[(labels < 0) | (labels >= n_classes)][0]
+        raise DataError(f"{where}: label {bad} out of range 0..{n_classes - 1}")
+    return labels
+
+
+# --- cache: decoded arrays as .npy, keyed by the source files' identity ---
+
+
+def source_key(name: str, split: str, paths: Iterable[Path]) -> str:
+    """A key that changes whenever any source file is replaced, resized or touched."""
+    h = hashlib.sha256(f"{CACHE_FORMAT}\0{name}\0{split}".encode())
+    for p in paths:
+        st = os.stat(p)
+        h.update(f"\0{os.path.realpath(p)}\0{st.st_size}\0{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:24]
+
+
+def _cache_paths(name: str, split: str, key: str) -> tuple[Path, Path, Path]:
+    stem = cache_dir() / "datasets" / f"{name}-{split}-{key}"
+    return (stem.with_name(stem.name + ".images.npy"), stem.with_name(stem.name + ".labels.npy"),
+            stem.with_name(stem.name + ".json"))
+
+
+def load_cached(name: str, split: str, key: str,
+                image_shape: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray] | None:
+    """The cached (images, labels) for this key, or None when absent or unusable."""
+    try:
+        images_path, labels_path, meta_path = _cache_paths(name, split, key)
+        meta = json.loads(meta_path.read_text())  # written last, so it marks a complete entry
+        images = np.load(images_path, allow_pickle=False)
+        labels = np.load(labels_path, allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    n = meta.get("n")
+    if (images.dtype != np.uint8 or images.shape != (n, *image_shape)
+            or labels.dtype != np.int64 or labels.shape != (n,)):
+        return None  # stale or damaged: rebuilt and overwritten by the caller
+    return images, labels
+
+
+def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+    """Write a file through a temp file in the same folder, so readers never see half of it."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def store_cached(name: str, split: str, key: str, images: np.ndarray, labels: np.ndarray,
+                 info: dict) -> None:
+    """Cache decoded arrays; a cache that can't be written only costs speed, so just warn."""
+    try:
+        images_path, labels_path, meta_path = _cache_paths(name, split, key)
+        images_path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(images_path, lambda f: np.save(f, images, allow_pickle=False))
+        atomic_write(labels_path, lambda f: np.save(f, labels, allow_pickle=False))
+        meta = {"name": name, "split": split, "n": int(labels.shape[0]), **info}
+        atomic_write(meta_path, lambda f: f.write(json.dumps(meta, indent=1).encode()))
+    except OSError as e:
+        warnings.warn(f"{name}: could not write the cache ({one_line(e)}); the next load will "
+                      f"decode the files again", stacklevel=3)
+        return
+    _prune_cache(meta_path, info.get("source"))
+
+
+def _prune_cache(keep: Path, source: str | None) -> None:
+    # Entries for the same source files under an older key are dead weight (the files changed).
+    prefix = keep.name.rsplit("-", 1)[0] + "-"
+    for meta_path in keep.parent.glob(prefix + "*.json"):
+        if meta_path == keep:
+            continue
+        with contextlib.suppress(OSError, ValueError):
+            if json.loads(meta_path.read_text()).get("source") == source:
+                stem = meta_path.name[: -len(".json")]
+                meta_path.unlink()
+                for suffix in (".images.npy", ".labels.npy"):
+                    (meta_path.parent / (stem + suffix)).unlink(missing_ok=True)
+
+
+# --- downloads ---
+
+
+def download_files(jobs: Sequence[tuple[Sequence[str], str, Callable[[Path], str | None]]],
+             dest_dir: Path) -> str | None:
+    """Fetch each (mirror urls, file name, check) into dest_dir; return why not, or None if done.
+
+    check(path) returns what is wrong with a downloaded file, or None; only files that pass are
+    moved into place.
+    """
+    if is_offline():
+        return "downloads disabled by MLREPRO_OFFLINE=1"
+    try:
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=dest_dir).close()
+    except OSError as e:
+        return f"cannot download into {dest_dir} ({one_line(e.strerror or e)})"
+    for urls, file_name, check in jobs:
+        if (dest_dir / file_name).exists():
+            continue
+        failures = []
+        for url in urls:
+            try:
+                _fetch(url, dest_dir / file_name, check)
+                break
+            except Exception as e:  # network, HTTP and content errors all mean "try the next"
+                failures.append(f"{url}: {one_line(e)}")
+        else:
+            # Stop at the first file no mirror could give: the rest would just time out too.
+            return "download failed (" + "; ".join(failures) + ")"
+    return None
+
+
+def _fetch(url: str, dest: Path, check: Callable[[Path], str | None]) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    try:
+        with os.fdopen(fd, "wb") as f, urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
+            shutil.copyfileobj(response, f, 1 << 20)
+        problem = check(Path(tmp))
+        if problem:
+            raise DataError(problem)
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
