@@ -13,7 +13,10 @@ from collections.abc import Callable
 
 from mlrepro.data.cifar10 import load_cifar10
 from mlrepro.data.core import (
-    ImageDataset, SampleDataWarning, cache_dir, resolve_data_dir,
+    ImageDataset,
+    SampleDataWarning,
+    cache_dir,
+    resolve_data_dir,
 )
 from mlrepro.data.fashion_mnist import load_fashion_mnist
 from mlrepro.data.idx import read_idx

@@ -20,8 +20,19 @@ import numpy as np
 from PIL import Image
 
 from mlrepro.data.core import (
-    SAMPLES_DIR, ImageDataset, check_labels, check_split, download_files, load_cached, one_line,
-    resolve_data_dir, sample_checksums, sha256_of, source_key, store_cached, to_dataset,
+    SAMPLES_DIR,
+    ImageDataset,
+    check_labels,
+    check_split,
+    download_files,
+    load_cached,
+    one_line,
+    resolve_data_dir,
+    sample_checksums,
+    sha256_of,
+    source_key,
+    store_cached,
+    to_dataset,
     warn_sample,
 )
 from mlrepro.errors import DataError
@@ -105,8 +116,8 @@ def _find(root: Path, split: str) -> tuple[tuple[str, Path] | None, list[str]]:
 
 
 def _load(split: str, kind: str, path: Path, is_sample: bool) -> ImageDataset:
-    fields = dict(classes=CLASSES, name=NAME, split=split, source=str(path), is_sample=is_sample,
-                  mean=MEAN, std=STD)
+    fields = {"classes": CLASSES, "name": NAME, "split": split, "source": str(path),
+              "is_sample": is_sample, "mean": MEAN, "std": STD}
     if kind == "pickle-dir":
         sources = [path / n for n in _batch_names(split)]
     elif kind == "binary-dir":
@@ -207,7 +218,8 @@ def unpickle_batch(data: bytes, source: str) -> dict:
         batch = BatchUnpickler(io.BytesIO(data), source).load()
     except DataError:
         raise
-    except Exception as e:  # a damaged pickle can fail in many ways, none of them ours
+    except (pickle.UnpicklingError, EOFError, AttributeError, IndexError, KeyError, TypeError,
+            ValueError, OverflowError, MemoryError) as e:  # the ways a damaged pickle fails
         raise DataError(f"{source}: not a readable pickle ({type(e).__name__}: "
                         f"{one_line(e)})") from None
     if not isinstance(batch, dict):

@@ -11,6 +11,7 @@ import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from http.client import HTTPException
 from pathlib import Path
 from typing import IO
 from urllib.request import urlopen
@@ -190,6 +191,7 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; these are ordinary files
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -240,12 +242,14 @@ def download_files(jobs: Sequence[tuple[Sequence[str], str, Callable[[Path], str
     """
     if is_offline():
         return "downloads disabled by MLREPRO_OFFLINE=1"
+    created = [p for p in (dest_dir, *dest_dir.parents) if not p.exists()]
+    why = None
     try:
         dest_dir.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryFile(dir=dest_dir).close()
     except OSError as e:
-        return f"cannot download into {dest_dir} ({one_line(e.strerror or e)})"
-    for urls, file_name, check in jobs:
+        why = f"cannot download into {dest_dir} ({one_line(e.strerror or e)})"
+    for urls, file_name, check in jobs if why is None else ():
         if (dest_dir / file_name).exists():
             continue
         failures = []
@@ -253,12 +257,17 @@ def download_files(jobs: Sequence[tuple[Sequence[str], str, Callable[[Path], str
             try:
                 _fetch(url, dest_dir / file_name, check)
                 break
-            except Exception as e:  # network, HTTP and content errors all mean "try the next"
+            except (OSError, HTTPException, ValueError) as e:  # each means "try the next mirror"
                 failures.append(f"{url}: {one_line(e)}")
         else:
             # Stop at the first file no mirror could give: the rest would just time out too.
-            return "download failed (" + "; ".join(failures) + ")"
-    return None
+            why = "download failed (" + "; ".join(failures) + ")"
+            break
+    if why is not None:
+        for folder in created:  # deepest first; don't leave empty folders behind
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+    return why
 
 
 def _fetch(url: str, dest: Path, check: Callable[[Path], str | None]) -> None:
@@ -269,6 +278,7 @@ def _fetch(url: str, dest: Path, check: Callable[[Path], str | None]) -> None:
         problem = check(Path(tmp))
         if problem:
             raise DataError(problem)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; data files are meant to be shared
         os.replace(tmp, dest)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -11,8 +11,19 @@ from pathlib import Path
 import numpy as np
 
 from mlrepro.data.core import (
-    SAMPLES_DIR, ImageDataset, check_labels, check_split, download_files, load_cached, one_line,
-    resolve_data_dir, sample_checksums, sha256_of, source_key, store_cached, to_dataset,
+    SAMPLES_DIR,
+    ImageDataset,
+    check_labels,
+    check_split,
+    download_files,
+    load_cached,
+    one_line,
+    resolve_data_dir,
+    sample_checksums,
+    sha256_of,
+    source_key,
+    store_cached,
+    to_dataset,
     warn_sample,
 )
 from mlrepro.errors import DataError
@@ -149,9 +160,9 @@ def _checker(expected: str):
 def _load(spec: IdxDataset, split: str, paths: tuple[Path, Path], sums: dict[str, str],
           is_sample: bool) -> ImageDataset:
     images_path, labels_path = paths
-    fields = dict(classes=spec.classes, name=spec.name, split=split,
-                  source=str(images_path.parent), is_sample=is_sample, mean=spec.mean,
-                  std=spec.std)
+    fields = {"classes": spec.classes, "name": spec.name, "split": split,
+              "source": str(images_path.parent), "is_sample": is_sample, "mean": spec.mean,
+              "std": spec.std}
     key = source_key(spec.name, split, paths)
     cached = load_cached(spec.name, split, key, (1, 28, 28))
     if cached is not None:  # only verified files ever reach the cache
