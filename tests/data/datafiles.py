@@ -39,7 +39,8 @@ def cifar_rows(images: np.ndarray) -> np.ndarray:
 def pickle_batch(images: np.ndarray, labels: np.ndarray, label: bytes) -> bytes:
     """A batch as CIFAR ships it: a protocol-2 pickled dict with bytes keys."""
     batch = {b"batch_label": label, b"labels": [int(v) for v in labels],
-             b"data": cifar_rows(images), b"filenames": [b"img_%d.png" % i for i in range(len(labels))]}
+             b"data": cifar_rows(images),
+             b"filenames": [b"img_%d.png" % i for i in range(len(labels))]}
     return pickle.dumps(batch, protocol=2)
 
 

@@ -1,9 +1,12 @@
 """CIFAR-10 in its three layouts, the restricted unpickler, the cache, and the bundled sample."""
 
+import hashlib
 import io
 import os
 import pickle
 import tarfile
+import time
+import urllib.error
 import warnings
 
 import numpy as np
@@ -134,8 +137,9 @@ def test_image_folder_loose_and_archived_agree(tmp_path):
     sample = core.SAMPLES_DIR / "cifar-10-jpeg" / "cifar-10-jpeg.tar.gz"
     with tarfile.open(sample) as tar:
         tar.extractall(tmp_path / "loose", filter="data")
-    (tmp_path / "packed" / "cifar-10-jpeg").mkdir(parents=True)
-    (tmp_path / "packed" / "cifar-10-jpeg" / "cifar-10-jpeg.tar.gz").write_bytes(sample.read_bytes())
+    packed = tmp_path / "packed" / "cifar-10-jpeg" / "cifar-10-jpeg.tar.gz"
+    packed.parent.mkdir(parents=True)
+    packed.write_bytes(sample.read_bytes())
     loose = load_cifar10("train", tmp_path / "loose")
     packed = load_cifar10("train", tmp_path / "packed")
     assert not loose.is_sample and not packed.is_sample
@@ -314,3 +318,40 @@ def test_full_cifar10_jpeg_copy(full_data):
     mean = train.images.sum(dim=(0, 2, 3), dtype=torch.float64) / (50000 * 32 * 32 * 255)
     assert mean.tolist() == pytest.approx([0.4913, 0.4821, 0.4465], abs=5e-4)
     assert not train.is_sample and train.mean == (0.4914, 0.4822, 0.4465)
+
+
+# --- download ---
+
+
+def _python_archive(tmp_path, batches):
+    members = {f"cifar-10-batches-py/{n}": pickle_batch(*b, n.encode()) for n, b in batches.items()}
+    members["cifar-10-batches-py/batches.meta"] = pickle_meta()
+    return write_tar_gz(tmp_path / "served" / "cifar-10-python.tar.gz", members).read_bytes()
+
+
+def test_download_checks_md5_and_lands_in_the_data_dir(tmp_path, monkeypatch):
+    batches = cifar_splits(seed=4)
+    served = _python_archive(tmp_path, batches)
+    monkeypatch.delenv("MLREPRO_OFFLINE")
+    monkeypatch.setattr(core, "urlopen", lambda url, timeout: io.BytesIO(served))
+    with pytest.warns(SampleDataWarning, match="md5"):  # the real archive's md5 doesn't match
+        assert load_cifar10("test", tmp_path / "data").is_sample
+    assert not (tmp_path / "data").exists()
+
+    monkeypatch.setattr(cifar10, "MD5", hashlib.md5(served).hexdigest())
+    ds = load_cifar10("test", tmp_path / "data")
+    _assert_same(ds, *batches["test_batch"])
+    assert _files(tmp_path / "data") == ["cifar-10-python.tar.gz"]
+
+
+def test_no_network_falls_back_fast(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLREPRO_OFFLINE")
+
+    def unreachable(url, timeout):
+        raise urllib.error.URLError("Name or service not known")
+
+    monkeypatch.setattr(core, "urlopen", unreachable)
+    start = time.perf_counter()
+    with pytest.warns(SampleDataWarning, match="download failed"):
+        assert load_cifar10("test", tmp_path).is_sample
+    assert time.perf_counter() - start < 5

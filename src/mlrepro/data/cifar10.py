@@ -75,7 +75,7 @@ def load_cifar10(split: str = "train", data_dir: str | os.PathLike | None = None
         raise DataError(f"{sample}: sha256 is {sha256_of(sample)}, expected {expected} "
                         f"(the bundled sample is damaged; reinstall mlrepro)")
     dataset = _load(split, "jpeg-archive", sample, is_sample=True)
-    warn_sample(NAME, split, len(dataset), f"full data not found in {root} ({why})")
+    warn_sample(NAME, split, len(dataset), f"full data not found in {root} ({why})", stacklevel=3)
     return dataset
 
 
@@ -151,14 +151,15 @@ def _load(split: str, kind: str, path: Path, is_sample: bool) -> ImageDataset:
     return to_dataset(images, labels, **fields)
 
 
-def _read_members(archive: Path, wanted: set[str]) -> dict[str, bytes]:
-    """Bytes of the members whose base name is wanted, read in one sequential pass."""
+def _read_members(archive: Path, wanted: set[str], optional: frozenset = frozenset()
+                  ) -> dict[str, bytes]:
+    """Bytes of the members whose base name is wanted (or optional), in one sequential pass."""
     found = {}
     try:
         with tarfile.open(archive, "r:*") as tar:
             for member in tar:  # in file order: seeking back in a .gz restarts decompression
                 base = member.name.rsplit("/", 1)[-1]
-                if member.isfile() and base in wanted and base not in found:
+                if member.isfile() and base in wanted | optional and base not in found:
                     found[base] = tar.extractfile(member).read()
     except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
         raise DataError(f"{archive}: not a readable tar archive ({one_line(e)})") from None
@@ -235,7 +236,7 @@ def _get(batch: dict, key: str):
 def _read_pickle_batches(path: Path, split: str, archive: bool) -> tuple[np.ndarray, np.ndarray]:
     names = _batch_names(split)
     if archive:
-        blobs = _read_members(path, {*names, "batches.meta"})
+        blobs = _read_members(path, set(names), optional=frozenset({"batches.meta"}))
         sources = {n: f"{path}:{n}" for n in blobs}
     else:
         files = [path / n for n in (*names, "batches.meta") if (path / n).is_file()]

@@ -121,12 +121,13 @@ def sample_checksums() -> dict:
         raise DataError(f"{path}: cannot read the sample checksums ({one_line(e)})") from None
 
 
-def warn_sample(name: str, split: str, n: int, why: str) -> None:
+def warn_sample(name: str, split: str, n: int, why: str, stacklevel: int) -> None:
     """Say once, on one line, that the bundled sample stands in for the full data."""
+    # stacklevel points at the caller of the public load_* function.
     warnings.warn(
         f"{name}: {why}; using the bundled {n}-image {split} sample instead - pass --data-dir "
         f"or set MLREPRO_DATA to a folder with the full {name} files",
-        SampleDataWarning, stacklevel=3)
+        SampleDataWarning, stacklevel=stacklevel)
 
 
 def to_dataset(images: np.ndarray, labels: np.ndarray, **fields) -> ImageDataset:

@@ -130,7 +130,8 @@ def load_idx_dataset(spec: IdxDataset, split: str, data_dir, download_ok: bool,
     sums = sample_checksums()["idx_decompressed_sha256"][spec.name]
     dataset = _load(spec, split, sample, sums, is_sample=True)
     warn_sample(spec.name, split, len(dataset),
-                f"full data not found (looked in {', '.join(map(str, folders))}; {why})")
+                f"full data not found (looked in {', '.join(map(str, folders))}; {why})",
+                stacklevel=4)
     return dataset
 
 
