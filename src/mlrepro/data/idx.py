@@ -120,17 +120,17 @@ def load_idx_dataset(spec: IdxDataset, split: str, data_dir, download_ok: bool,
     if found is not None:
         return _load(spec, split, found, spec.sha256, is_sample=False)
 
-    missing = [n + "[.gz]" for n in names if all(_pick(d, n) is None for d in folders)] or \
-        [n + "[.gz]" for n in names]
-    looked = f"{spec.name} {split}: missing {', '.join(missing)}; looked in " + \
-        ", ".join(map(str, folders)) + f"; {why}"
+    # An images file in one folder and its labels in another is still a miss: name both then.
+    missing = [n for n in names if all(_pick(d, n) is None for d in folders)] or list(names)
+    looked_in = ", ".join(map(str, folders))
     sample = _find([SAMPLES_DIR / spec.name], names) if allow_sample else None
     if sample is None:
-        raise DataError(looked + "; pass --data-dir or set MLREPRO_DATA")
+        raise DataError(f"{spec.name} {split}: missing {', '.join(n + '[.gz]' for n in missing)}; "
+                        f"looked in {looked_in}; {why}; pass --data-dir or set MLREPRO_DATA")
     sums = sample_checksums()["idx_decompressed_sha256"][spec.name]
     dataset = _load(spec, split, sample, sums, is_sample=True)
     warn_sample(spec.name, split, len(dataset),
-                f"full data not found (looked in {', '.join(map(str, folders))}; {why})",
+                f"full data not found (looked in {looked_in}; {why})",
                 stacklevel=4)
     return dataset
 
