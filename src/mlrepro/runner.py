@@ -96,6 +96,7 @@ def run_experiment(name: str | None = None, *, overrides: dict[str, Any] | None 
             "hardware": hardware_info(dev),
         }
         run_dir.write_config(record)
+        record = run_dir.read_config()  # plain JSON types only, as the checkpoint must hold
     seed_everything(seed)
     ctx = RunContext(run_dir, seed, dev, data_dir, resume=bool(resume), verbose=verbose,
                      config=record)
@@ -126,7 +127,7 @@ def aggregate(name: str, preset: str | None, runs: list[tuple[RunDir, dict]], *,
         "experiment": name, "preset": preset or "default", "claim": getattr(exp, "CLAIM", ""),
         "headline": list(getattr(exp, "HEADLINE", ())), "n": len(runs),
         "seeds": [rd.read_config()["seed"] for rd, _ in runs], "metrics": metrics,
-        "config": config["config"], "hardware": config["hardware"], "torch": torch.__version__,
+        "config": config["config"], "hardware": config["hardware"], "torch": str(torch.__version__),
         "wall_time_s": wall_time_s, "command": command, "date": time.strftime("%Y-%m-%d"),
         "run_dirs": [str(rd.path) for rd, _ in runs], "notes": notes,
     }
