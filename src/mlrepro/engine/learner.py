@@ -137,6 +137,7 @@ class Learner:
             self.steps_per_epoch = len(train_data)  # type: ignore[arg-type]
         except TypeError:
             self.steps_per_epoch = None
+        self._check_schedule_length(epochs)
         try:
             self._emit("on_fit_begin")
             while self.epoch < epochs:
@@ -145,6 +146,20 @@ class Learner:
             self.stop_reason = str(stop) or "stopped by a callback"
         self._emit("on_fit_end")
         return self.history
+
+    def _check_schedule_length(self, epochs: int) -> None:
+        """Fail before training, not mid-run, when a fixed-length schedule (OneCycleLR) is too short."""
+        total = getattr(self.scheduler, "total_steps", None)
+        if total is None or self.steps_per_epoch is None:
+            return
+        per_epoch = self.steps_per_epoch if self.scheduler_interval == "batch" else 1
+        needed = (epochs - self.epoch) * per_epoch
+        left = total - self.scheduler.last_epoch
+        if needed > left:
+            raise ValueError(
+                f"{type(self.scheduler).__name__} has {left} of its {total} steps left, but training to "
+                f"epoch {epochs} from epoch {self.epoch} needs {needed}; build it with "
+                f"total_steps = epochs × steps_per_epoch ({epochs} × {self.steps_per_epoch})")
 
     def _run_epoch(self, train_data, val_data) -> None:
         if hasattr(train_data, "set_epoch"):
