@@ -112,9 +112,10 @@ def check_array(
 
 
 def _check_finite(t: torch.Tensor, name: str, chunk_rows: int) -> None:
-    # A finite sum proves every entry finite (the common case, one reduction pass); otherwise find
-    # out which kind of bad value is there, chunk by chunk.
-    if torch.isfinite(t.sum(dtype=torch.float64)):
+    # A finite sum proves every entry finite (the common case, one reduction pass; summing in the
+    # native dtype is ~10x faster than casting). Otherwise (bad values, or a sum that overflowed)
+    # look chunk by chunk.
+    if torch.isfinite(t.sum()):
         return
     for start in range(0, t.shape[0], chunk_rows):
         part = t[start : start + chunk_rows]

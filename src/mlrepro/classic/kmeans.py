@@ -33,6 +33,7 @@ stays in L2 cache.
 
 from __future__ import annotations
 
+import contextlib
 import numbers
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -50,13 +51,17 @@ from mlrepro.classic._base import (
 from mlrepro.errors import InputError
 
 _BLOCK_BYTES = 2 << 20  # distance block per chunk of rows; 1-2 MiB measured best on a 2-core EPYC
+# Streaming passes with no reuse (means, norms, k-means++) use longer blocks: fewer ops, and far
+# fewer OpenMP fork/joins, which cost milliseconds each when the CPU is oversubscribed.
+_STREAM_BYTES = 4 << 20
 _INITS = ("k-means++", "random")
 _METRICS = ("euclidean", "cosine")
 
 
-def auto_chunk_rows(n_samples: int, n_clusters: int, itemsize: int = 4) -> int:
-    """Rows per block so that the (rows, k) distance block is about `_BLOCK_BYTES`."""
-    rows = _BLOCK_BYTES // (n_clusters * itemsize)
+def auto_chunk_rows(n_samples: int, n_clusters: int, n_features: int = 1, itemsize: int = 4) -> int:
+    """Rows per block so that the (rows, k) distances and (rows, d) row copies stay near
+    `_BLOCK_BYTES` (at least 256 rows)."""
+    rows = _BLOCK_BYTES // (max(n_clusters, n_features) * itemsize)
     return int(min(n_samples, max(256, rows)))
 
 
@@ -74,11 +79,12 @@ class _Rows:
         self.X = X
         self.n, self.d = X.shape
         self.chunk = chunk_rows
+        self.stream = max(chunk_rows, min(self.n, _STREAM_BYTES // (self.d * X.element_size())))
         self.spherical = spherical
         opts = dict(dtype=X.dtype, device=X.device)
         f64 = dict(dtype=torch.float64, device=X.device)
         if spherical:
-            norms = torch.cat([torch.linalg.vector_norm(X[s : s + chunk_rows], dim=1) for s in self._starts()])
+            norms = torch.cat([torch.linalg.vector_norm(X[s : s + self.stream], dim=1) for s in self._starts()])
             if bool((norms == 0).any()):
                 row = int((norms == 0).nonzero()[0, 0])
                 raise InputError(f"X row {row} is all zeros; metric='cosine' needs rows of nonzero length")
@@ -87,20 +93,22 @@ class _Rows:
         else:
             total = torch.zeros(self.d, **f64)
             for s in self._starts():
-                total += X[s : s + chunk_rows].sum(0, dtype=torch.float64)
+                total += X[s : s + self.stream].sum(0)  # native-dtype block sums, float64 total
             self.mean64 = total / self.n
+        # the shift is rounded to X's dtype once and used exactly everywhere
         self.shift = self.mean64.to(X.dtype)
+        self.mean64 = self.shift.to(torch.float64)
         # ||x - mu||^2 per row (1 for cosine); their mean over rows and features is the mean
         # per-feature variance that scales tol
         self.sq_norms = torch.empty(self.n, **opts)
-        buf = torch.empty(chunk_rows, self.d, **opts)
+        buf = torch.empty(self.stream, self.d, **opts)
         for s in self._starts():
-            e = min(s + chunk_rows, self.n)
+            e = min(s + self.stream, self.n)
             torch.sum(self.working_block(s, e, buf).square_(), 1, out=self.sq_norms[s:e])
         self.mean_var = float(self.sq_norms.sum(dtype=torch.float64)) / (self.n * self.d)
 
     def _starts(self):
-        return range(0, self.n, self.chunk)
+        return range(0, self.n, self.stream)
 
     def working_block(self, start: int, stop: int, out: torch.Tensor) -> torch.Tensor:
         """Working-space rows start:stop, written into `out`."""
@@ -157,6 +165,7 @@ class _Shard:
         self.flat = torch.empty(c, dtype=torch.int64, device=rows.X.device)
         self.offsets = torch.arange(c, device=rows.X.device) * k  # row starts in a (c, k) block
         self.sums = torch.empty(k, rows.d, dtype=torch.float64, device=rows.X.device)
+        self.counts = torch.empty(k, dtype=torch.int64, device=rows.X.device)
 
     def assign_all(self, neg2ct, bias, labels):
         """Exact arg-min for every row; float64 centre sums of the shard into self.sums."""
@@ -167,17 +176,9 @@ class _Shard:
             m = e - s
             xb = rows.gemm_block(s, e, self.xbuf)
             dist = torch.addmm(bias, xb, neg2ct, out=self.dbuf[:m])  # (m, k)
-            if L.powers is None:
-                torch.min(dist, 1, out=(L.min_dist[s:e], labels[s:e]))
-            else:
-                # torch's min-with-index is a scalar loop; this is 3 vectorised passes: the row
-                # minimum, a 0/1 mask of where it is attained, and mask @ 2^-j, whose binary
-                # exponent is -(first j attaining the minimum), ties included.
-                row_min = torch.amin(dist, 1, keepdim=True, out=L.min_dist[s:e, None])
-                hits = torch.eq(dist, row_min, out=self.dbuf[:m])  # 0.0 / 1.0, in place
-                code = torch.mv(hits, L.powers, out=self.cur[:m])
-                labels[s:e] = 1 - torch.frexp(code).exponent
+            labels[s:e] = L.argmin(dist, L.min_dist[s:e, None], self.cur[:m])
             self.sums.index_add_(0, labels[s:e], xb.to(torch.float64))
+        self.counts = torch.bincount(labels[self.lo : self.hi], minlength=L.k)
 
     def scan(self, neg2ct, bias, labels):
         """Row minimum and whether the current centre attains it, for every row."""
@@ -197,12 +198,13 @@ class _Shard:
         (added to the new cluster, subtracted from the old). Returns how many labels changed."""
         rows, c, L = self.lloyd.rows, self.lloyd.rows.chunk, self.lloyd
         self.sums.zero_()
+        self.counts.zero_()
         flagged = L.moved[self.lo : self.hi].nonzero()[:, 0].add_(self.lo)
         n_changed = 0
         for s in range(0, flagged.numel(), c):
             index = flagged[s : s + c]
             xb = rows.gemm_rows(index)
-            new = torch.addmm(bias, xb, neg2ct).argmin(1)
+            new = L.argmin(torch.addmm(bias, xb, neg2ct))
             old = labels[index]
             changed = new != old  # a recomputed near-tie can land back on the old centre
             if not bool(changed.all()):
@@ -213,6 +215,7 @@ class _Shard:
                 x64 = xb.to(torch.float64)
                 self.sums.index_add_(0, new, x64)
                 self.sums.index_add_(0, old, x64.neg_())
+                self.counts += torch.bincount(new, minlength=L.k) - torch.bincount(old, minlength=L.k)
         return n_changed
 
 
@@ -238,6 +241,21 @@ class _Lloyd:
         self.shards = [_Shard(self, lo, min(lo + per, n)) for lo in range(0, n, per)]
         self.pool = ThreadPoolExecutor(len(self.shards)) if len(self.shards) > 1 else None
 
+    def argmin(self, dist, row_min=None, code=None) -> torch.Tensor:
+        """First index of each row's minimum; overwrites `dist`. `row_min` (m, 1) receives the
+        minimum. torch's min-with-index is a scalar loop; for k <= 125 this uses 3 vectorised
+        passes instead: the row minimum, a 0/1 mask of where it is attained, and mask @ 2^-j,
+        whose binary exponent is 1 - (first j attaining the minimum), ties included."""
+        if self.powers is None:
+            values, index = torch.min(dist, 1, keepdim=True)
+            if row_min is not None:
+                row_min.copy_(values)
+            return index[:, 0]
+        row_min = torch.amin(dist, 1, keepdim=True, out=row_min)
+        hits = torch.eq(dist, row_min, out=dist)  # 0.0 / 1.0
+        code = torch.mv(hits, self.powers, out=code)
+        return 1 - torch.frexp(code).exponent.to(torch.int64)
+
     def _run(self, method: str, *args):
         if self.pool is None:
             return [getattr(self.shards[0], method)(*args)]
@@ -248,20 +266,22 @@ class _Lloyd:
         if self.pool is not None:
             self.pool.shutdown()
 
-    def assign_all(self, centers, labels, sums):
-        """First assignment of a run: labels of every row and the float64 centre sums."""
+    def assign_all(self, centers, labels, sums, counts):
+        """First assignment of a run: labels of every row, float64 centre sums and counts."""
         terms = self.rows.gemm_terms(centers)
         self._run("assign_all", *terms, labels)
         sums.copy_(sum(sh.sums for sh in self.shards))
+        counts.copy_(sum(sh.counts for sh in self.shards))
 
-    def reassign(self, centers, labels, sums=None) -> int:
-        """Assignment step from the current labels; moved rows update `sums` if given."""
+    def reassign(self, centers, labels, sums=None, counts=None) -> int:
+        """Assignment step from the current labels; moved rows update `sums` and `counts`."""
         terms = self.rows.gemm_terms(centers)
         self._run("scan", *terms, labels)
         changed = self._run("relabel", *terms, labels, sums is not None)
         if sums is not None:
             for sh in self.shards:
                 sums += sh.sums
+                counts += sh.counts
         return sum(changed)
 
     def point_sq_dist(self) -> torch.Tensor:
@@ -298,13 +318,13 @@ def _lloyd_single(lloyd: _Lloyd, centers, max_iter, tol_abs, verbose):
     device = rows.X.device
     labels = torch.empty(rows.n, dtype=torch.int64, device=device)
     sums = torch.zeros(k, rows.d, dtype=torch.float64, device=device)
+    counts = torch.zeros(k, dtype=torch.int64, device=device)
     strict = False
     for it in range(max_iter):
         if it == 0:
-            lloyd.assign_all(centers, labels, sums)
+            lloyd.assign_all(centers, labels, sums, counts)
         else:
-            n_changed = lloyd.reassign(centers, labels, sums)
-        counts = torch.bincount(labels, minlength=k)
+            n_changed = lloyd.reassign(centers, labels, sums, counts)
         new = _new_centers(lloyd, sums, counts, labels, centers)
         shift = float(((new.to(torch.float64) - centers.to(torch.float64)) ** 2).sum())
         if verbose:
@@ -321,11 +341,24 @@ def _lloyd_single(lloyd: _Lloyd, centers, max_iter, tol_abs, verbose):
     return centers, labels, lloyd.inertia(), it + 1
 
 
+@contextlib.contextmanager
+def _torch_threads(n: int):
+    """Run the block with torch's intra-op thread count set to `n`, then restore it."""
+    before = torch.get_num_threads()
+    if n != before:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if n != before:
+            torch.set_num_threads(before)
+
+
 def _kmeans_plusplus(rows: _Rows, k: int, rng: np.random.Generator) -> torch.Tensor:
     """Greedy k-means++ (Arthur & Vassilvitskii 2007, with 2 + log k candidates per centre as in
     scikit-learn): sample candidates proportionally to D(x)^2 and keep the one that lowers the
     potential most. Returns (k, d) centres in the working space."""
-    n, c = rows.n, rows.chunk
+    n, c = rows.n, rows.stream
     n_trials = 2 + int(np.log(k))
     X = rows.X
     buf = torch.empty(c, rows.d, dtype=X.dtype, device=X.device)
@@ -445,7 +478,7 @@ class KMeans(BaseEstimator):
                 )
         n_init = self.n_init
         if n_init == "auto":
-            n_init = 10 if self.init == "random" else 1
+            n_init = 10 if isinstance(self.init, str) and self.init == "random" else 1
         elif not isinstance(n_init, numbers.Integral) or isinstance(n_init, bool) or n_init < 1:
             raise InputError(f"n_init must be 'auto' or a positive int; got {n_init!r}")
         if init_array is not None and n_init != 1:
@@ -457,24 +490,22 @@ class KMeans(BaseEstimator):
             n_init = 1
         return init_array, int(n_init)
 
-    def _check_X(self, X, device) -> torch.Tensor:
-        return check_array(X, "X", device=device)
-
     # --- fitting ---
 
     def fit(self, X, y=None) -> "KMeans":
         """Cluster `X` of shape (n_samples, n_features); `y` is ignored."""
         device = resolve_device(self.device)
-        X = self._check_X(X, device)
+        X = check_array(X, "X", device=device)
         n, d = X.shape
         init_array, n_init = self._check_params(n, d)
         rng = np.random.default_rng(self.random_state)
-        chunk = self.chunk_size or auto_chunk_rows(n, self.n_clusters, X.element_size())
+        chunk = self.chunk_size or auto_chunk_rows(n, self.n_clusters, d, X.element_size())
         rows = _Rows(X, self.metric == "cosine", int(min(chunk, n)))
         tol_abs = float(self.tol) * rows.mean_var
-        # On CPU every shard of rows runs on its own Python thread with single-threaded torch ops:
-        # two threads each streaming their own blocks beat one thread whose every small op forks
-        # and joins an OpenMP team (measured ~1.3x on 2 cores). Restored after each run.
+        # On CPU every shard of rows runs on its own Python thread with single-threaded torch ops
+        # (torch's thread setting is process-wide; it is restored after each run): two threads
+        # streaming their own blocks beat one thread whose every small op forks and joins an
+        # OpenMP team (measured ~1.3x on 2 cores).
         n_threads = torch.get_num_threads() if device.type == "cpu" else 1
         lloyd = _Lloyd(rows, self.n_clusters, n_threads)
 
@@ -488,19 +519,15 @@ class KMeans(BaseEstimator):
                     centers = rows.working_rows(index.to(device))
                 else:
                     centers = _kmeans_plusplus(rows, self.n_clusters, rng)
-                if lloyd.pool is not None:
-                    torch.set_num_threads(1)
-                try:
+                with _torch_threads(1 if lloyd.pool is not None else n_threads):
                     result = _lloyd_single(lloyd, centers, self.max_iter, tol_abs, self.verbose)
-                finally:
-                    torch.set_num_threads(n_threads) if lloyd.pool is not None else None
                 if best is None or result[2] < best[2]:
-                    best = (result[0], result[1].clone(), result[2], result[3])
+                    best = result
         finally:
             lloyd.close()
 
         centers, labels, inertia, n_iter = best
-        self.cluster_centers_ = rows.to_user(centers).cpu().numpy()
+        self.cluster_centers_ = rows.to_user(centers).to(X.dtype).cpu().numpy()
         self.labels_ = labels.cpu().numpy()
         self.inertia_ = inertia
         self.n_iter_ = n_iter
@@ -525,7 +552,7 @@ class KMeans(BaseEstimator):
         """Validate X; yield (start, stop, squared distances (m, k) of rows start:stop)."""
         self._check_fitted("cluster_centers_")
         device = resolve_device(self.device)
-        X = self._check_X(X, device)
+        X = check_array(X, "X", device=device)
         check_n_features(X, self.n_features_in_)
         centers = torch.as_tensor(self.cluster_centers_, device=device)
         spherical = self.metric == "cosine"
@@ -537,7 +564,7 @@ class KMeans(BaseEstimator):
         centers = (centers - shift).to(X.dtype)
         shift = shift.to(X.dtype)
         neg2ct, csq = (-2.0 * centers).T.contiguous(), (centers * centers).sum(1)
-        chunk = self.chunk_size or auto_chunk_rows(X.shape[0], centers.shape[0], X.element_size())
+        chunk = self.chunk_size or auto_chunk_rows(*X.shape[:1], *centers.shape, X.element_size())
         for start in range(0, X.shape[0], chunk):
             xb = X[start : start + chunk] - shift
             if spherical:

@@ -1,0 +1,223 @@
+import numpy as np
+import pytest
+import torch
+from sklearn.cluster import KMeans as SkKMeans
+from sklearn.datasets import make_blobs
+
+from mlrepro.classic import KMeans, make_cola_data
+from mlrepro.classic.kmeans import auto_chunk_rows
+from mlrepro.errors import InputError
+
+
+def blobs(n=3000, d=5, k=6, std=1.0, offset=0.0, seed=0, dtype=np.float64):
+    X, _ = make_blobs(n, n_features=d, centers=k, cluster_std=std, random_state=seed)
+    return (X + offset).astype(dtype)
+
+
+def pick_rows(X, k, seed=0):
+    return X[np.random.default_rng(seed).choice(len(X), k, replace=False)].copy()
+
+
+def same_partition(a, b) -> bool:
+    """Labels equal up to renaming the clusters."""
+    pairs = set(zip(a.tolist(), b.tolist()))
+    return len(pairs) == len(set(a.tolist())) == len(set(b.tolist()))
+
+
+@pytest.mark.parametrize(
+    "dtype, offset, std",
+    [(np.float64, 0.0, 1.0), (np.float32, 0.0, 2.5), (np.float32, 1000.0, 2.5)],
+)
+def test_matches_sklearn_lloyd_from_the_same_centres(dtype, offset, std):
+    X = blobs(k=8, std=std, offset=offset, dtype=dtype)
+    init = pick_rows(X, 8)
+    params = dict(init=init, n_init=1, max_iter=300, tol=1e-4)
+    ours = KMeans(8, **params).fit(X)
+    theirs = SkKMeans(8, algorithm="lloyd", **params).fit(X)
+    assert ours.inertia_ == pytest.approx(theirs.inertia_, rel=1e-5)
+    np.testing.assert_array_equal(ours.labels_, theirs.labels_)
+    np.testing.assert_allclose(ours.cluster_centers_, theirs.cluster_centers_, rtol=1e-5, atol=1e-4)
+    assert ours.n_iter_ == theirs.n_iter_
+    assert ours.cluster_centers_.dtype == theirs.cluster_centers_.dtype
+
+
+def test_fixed_iteration_count_matches_sklearn():
+    # tol=0 and few iterations: the run ends at max_iter, then one more assignment (as sklearn)
+    X = blobs(n=4000, k=10, std=3.0, dtype=np.float32)
+    init = pick_rows(X, 10, seed=3)
+    params = dict(init=init, n_init=1, max_iter=3, tol=0.0)
+    ours = KMeans(10, **params).fit(X)
+    theirs = SkKMeans(10, algorithm="lloyd", **params).fit(X)
+    assert ours.n_iter_ == theirs.n_iter_ == 3
+    assert ours.inertia_ == pytest.approx(theirs.inertia_, rel=1e-5)
+    np.testing.assert_array_equal(ours.labels_, theirs.labels_)
+
+
+def test_kmeans_plus_plus_is_as_good_as_sklearns():
+    X = blobs(n=4000, d=4, k=12, std=2.0, seed=1)
+    ours = KMeans(12, n_init=4, random_state=0).fit(X)
+    theirs = SkKMeans(12, n_init=4, random_state=0).fit(X)
+    assert ours.inertia_ <= 1.03 * theirs.inertia_
+
+
+def test_empty_cluster_takes_the_farthest_point():
+    X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [10.0, 10.0], [10.0, 11.0], [30.0, 30.0]])
+    init = np.array([[0.0, 0.5], [10.0, 10.5], [-100.0, -100.0]])  # third centre wins no point
+    ours = KMeans(3, init=init, n_init=1).fit(X)
+    theirs = SkKMeans(3, init=init, n_init=1, algorithm="lloyd").fit(X)
+    assert np.bincount(ours.labels_, minlength=3).min() >= 1
+    # the empty centre was moved onto (30, 30), the point farthest from its centre
+    assert [30.0, 30.0] in ours.cluster_centers_.tolist()
+    np.testing.assert_array_equal(ours.labels_, theirs.labels_)
+    np.testing.assert_allclose(ours.cluster_centers_, theirs.cluster_centers_)
+    assert ours.inertia_ == pytest.approx(theirs.inertia_)
+
+
+def test_cosine_metric_clusters_directions_not_lengths():
+    rng = np.random.default_rng(0)
+    angles = np.r_[rng.normal(0.2, 0.05, 200), rng.normal(1.3, 0.05, 200)]
+    lengths = rng.uniform(0.1, 100.0, 400)  # lengths vary 1000x; directions form 2 groups
+    X = np.c_[np.cos(angles), np.sin(angles)] * lengths[:, None]
+    truth = np.repeat([0, 1], 200)
+
+    model = KMeans(2, metric="cosine", n_init=3, random_state=0).fit(X)
+    assert same_partition(model.labels_, truth)
+    np.testing.assert_allclose(np.linalg.norm(model.cluster_centers_, axis=1), 1.0)
+    unit = X / np.linalg.norm(X, axis=1, keepdims=True)
+    cosine = np.sum(unit * model.cluster_centers_[model.labels_], axis=1)
+    assert model.inertia_ == pytest.approx(np.sum(1.0 - cosine), rel=1e-6)
+    assert model.score(X) == pytest.approx(-model.inertia_, rel=1e-6)
+    np.testing.assert_array_equal(model.predict(X * 3.0), model.labels_)
+
+    euclidean = KMeans(2, n_init=3, random_state=0).fit(X)
+    assert not same_partition(euclidean.labels_, truth)
+
+
+def test_predict_transform_score_agree_with_fit():
+    X = blobs(n=2000, k=5, dtype=np.float32)
+    model = KMeans(5, random_state=0).fit(X)
+    np.testing.assert_array_equal(model.predict(X), model.labels_)
+    np.testing.assert_array_equal(KMeans(5, random_state=0).fit_predict(X), model.labels_)
+    distances = model.transform(X)
+    assert distances.shape == (2000, 5)
+    np.testing.assert_array_equal(distances.argmin(1), model.labels_)
+    assert model.score(X) == pytest.approx(-model.inertia_, rel=1e-5)
+    recomputed = ((X - model.cluster_centers_[model.labels_]) ** 2).sum()
+    assert model.inertia_ == pytest.approx(float(recomputed), rel=1e-5)
+
+
+def test_n_init_keeps_the_best_run():
+    X = blobs(n=2000, d=2, k=10, std=1.5, seed=4)
+    one = KMeans(10, init="random", n_init=1, random_state=7).fit(X)
+    many = KMeans(10, init="random", n_init=8, random_state=7).fit(X)  # its first run == `one`
+    assert many.inertia_ <= one.inertia_
+    recomputed = ((X - many.cluster_centers_[many.labels_]) ** 2).sum()
+    assert many.inertia_ == pytest.approx(recomputed, rel=1e-9)
+    runs = [KMeans(10, init="random", n_init=1, random_state=s).fit(X).inertia_ for s in range(8)]
+    assert many.inertia_ <= np.median(runs)
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_chunked_equals_unchunked(metric):
+    X = blobs(n=3001, k=7, std=2.0, offset=3.0)
+    whole = KMeans(7, metric=metric, random_state=0, chunk_size=10_000).fit(X)
+    chunked = KMeans(7, metric=metric, random_state=0, chunk_size=37).fit(X)
+    np.testing.assert_array_equal(chunked.labels_, whole.labels_)
+    np.testing.assert_allclose(chunked.cluster_centers_, whole.cluster_centers_, rtol=1e-12)
+    assert chunked.inertia_ == pytest.approx(whole.inertia_, rel=1e-12)
+    assert chunked.n_iter_ == whole.n_iter_
+
+
+def test_one_thread_equals_two():
+    X = blobs(n=5000, k=7, std=2.0, dtype=np.float32)
+    before = torch.get_num_threads()
+    model = KMeans(7, random_state=0, chunk_size=256)
+    try:
+        torch.set_num_threads(1)
+        single = model.fit(X).labels_.copy()
+        torch.set_num_threads(2)
+        double = model.fit(X).labels_
+    finally:
+        torch.set_num_threads(before)
+    np.testing.assert_array_equal(single, double)
+    assert torch.get_num_threads() == before  # fit restores the thread setting
+
+
+def test_random_state_reproducible():
+    X = blobs(n=1500, k=6, std=2.0)
+    a = KMeans(6, init="random", n_init=2, random_state=3).fit(X)
+    b = KMeans(6, init="random", n_init=2, random_state=3).fit(X)
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+    np.testing.assert_array_equal(a.cluster_centers_, b.cluster_centers_)
+    for init in ("random", "k-means++"):
+        c0 = KMeans(6, init=init, max_iter=1, random_state=0).fit(X).cluster_centers_
+        c1 = KMeans(6, init=init, max_iter=1, random_state=1).fit(X).cluster_centers_
+        assert not np.array_equal(c0, c1)
+
+
+def test_distance_blocks_are_bounded():
+    # The (rows, k) distance block stays near 2 MiB whatever N is: N x k is never formed.
+    for n in (10**4, 10**6, 10**7):
+        rows = auto_chunk_rows(n, 64, 16, 4)
+        assert rows * 64 * 4 <= 2 << 20
+    assert auto_chunk_rows(10**7, 64, 16, 4) == auto_chunk_rows(10**6, 64, 16, 4)
+    assert auto_chunk_rows(100, 64, 16, 4) == 100
+
+
+def test_no_allocation_of_n_by_k():
+    n, k = 20_000, 50
+    X = blobs(n=n, d=4, k=k, std=3.0, dtype=np.float32)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # one shard, so the profiler sees every op on this thread
+    try:
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], profile_memory=True) as prof:
+            KMeans(k, random_state=0, chunk_size=500, max_iter=5).fit(X)
+    finally:
+        torch.set_num_threads(before)
+    largest = max(e.cpu_memory_usage for e in prof.events())
+    assert largest < n * k * 4 / 4, largest  # far below the 4 MB an N x k float32 matrix takes
+
+
+def test_cola_survey_has_three_groups():
+    X, truth = make_cola_data(n_per_cluster=60, seed=0)
+    model = KMeans(3, random_state=0).fit(X)
+    assert same_partition(model.labels_, truth)
+    assert X.min() >= 0 and X.max() <= 100
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        (dict(metric="manhattan"), "metric must be one of"),
+        (dict(init="kmeans++"), "init must be one of"),
+        (dict(init=np.zeros((3, 5))), r"init array must have shape \(n_clusters, n_features\) = \(4, 2\)"),
+        (dict(init=np.full((4, 2), np.nan)), "init contains NaN"),
+        (dict(n_init=0), "n_init must be 'auto' or a positive int"),
+        (dict(max_iter=0), "max_iter must be a positive int"),
+        (dict(tol=-1.0), "tol must be a number >= 0"),
+        (dict(chunk_size=0), "chunk_size must be None or a positive int"),
+        (dict(device="gpu0"), "is not a torch device"),
+    ],
+)
+def test_bad_settings_are_clear_errors(params, message):
+    X = blobs(n=50, d=2, k=4)
+    with pytest.raises(InputError, match=message):
+        KMeans(4, **params).fit(X)
+
+
+def test_cosine_rejects_zero_rows():
+    X = np.array([[1.0, 0.0], [0.0, 0.0], [0.0, 1.0]])
+    with pytest.raises(InputError, match="row 1 is all zeros"):
+        KMeans(2, metric="cosine").fit(X)
+
+
+def test_array_init_with_several_runs_warns_and_runs_once():
+    X = blobs(n=100, d=2, k=3)
+    with pytest.warns(RuntimeWarning, match="one run"):
+        KMeans(3, init=pick_rows(X, 3), n_init=5).fit(X)
+
+
+def test_verbose_prints_iterations(capsys):
+    X = blobs(n=200, d=2, k=3)
+    KMeans(3, random_state=0, verbose=True).fit(X)
+    assert "Iteration 0, inertia" in capsys.readouterr().out
