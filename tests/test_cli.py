@@ -140,3 +140,28 @@ def test_resume_after_kill_9_gives_the_same_final_metrics(tmp_path, data_dir):
     hist_b = (run_dir / "history.jsonl").read_text().splitlines()
     strip = lambda rows: [{k: v for k, v in json.loads(r).items() if k != "time_s"} for r in rows]  # noqa: E731
     assert strip(hist_a) == strip(hist_b)
+
+
+def test_lr_find_writes_plot_and_suggestions(capsys, tmp_path, data_dir):
+    extra = ["--data-dir", str(data_dir)] if data_dir else []
+    code, out, _ = run_cli(capsys, "lr-find", "mnist-mlp", "--quick", "--steps", "30", "--out",
+                           str(tmp_path), "-q", "--threads", "1", "--hidden", "32", *extra)
+    assert code == 0
+    run_dir = Path(out.strip().splitlines()[-1])
+    assert run_dir.parent == tmp_path / "lr-find" / "mnist-mlp"
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert set(metrics["suggestions"]) == {"valley", "steepest", "minimum/10", "blog"}
+    assert "<- suggested" in out and (run_dir / "plots" / "lr_find.png").exists()
+    assert json.loads((run_dir / "config.json").read_text())["config"]["hidden"] == [32]
+
+    code, _, err = run_cli(capsys, "lr-find", "kmeans-cola", "--out", str(tmp_path))
+    assert code == 2 and "does not train a network" in err
+
+
+def test_schedule_plot(capsys, tmp_path):
+    out_png = tmp_path / "s.png"
+    code, out, _ = run_cli(capsys, "schedule-plot", "onecycle", "piecewise", "--epochs", "200",
+                           "--steps-per-epoch", "5", "-o", str(out_png))
+    assert code == 0 and out_png.stat().st_size > 5000
+    code, _, err = run_cli(capsys, "schedule-plot", "linear", "-o", str(out_png))
+    assert code == 2 and "unknown schedule 'linear'" in err

@@ -1,4 +1,4 @@
-"""`mlrepro list | run EXP [--key value ...] | demo | linreg CSV | kmeans CSV | report`."""
+"""`mlrepro list | run EXP [--key value ...] | demo | lr-find EXP | schedule-plot | linreg CSV | kmeans CSV | report`."""
 
 from __future__ import annotations
 
@@ -70,6 +70,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metric", choices=["euclidean", "cosine"], default="euclidean")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--labels-out", default=None, help="write one cluster label per row to this file")
+
+    p = sub.add_parser("lr-find", allow_abbrev=False, help="LR range test on an experiment's model",
+                       description="Sweep the LR exponentially; other --key value set Config fields.")
+    p.add_argument("experiment")
+    p.add_argument("--start", type=float, default=1e-7, help="first LR (default 1e-7)")
+    p.add_argument("--end", type=float, default=10.0, help="last LR (default 10)")
+    p.add_argument("--steps", type=int, default=100, help="number of batches (default 100)")
+    p.add_argument("--suggestion", default="valley", choices=["valley", "steepest", "minimum/10", "blog"])
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--preset", default=None)
+    p.add_argument("--seed", type=int, default=0)
+    _add_common(p)
+
+    p = sub.add_parser("schedule-plot", help="draw a schedule's LR and momentum per iteration")
+    p.add_argument("schedules", nargs="+", help="names: constant, onecycle, cosine-restarts, "
+                   "cosine-restarts-decay, warmup-cosine, piecewise")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--steps-per-epoch", type=int, default=100)
+    p.add_argument("--lr", type=float, default=0.1, help="peak LR")
+    p.add_argument("--t-mult", type=float, default=2.0)
+    p.add_argument("--cycle-epochs", type=float, default=1.0)
+    p.add_argument("--restart-decay", type=float, default=0.5)
+    p.add_argument("--milestones", default="60,120,160", help="piecewise milestones, in epochs")
+    p.add_argument("--three-phase", action="store_true")
+    p.add_argument("--output", "-o", default="schedules.png")
 
     p = sub.add_parser("report", help="regenerate the README's results table from results/")
     p.add_argument("--results-dir", default="results")
@@ -214,6 +239,57 @@ def cmd_kmeans(args) -> int:
     return 0
 
 
+def cmd_lr_find(args, extra: list[str], argv: list[str]) -> int:
+    from .config import parse_overrides
+    from .runner import lr_find_experiment
+
+    _setup(args)
+    if args.quick and args.preset:
+        raise ConfigError("give either --quick or --preset, not both")
+    run_dir, result = lr_find_experiment(
+        args.experiment, overrides=parse_overrides(extra), preset="quick" if args.quick else args.preset,
+        seed=args.seed, out=args.out, device=args.device, data_dir=args.data_dir,
+        verbose=not args.quiet, argv=argv, start_lr=args.start, end_lr=args.end,
+        num_steps=args.steps, suggestion=args.suggestion)
+    for name, lr in result.suggestions.items():
+        print(f"{name:>11}: {lr:.3g}" + ("   <- suggested" if name == result.default else ""))
+    print(f"swept {len(result.lrs)} steps" + (" (stopped: loss diverged)" if result.stopped_early else ""))
+    print(run_dir.path)
+    return 0
+
+
+def cmd_schedule_plot(args) -> int:
+    from .engine.schedules import SCHEDULES, trace
+    from .plotting import plt, save_figure
+
+    unknown = [s for s in args.schedules if s not in SCHEDULES]
+    if unknown:
+        raise ConfigError(f"unknown schedule {unknown[0]!r}; valid: {', '.join(SCHEDULES)}")
+    try:
+        milestones = [int(m) for m in args.milestones.split(",") if m.strip()]
+    except ValueError:
+        raise ConfigError(f"--milestones expects comma-separated integers, got {args.milestones!r}") from None
+    fig, (ax_lr, ax_m) = plt.subplots(2, 1, figsize=(8, 5.5), sharex=True)
+    for name in args.schedules:
+        try:
+            lrs, moms = trace(name, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, lr=args.lr,
+                              t_mult=args.t_mult, cycle_epochs=args.cycle_epochs,
+                              restart_decay=args.restart_decay, milestones_epochs=milestones,
+                              three_phase=args.three_phase)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+        ax_lr.plot(lrs, label=name)
+        ax_m.plot(moms, label=name)
+    ax_lr.set(ylabel="learning rate", title=f"{args.epochs} epochs × {args.steps_per_epoch} iterations")
+    ax_m.set(xlabel="iteration", ylabel="momentum")
+    for ax in (ax_lr, ax_m):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    save_figure(fig, args.output)
+    print(args.output)
+    return 0
+
+
 def cmd_report(args) -> int:
     from .reporting import update_readme
 
@@ -226,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    if extra and args.command != "run":
+    if extra and args.command not in ("run", "lr-find"):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         if args.command == "list":
@@ -239,6 +315,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_linreg(args)
         if args.command == "kmeans":
             return cmd_kmeans(args)
+        if args.command == "lr-find":
+            return cmd_lr_find(args, extra, argv)
+        if args.command == "schedule-plot":
+            return cmd_schedule_plot(args)
         if args.command == "report":
             return cmd_report(args)
     except MlreproError as e:

@@ -81,6 +81,7 @@ def run_experiment(name: str | None = None, *, overrides: dict[str, Any] | None 
         if name and name != saved["experiment"]:
             raise ConfigError(f"--resume: {resume} is a run of {saved['experiment']}, not {name}")
         name, seed, preset = saved["experiment"], saved["seed"], saved.get("preset")
+        data_dir = data_dir or saved.get("data_dir")  # the same data as the interrupted run
         exp = get_experiment(name)
         cfg = build_config(exp.Config, overrides=saved["config"], what=name)
         record = saved
@@ -148,3 +149,38 @@ def run_seeds(name: str, seeds: list[int], *, results_dir: str | os.PathLike = "
     path = results_path(results_dir, name, preset)
     atomic_write_json(path, summary)
     return path, summary
+
+
+def lr_find_experiment(name: str, *, overrides: dict[str, Any] | None = None, preset: str | None = None,
+                       seed: int = 0, out: str | os.PathLike = "runs", device: str = "auto",
+                       data_dir: str | None = None, verbose: bool = True, argv: list[str] | None = None,
+                       **sweep) -> tuple[RunDir, Any]:
+    """The LR range test on an experiment's model and data; writes plots/lr_find.png and lr_find.json."""
+    from .engine.lr_finder import lr_find
+
+    exp = get_experiment(name)
+    if not hasattr(exp, "setup"):
+        raise ConfigError(f"lr-find: experiment {name} does not train a network with the engine")
+    try:
+        dev = resolve_device(device)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    cfg = build_config(exp.Config, exp.PRESETS, preset, overrides, what=name)
+    run_dir = RunDir.new(Path(out) / "lr-find", name, seed)
+    run_dir.write_config({"experiment": name, "preset": preset, "seed": seed, "task": "lr-find",
+                          "sweep": sweep, "config": dataclasses.asdict(cfg), "command": _command(argv),
+                          "hardware": hardware_info(dev)})
+    seed_everything(seed)
+    ctx = RunContext(run_dir, seed, dev, data_dir, verbose=verbose)
+    s = exp.setup(cfg, ctx)
+    try:
+        result = lr_find(s.learner, s.train, **sweep)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    result.plot(run_dir.plot_path("lr_find.png"), f"LR range test: {name}")
+    atomic_write_json(run_dir.path / "lr_find.json", {"lrs": result.lrs, "losses": result.losses,
+                                                      "raw_losses": result.raw_losses})
+    run_dir.write_metrics({"suggestion": result.suggestion, "default": result.default,
+                           "suggestions": result.suggestions, "stopped_early": result.stopped_early,
+                           "steps": len(result.lrs)})
+    return run_dir, result

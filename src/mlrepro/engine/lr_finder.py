@@ -54,27 +54,25 @@ class LRFinderResult:
 
 
 def _valley(lrs: np.ndarray, losses: np.ndarray) -> float:
-    """fastai's 'valley': the longest stretch over which the loss keeps decreasing (as a longest
-    decreasing subsequence, so single noisy bumps don't break it), taken about 2/3 of the way in.
-    Written out because it is a few lines of O(n²) over ≤ a few hundred points."""
-    n = len(losses)
-    run = np.ones(n, dtype=int)
-    start = np.arange(n)
-    for i in range(1, n):
-        prev = losses[:i] > losses[i]
-        if prev.any():
-            j = np.flatnonzero(prev)[np.argmax(run[:i][prev])]
-            run[i], start[i] = run[j] + 1, start[j]
-    end = int(np.argmax(run))
-    begin = int(start[end])
-    idx = begin + int(2 * (end - begin) / 3)
-    return float(lrs[idx])
+    """The middle (in log LR) of the descent: from the last point still on the starting plateau
+    (within 10 % of the total drop) to the minimum. Anchoring on the *last* plateau point means an
+    early noisy dip cannot drag the pick down; taking the middle keeps clear of the minimum, where
+    the loss is about to blow up. (fastai's 'valley' takes a point 1/2 into the longest decreasing
+    subsequence, which on a long flat start lands before the descent has begun.)"""
+    i_min = int(np.argmin(losses))
+    top = float(np.median(losses[: max(1, len(losses) // 10)]))
+    drop = top - float(losses[i_min])
+    if i_min < 2 or drop <= 0:
+        return float(lrs[i_min]) / 10
+    on_plateau = np.flatnonzero(losses[: i_min + 1] >= top - 0.1 * drop)
+    start = int(on_plateau[-1]) if len(on_plateau) else 0
+    return float(lrs[start + (i_min - start) // 2])
 
 
 def suggest(lrs, losses) -> dict[str, float]:
     """The four suggestions for a (smoothed) loss curve.
 
-    - valley: fastai's default, robust to noise (see `_valley`).
+    - valley: the default; the middle of the descent, robust to noise (see `_valley`).
     - steepest: most negative d loss / d log lr, on a further-smoothed curve between the first
       10 % of points and the minimum (raw finite differences on a noisy curve pick spikes).
     - minimum/10: one tenth of the LR at the minimum loss.
@@ -84,7 +82,7 @@ def suggest(lrs, losses) -> dict[str, float]:
     lrs, losses = np.asarray(lrs, float), np.asarray(losses, float)
     i_min = int(np.nanargmin(losses))
     lr_min = float(lrs[i_min])
-    out = {"valley": _valley(lrs[: i_min + 1], losses[: i_min + 1]) if i_min > 1 else lr_min / 10}
+    out = {"valley": _valley(lrs, losses)}
     skip = len(losses) // 10  # the EMA's first points rest on a handful of batches: noise
     seg = losses[skip: i_min + 1]
     if len(seg) >= 5:

@@ -7,6 +7,7 @@ Run:   mlrepro run mnist-mlp --seeds 0,1,2        Quick: mlrepro run mnist-mlp -
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Literal
 
 import torch
@@ -14,6 +15,7 @@ from torch import nn
 
 from ..data import TensorLoader, load_dataset
 from ..engine import Learner
+from ..engine.schedules import build_scheduler
 from ..nn import create_model
 from ..plotting import plot_history
 
@@ -28,6 +30,8 @@ class Config:
     epochs: int = 10  # ours
     batch_size: int = 128  # ours
     lr_max: float = 3e-3  # ours: 1cycle peak for Adam
+    schedule: Literal["constant", "onecycle", "cosine-restarts", "cosine-restarts-decay",
+                      "warmup-cosine", "piecewise"] = "onecycle"  # ours
     weight_decay: float = 0.0  # ours
     val_size: int = 5000  # TF tutorial's 55k/5k split
     train_limit: int = 0  # ours: 0 = every training image
@@ -41,7 +45,8 @@ class Config:
 PRESETS = {"quick": dict(epochs=2, train_limit=1500, val_size=300, batch_size=100)}
 
 
-def run(cfg: Config, ctx) -> dict:
+def setup(cfg: Config, ctx) -> SimpleNamespace:
+    """Data loaders and a ready Learner (shared by `run` and `mlrepro lr-find`)."""
     train = load_dataset(cfg.dataset, "train", ctx.data_dir)
     test = load_dataset(cfg.dataset, "test", ctx.data_dir)
     for ds in (train, test):
@@ -56,19 +61,22 @@ def run(cfg: Config, ctx) -> dict:
     norm = dict(mean=train.mean, std=train.std, device=ctx.device)
     train_loader = TensorLoader(x[:-n_val], y[:-n_val], cfg.batch_size, shuffle=True,
                                 seed=ctx.seed, **norm)
-    val_loader = TensorLoader(x[-n_val:], y[-n_val:], 1000, **norm)
-    test_loader = TensorLoader(test.images, test.labels, 1000, **norm)
-
     model = create_model("mlp_mnist", hidden=cfg.hidden)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr_max, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr_max, epochs=cfg.epochs,
-                                                steps_per_epoch=len(train_loader))
+    sched = build_scheduler(cfg.schedule, opt, epochs=cfg.epochs, steps_per_epoch=len(train_loader),
+                            milestones_epochs=sorted({m for m in (round(cfg.epochs * f) for f in (0.3, 0.6, 0.8)) if 0 < m < cfg.epochs}))
     learner = Learner(model, opt, nn.CrossEntropyLoss(), scheduler=sched, metrics=["accuracy"],
                       device=ctx.device, precision=cfg.precision)
-    history = ctx.fit(learner, train_loader, cfg.epochs, val_data=val_loader)
-    plot_history(history.rows, ctx.run_dir.plot_path("curves.png"), f"mlp_mnist on {cfg.dataset}")
+    return SimpleNamespace(learner=learner, train=train_loader,
+                           val=TensorLoader(x[-n_val:], y[-n_val:], 1000, **norm),
+                           test=TensorLoader(test.images, test.labels, 1000, **norm))
 
-    test_logs = learner.evaluate(test_loader)
+
+def run(cfg: Config, ctx) -> dict:
+    s = setup(cfg, ctx)
+    history = ctx.fit(s.learner, s.train, cfg.epochs, val_data=s.val)
+    plot_history(history.rows, ctx.run_dir.plot_path("curves.png"), f"mlp_mnist on {cfg.dataset}")
+    test_logs = s.learner.evaluate(s.test)
     return {"test_accuracy": test_logs["accuracy"], "test_loss": test_logs["loss"],
-            "val_accuracy": history.rows[-1]["val_accuracy"], "epochs": learner.epoch,
-            "train_images": len(train_loader.inputs)}
+            "val_accuracy": history.rows[-1]["val_accuracy"], "epochs": s.learner.epoch,
+            "train_images": len(s.train.inputs)}
