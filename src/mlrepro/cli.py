@@ -96,6 +96,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--three-phase", action="store_true")
     p.add_argument("--output", "-o", default="schedules.png")
 
+    p = sub.add_parser("search", allow_abbrev=False, help="hyperparameter search (Optuna)",
+                       description="Search Config fields; other --key value fix fields for every trial.")
+    p.add_argument("experiment")
+    p.add_argument("--param", action="append", required=True, metavar="NAME=KIND:...",
+                   help="lr=log:1e-4:1, dropout=float:0:0.5, width=int:16:128, opt=choice:sgd,adam")
+    p.add_argument("--trials", type=int, default=20)
+    p.add_argument("--sampler", choices=["random", "grid", "tpe"], default="tpe")
+    p.add_argument("--storage", default=None, help="e.g. sqlite:///study.db (shared, resumable)")
+    p.add_argument("--study-name", default=None)
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--preset", default=None)
+    p.add_argument("--seed", type=int, default=0)
+    _add_common(p)
+
     p = sub.add_parser("report", help="regenerate the README's results table from results/")
     p.add_argument("--results-dir", default="results")
     p.add_argument("--readme", default="README.md")
@@ -290,6 +304,25 @@ def cmd_schedule_plot(args) -> int:
     return 0
 
 
+def cmd_search(args, extra: list[str]) -> int:
+    from .config import parse_overrides
+    from .search import parse_param, run_search
+
+    _setup(args)
+    if args.quick and args.preset:
+        raise ConfigError("give either --quick or --preset, not both")
+    study = run_search(args.experiment, [parse_param(p) for p in args.param], trials=args.trials,
+                       sampler=args.sampler, storage=args.storage, study_name=args.study_name,
+                       seed=args.seed, preset="quick" if args.quick else args.preset,
+                       overrides=parse_overrides(extra), out=args.out, device=args.device,
+                       data_dir=args.data_dir, verbose=not args.quiet)
+    done = [t for t in study.trials if t.value is not None]
+    print(f"{len(done)} trials; best {study.best_value:.6g} with "
+          + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in study.best_params.items()))
+    print(Path(args.out) / "search" / study.study_name)
+    return 0
+
+
 def cmd_report(args) -> int:
     from .reporting import update_readme
 
@@ -302,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    if extra and args.command not in ("run", "lr-find"):
+    if extra and args.command not in ("run", "lr-find", "search"):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         if args.command == "list":
@@ -319,6 +352,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_lr_find(args, extra, argv)
         if args.command == "schedule-plot":
             return cmd_schedule_plot(args)
+        if args.command == "search":
+            return cmd_search(args, extra)
         if args.command == "report":
             return cmd_report(args)
     except MlreproError as e:
