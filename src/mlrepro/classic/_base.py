@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 
 import numpy as np
@@ -58,6 +59,19 @@ class BaseEstimator:
             raise NotFittedError(
                 f"this {type(self).__name__} is not fitted yet; call fit(X) before using it"
             )
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """Run the block with torch's intra-op thread count set to `n` (process-wide), then restore."""
+    before = torch.get_num_threads()
+    if n != before:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if n != before:
+            torch.set_num_threads(before)
 
 
 def resolve_device(device) -> torch.device:

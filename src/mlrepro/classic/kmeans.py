@@ -33,7 +33,6 @@ stays in L2 cache.
 
 from __future__ import annotations
 
-import contextlib
 import numbers
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -47,6 +46,7 @@ from mlrepro.classic._base import (
     check_array,
     check_n_features,
     resolve_device,
+    torch_threads,
 )
 from mlrepro.errors import InputError
 
@@ -341,19 +341,6 @@ def _lloyd_single(lloyd: _Lloyd, centers, max_iter, tol_abs, verbose):
     return centers, labels, lloyd.inertia(), it + 1
 
 
-@contextlib.contextmanager
-def _torch_threads(n: int):
-    """Run the block with torch's intra-op thread count set to `n`, then restore it."""
-    before = torch.get_num_threads()
-    if n != before:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        if n != before:
-            torch.set_num_threads(before)
-
-
 def _kmeans_plusplus(rows: _Rows, k: int, rng: np.random.Generator) -> torch.Tensor:
     """Greedy k-means++ (Arthur & Vassilvitskii 2007, with 2 + log k candidates per centre as in
     scikit-learn): sample candidates proportionally to D(x)^2 and keep the one that lowers the
@@ -519,7 +506,7 @@ class KMeans(BaseEstimator):
                     centers = rows.working_rows(index.to(device))
                 else:
                     centers = _kmeans_plusplus(rows, self.n_clusters, rng)
-                with _torch_threads(1 if lloyd.pool is not None else n_threads):
+                with torch_threads(1 if lloyd.pool is not None else n_threads):
                     result = _lloyd_single(lloyd, centers, self.max_iter, tol_abs, self.verbose)
                 if best is None or result[2] < best[2]:
                     best = result

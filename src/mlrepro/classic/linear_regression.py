@@ -31,10 +31,13 @@ from mlrepro.classic._base import (
     check_array,
     check_n_features,
     resolve_device,
+    torch_threads,
 )
 from mlrepro.errors import InputError
 
 _SOLVERS = ("gd", "closed_form")
+_HUGE = float(np.finfo(np.float64).max)
+_SMALL_PASS = 1 << 20  # elements in [1, X, residuals]; smaller passes run single-threaded
 
 
 def r2_score(y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -145,7 +148,11 @@ class LinearRegressionGD(BaseEstimator):
             history = [float((resid * resid).sum()) / (2 * n)]
             n_iter, converged = 0, True
         else:
-            theta, history, n_iter, converged = self._gradient_descent(Z, Y)
+            # Each step is a few small ops; below ~1M elements per pass, OpenMP fork/join costs
+            # more than it saves (and far more on a busy machine), so run them on this thread.
+            small = X.device.type == "cpu" and n * (p + 1 + Y.shape[1]) <= _SMALL_PASS
+            with torch_threads(1 if small else torch.get_num_threads()):
+                theta, history, n_iter, converged = self._gradient_descent(Z, Y)
 
         # back to original units: h = t0 + sum_j t_j (x_j - m_j) / s_j
         w = theta[1:] / std[:, None]  # (p, t)
@@ -180,14 +187,18 @@ class LinearRegressionGD(BaseEstimator):
         j_ref = 0.5 * float(Y.var(0, correction=0).sum()) or 1.0
         threshold = self.tol * j_ref
 
+        # fixed views into the buffers, so the loop is four torch calls
+        grad_T = G[: 1 + p].T  # (t, 1+p): A^T R, transposed like theta_T
+        sq_resid = G[1 + p :].diagonal() if t > 1 else G[-1, 0]  # sum of r^2 per target
+
         history: list[float] = []
         converged = False
         steps = 0
         while True:
             torch.addmm(neg_Y_T, theta_T, A_T, out=R_T)  # residuals h - y, (t, N)
             torch.mm(At, R_T.T, out=G)  # (1+p+t, t)
-            cost = (float(G[1 + p :].diagonal().sum()) if t > 1 else float(G[-1, 0])) / (2 * n)
-            if not np.isfinite(cost):
+            cost = (float(sq_resid.sum()) if t > 1 else sq_resid.item()) / (2 * n)
+            if not cost < _HUGE:  # inf or nan
                 raise InputError(
                     f"lr={self.lr} is too large: gradient descent diverged (cost became {cost} "
                     f"at step {steps}); use a smaller lr"
@@ -202,7 +213,7 @@ class LinearRegressionGD(BaseEstimator):
             if steps == self.max_iter:
                 break
             # simultaneous update of every theta_j: theta -= lr/N * A^T (A theta - y)
-            theta_T.sub_(G[: 1 + p].T, alpha=step)
+            theta_T.sub_(grad_T, alpha=step)
             steps += 1
         if not converged:
             warnings.warn(
