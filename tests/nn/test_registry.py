@@ -4,14 +4,15 @@ import torch
 from mlrepro.errors import ConfigError
 from mlrepro.nn import create_model, list_models, register_model
 
-INPUTS = {"mlp_mnist": (2, 1, 28, 28)}
+INPUTS = {"mlp_mnist": (2, 1, 28, 28), "wrn_10_2_gray": (2, 1, 28, 28)}
+CIFAR = (2, 3, 32, 32)  # every other model takes CIFAR-sized images
 
 
 @pytest.mark.parametrize("name", list_models())
 def test_every_registered_model_runs_forward_and_backward(name):
     torch.manual_seed(0)
     model = create_model(name)
-    x = torch.rand(*INPUTS[name])
+    x = torch.rand(*INPUTS.get(name, CIFAR))
     out = model(x)
     assert out.shape == (2, 10) and torch.isfinite(out).all()
     out.logsumexp(1).sum().backward()
