@@ -1,0 +1,1 @@
+"""Reinforcement learning: ViZDoom environments (needs the `rl` extra: vizdoom, gymnasium)."""

@@ -1,0 +1,200 @@
+"""ViZDoom scenarios as gymnasium environments: headless, GRAY8, repeated actions, small frames.
+
+The blog (after ViZDoom's `learning_pytorch.py` of 2018) renders 640×480, repeats every action for
+12 tics and shrinks the screen to 30×45 grey pixels. We render at 160×120 instead: the network only
+ever sees 30×45, and the engine draws the smaller screen several times faster.
+
+This module imports neither torch nor anything from mlrepro, so vector-environment workers start
+fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import vizdoom as vzd
+from gymnasium import spaces
+from PIL import Image
+
+SCENARIOS_PATH = Path(vzd.scenarios_path)
+
+
+def scenario_config(scenario: str) -> Path:
+    """`basic` → the .cfg shipped with vizdoom; a path to a .cfg is returned as is (checked)."""
+    path = Path(scenario)
+    if path.suffix != ".cfg":
+        path = SCENARIOS_PATH / f"{scenario}.cfg"
+    if not path.is_file():
+        shipped = sorted(p.stem for p in SCENARIOS_PATH.glob("*.cfg"))
+        raise ValueError(f"unknown ViZDoom scenario {scenario!r}; shipped: {', '.join(shipped)}")
+    return path.resolve()
+
+
+def action_table(n_buttons: int, kind: str = "all") -> np.ndarray:
+    """Button vectors for each discrete action, (n_actions, n_buttons) int.
+
+    "all": every on/off combination (the blog's `it.product([0, 1], repeat=n)`, 8 for basic);
+    "single": one button at a time (3 for basic).
+    """
+    if kind == "all":
+        return np.array(list(itertools.product([0, 1], repeat=n_buttons)), dtype=np.int64)
+    if kind == "single":
+        return np.eye(n_buttons, dtype=np.int64)
+    raise ValueError(f"actions must be 'all' or 'single', got {kind!r}")
+
+
+def resize_gray(frame: np.ndarray, resolution: tuple[int, int]) -> np.ndarray:
+    """(H, W) uint8 → (h, w) uint8 with PIL's antialiased bilinear filter."""
+    h, w = resolution
+    return np.asarray(Image.fromarray(frame).resize((w, h), Image.BILINEAR))
+
+
+@contextlib.contextmanager
+def _working_dir(path: Path):
+    # The engine is a child process that creates `./_vizdoom/` in its working directory; there is no
+    # option for it, so the child is started from `path`. Only `game.init()` runs in here.
+    old = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(old)
+
+
+class DoomEnv(gym.Env):
+    """A ViZDoom scenario with the gymnasium API.
+
+    Observations are uint8 arrays (frame_stack, h, w); actions index `action_table(...)`. One step
+    repeats the action for `frame_repeat` tics and returns the summed reward. An episode ends with
+    `terminated` when the scenario's goal or death ends it and `truncated` at the scenario's
+    timeout; the final `info` holds `{"episode": {"r": return, "l": length in steps}}`.
+
+    Args:
+        work_dir: where the engine writes `_vizdoom.ini` and `_vizdoom/` (default: a temporary
+            folder removed by `close()`); never the current directory.
+        render_mode: "rgb_array" makes `render()` return the last full-size screen (H, W, 3).
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 35}
+
+    def __init__(self, scenario: str = "basic", *, frame_repeat: int = 12,
+                 resolution: tuple[int, int] = (30, 45), frame_stack: int = 1, actions: str = "all",
+                 screen_resolution: str = "RES_160X120", work_dir: str | os.PathLike | None = None,
+                 render_mode: str | None = None):
+        if frame_repeat < 1 or frame_stack < 1:
+            raise ValueError("frame_repeat and frame_stack must be >= 1")
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        self.frame_repeat, self.frame_stack = frame_repeat, frame_stack
+        self.resolution = tuple(resolution)
+        self.render_mode = render_mode
+        self._own_dir = work_dir is None
+        self.work_dir = Path(tempfile.mkdtemp(prefix="vizdoom-") if work_dir is None else work_dir)
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+
+        game = vzd.DoomGame()
+        game.load_config(str(scenario_config(scenario)))
+        game.set_doom_config_path(str(self.work_dir.resolve() / "_vizdoom.ini"))
+        game.set_window_visible(False)
+        game.set_sound_enabled(False)
+        game.set_mode(vzd.Mode.PLAYER)
+        game.set_screen_format(vzd.ScreenFormat.GRAY8)
+        game.set_screen_resolution(getattr(vzd.ScreenResolution, screen_resolution))
+        with _working_dir(self.work_dir):
+            game.init()
+        self.game = game
+        self.buttons = [b.name for b in game.get_available_buttons()]
+        self.actions = action_table(len(self.buttons), actions)
+        self._action_lists = [list(map(int, a)) for a in self.actions]  # make_action wants lists
+        self.action_space = spaces.Discrete(len(self.actions))
+        self.observation_space = spaces.Box(0, 255, (frame_stack, *self.resolution), np.uint8)
+        self._frames = np.zeros((frame_stack, *self.resolution), np.uint8)
+        self._screen: np.ndarray | None = None
+        self._steps = 0
+
+    def _observe(self) -> None:
+        # After the last step of an episode ViZDoom has no state (get_state() is None): the stack
+        # then keeps the last frame seen.
+        state = self.game.get_state()
+        if state is None:
+            return
+        self._screen = state.screen_buffer  # (H, W) uint8
+        self._frames = np.roll(self._frames, -1, axis=0)
+        self._frames[-1] = resize_gray(self._screen, self.resolution)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        if seed is not None:
+            self.game.set_seed(int(seed) % 2**31)  # the engine's own RNG (monster position ...)
+        self.game.new_episode()
+        self._steps = 0
+        self._frames[:] = 0
+        self._observe()
+        self._frames[:] = self._frames[-1]  # a fresh stack repeats the first frame
+        return self._frames.copy(), {}
+
+    def step(self, action):
+        reward = self.game.make_action(self._action_lists[int(action)], self.frame_repeat)
+        self._steps += 1
+        done = self.game.is_episode_finished()
+        truncated = done and self.game.is_episode_timeout_reached()
+        terminated = done and not truncated
+        info = {}
+        if done:
+            info["episode"] = {"r": float(self.game.get_total_reward()), "l": self._steps}
+        else:
+            self._observe()
+        return self._frames.copy(), float(reward), terminated, truncated, info
+
+    def render(self):
+        if self.render_mode != "rgb_array" or self._screen is None:
+            return None
+        return np.repeat(self._screen[:, :, None], 3, axis=2)  # (H, W, 3) grey as RGB
+
+    def close(self):
+        if getattr(self, "game", None) is not None:
+            self.game.close()
+            self.game = None
+        if self._own_dir:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
+        super().close()
+
+
+ENV_ID = "mlrepro/Doom-v0"
+if ENV_ID not in gym.registry:
+    # `gymnasium.make("mlrepro/Doom-v0", scenario="defend_the_center")` works after importing us.
+    gym.register(id=ENV_ID, entry_point=DoomEnv)
+
+
+def make_vector_env(n_envs: int, *, asynchronous: bool | None = None, **env_kwargs):
+    """`n_envs` DoomEnvs behind gymnasium's vector API, auto-resetting in the same step.
+
+    With `asynchronous` (default: n_envs > 1) each environment runs in its own worker process, and
+    `step_async`/`step_wait` let the caller learn while the engines play. The observation returned
+    with a finished episode is the first of the next one (the last one is in `info["final_obs"]`).
+    """
+    from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
+
+    if n_envs < 1:
+        raise ValueError(f"n_envs must be >= 1, got {n_envs}")
+    work_dir = env_kwargs.pop("work_dir", None)
+
+    def make(i):
+        kw = dict(env_kwargs)
+        if work_dir is not None:
+            kw["work_dir"] = Path(work_dir) / f"env{i}"
+        return lambda: DoomEnv(**kw)
+
+    fns = [make(i) for i in range(n_envs)]
+    if asynchronous is None:
+        asynchronous = n_envs > 1
+    if asynchronous:
+        return AsyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
+    return SyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
