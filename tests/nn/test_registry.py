@@ -4,7 +4,8 @@ import torch
 from mlrepro.errors import ConfigError
 from mlrepro.nn import create_model, list_models, register_model
 
-INPUTS = {"mlp_mnist": (2, 1, 28, 28), "wrn_10_2_gray": (2, 1, 28, 28)}
+INPUTS = {"mlp_mnist": (2, 1, 28, 28), "wrn_10_2_gray": (2, 1, 28, 28), "tf_cnn_mnist": (2, 1, 28, 28),
+          "keras_convnet_mnist": (2, 1, 28, 28)}
 CIFAR = (2, 3, 32, 32)  # every other model takes CIFAR-sized images
 
 
