@@ -53,6 +53,20 @@ def test_fixed_iteration_count_matches_sklearn():
     np.testing.assert_array_equal(ours.labels_, theirs.labels_)
 
 
+def test_inertia_is_exact_for_tight_float32_clusters():
+    # ||x||^2 - 2 x.c + ||c||^2 cancels badly here (spread 1e-3, offset 50); inertia_ must not
+    rng = np.random.default_rng(0)
+    centres = rng.uniform(40.0, 60.0, (5, 3))
+    X = (centres[rng.integers(0, 5, 20_000)] + 1e-3 * rng.normal(size=(20_000, 3))).astype(np.float32)
+    init = centres.astype(np.float32)
+    ours = KMeans(5, init=init, n_init=1).fit(X)
+    theirs = SkKMeans(5, init=init, n_init=1, algorithm="lloyd").fit(X)
+    assert ours.inertia_ == pytest.approx(theirs.inertia_, rel=1e-4)
+    exact = ((X.astype(np.float64) - ours.cluster_centers_[ours.labels_]) ** 2).sum()
+    assert ours.inertia_ == pytest.approx(exact, rel=1e-5)
+    assert -ours.score(X) == pytest.approx(ours.inertia_, rel=1e-6)
+
+
 def test_kmeans_plus_plus_is_as_good_as_sklearns():
     X = blobs(n=4000, d=4, k=12, std=2.0, seed=1)
     ours = KMeans(12, n_init=4, random_state=0).fit(X)

@@ -219,6 +219,22 @@ class _Shard:
         return n_changed
 
 
+    def exact_sq_dist(self, centers_rows, labels, per_point) -> float:
+        """sum over the shard of ||x - c_label||^2 from differences, not the GEMM expansion
+        (which loses float32 precision when clusters are tight); optionally per point."""
+        rows, c, L = self.lloyd.rows, self.lloyd.rows.chunk, self.lloyd
+        total = 0.0
+        for s in range(self.lo, self.hi, c):
+            e = min(s + c, self.hi)
+            diff = centers_rows[labels[s:e]]  # (m, d), a fresh tensor
+            torch.sub(rows.gemm_block(s, e, self.xbuf), diff, out=diff).square_()
+            d2 = diff.sum(1)  # (m,)
+            total += float(d2.sum(dtype=torch.float64))
+            if per_point:
+                L.min_dist[s:e] = d2
+        return total
+
+
 class _Lloyd:
     """Per-fit state: the rows, per-sample buffers, and the shards (one per CPU thread)."""
 
@@ -284,12 +300,18 @@ class _Lloyd:
                 counts += sh.counts
         return sum(changed)
 
-    def point_sq_dist(self) -> torch.Tensor:
-        """Squared distance of every point to its assigned centre after an assignment step."""
-        return (self.min_dist + self.rows.sq_norms).clamp_min_(0)
+    def approx_inertia(self) -> float:
+        """Inertia from the last assignment step's GEMM distances (for progress messages)."""
+        d2 = float((self.min_dist + self.rows.sq_norms).sum(dtype=torch.float64))
+        return d2 / 2 if self.rows.spherical else d2
 
-    def inertia(self) -> float:
-        d2 = float(self.point_sq_dist().sum(dtype=torch.float64))
+    def exact_sq_dist(self, centers, labels, per_point: bool = False) -> float:
+        """Sum of ||x - c_label||^2 in the metric's space (per point into min_dist if asked)."""
+        centers_rows = self.rows.to_user(centers).to(self.rows.X.dtype)  # as gemm_block rows
+        return sum(self._run("exact_sq_dist", centers_rows, labels, per_point))
+
+    def inertia(self, centers, labels) -> float:
+        d2 = self.exact_sq_dist(centers, labels)
         return d2 / 2 if self.rows.spherical else d2
 
 
@@ -299,7 +321,8 @@ def _new_centers(lloyd: _Lloyd, sums, counts, labels, centers):
     empty = (counts == 0).nonzero()[:, 0]
     if empty.numel():
         sums, counts = sums.clone(), counts.clone()
-        far = torch.topk(lloyd.point_sq_dist(), empty.numel()).indices
+        lloyd.exact_sq_dist(centers, labels, per_point=True)  # overwrites min_dist
+        far = torch.topk(lloyd.min_dist, empty.numel()).indices
         x_far = rows.gemm_rows(far).to(torch.float64)  # sum space
         for j, f, x in zip(empty.tolist(), far.tolist(), x_far):
             old = int(labels[f])
@@ -325,10 +348,12 @@ def _lloyd_single(lloyd: _Lloyd, centers, max_iter, tol_abs, verbose):
             lloyd.assign_all(centers, labels, sums, counts)
         else:
             n_changed = lloyd.reassign(centers, labels, sums, counts)
+        if verbose:
+            approx = lloyd.approx_inertia()
         new = _new_centers(lloyd, sums, counts, labels, centers)
         shift = float(((new.to(torch.float64) - centers.to(torch.float64)) ** 2).sum())
         if verbose:
-            print(f"Iteration {it}, inertia {lloyd.inertia():.6g}, centre shift {shift:.3g}")
+            print(f"Iteration {it}, inertia {approx:.6g}, centre shift {shift:.3g}")
         centers = new
         if it > 0 and n_changed == 0:
             strict = True  # labels did not change: converged
@@ -338,7 +363,7 @@ def _lloyd_single(lloyd: _Lloyd, centers, max_iter, tol_abs, verbose):
     if not strict:
         # one more assignment so that labels and inertia belong to the returned centres
         lloyd.reassign(centers, labels)
-    return centers, labels, lloyd.inertia(), it + 1
+    return centers, labels, lloyd.inertia(centers, labels), it + 1
 
 
 def _kmeans_plusplus(rows: _Rows, k: int, rng: np.random.Generator) -> torch.Tensor:
@@ -536,7 +561,8 @@ class KMeans(BaseEstimator):
     # --- using a fitted model ---
 
     def _blocks(self, X):
-        """Validate X; yield (start, stop, squared distances (m, k) of rows start:stop)."""
+        """Validate X; yield (rows, centres, squared distances (m, k)) block by block, rows and
+        centres shifted (and for cosine normalised) alike."""
         self._check_fitted("cluster_centers_")
         device = resolve_device(self.device)
         X = check_array(X, "X", device=device)
@@ -560,7 +586,7 @@ class KMeans(BaseEstimator):
                     raise InputError("X has an all-zero row; metric='cosine' needs nonzero rows")
                 xb /= norms
             d2 = torch.addmm(csq, xb, neg2ct).add_((xb * xb).sum(1, keepdim=True))
-            yield start, start + xb.shape[0], d2.clamp_min_(0)
+            yield xb, centers, d2.clamp_min_(0)
 
     def predict(self, X) -> np.ndarray:
         """Index of the nearest centre for every row of `X`."""
@@ -576,6 +602,7 @@ class KMeans(BaseEstimator):
     def score(self, X, y=None) -> float:
         """Opposite of the inertia of `X` under the fitted centres (higher is better)."""
         total = 0.0
-        for _, _, d2 in self._blocks(X):
-            total += float(d2.amin(1).sum(dtype=torch.float64))
+        for xb, centers, d2 in self._blocks(X):
+            diff = xb - centers[d2.argmin(1)]  # exact differences, as for inertia_
+            total += float((diff * diff).sum(1).sum(dtype=torch.float64))
         return -(total / 2 if self.metric == "cosine" else total)
