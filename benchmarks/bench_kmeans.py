@@ -33,8 +33,10 @@ def environment() -> list[str]:
 
     lines = [
         f"cpu: {_cpu_name()} ({os.cpu_count()} logical cores), {platform.system()} {platform.release()}",
-        f"torch {torch.__version__} (intra-op threads {torch.get_num_threads()}), "
-        f"scikit-learn {sklearn.__version__}, numpy {np.__version__}",
+        (
+            f"torch {torch.__version__} (intra-op threads {torch.get_num_threads()}), "
+            f"scikit-learn {sklearn.__version__}, numpy {np.__version__}"
+        ),
     ]
     blas_env = {k: v for k, v in os.environ.items() if k.startswith(("OPENBLAS", "OMP_", "MKL_"))}
     lines.append(f"BLAS/OpenMP env: {blas_env or 'none set'}")
@@ -78,7 +80,7 @@ def main(argv=None) -> None:
     X = make_blobs(args.n, args.d, args.k, args.seed, args.dtype)
     rng = np.random.default_rng(args.seed + 1)
     init = X[rng.choice(args.n, args.k, replace=False)]
-    common = dict(init=init, n_init=1, max_iter=args.iters, tol=0.0)
+    common = {"init": init, "n_init": 1, "max_iter": args.iters, "tol": 0.0}
 
     def ours():
         return KMeans(args.k, chunk_size=args.chunk_size, **common).fit(X)
@@ -86,8 +88,10 @@ def main(argv=None) -> None:
     def theirs():
         return SkKMeans(args.k, algorithm="lloyd", **common).fit(X)
 
-    print(f"k-means, {args.n:,} x {args.d} {args.dtype}, k = {args.k}, {args.iters} iterations, "
-          f"same initial centres")
+    print(
+        f"k-means, {args.n:,} x {args.d} {args.dtype}, k = {args.k}, {args.iters} iterations, "
+        f"same initial centres"
+    )
     for line in environment():
         print("  " + line)
     print(f"  load average before: {os.getloadavg()[0]:.2f}")
@@ -106,14 +110,21 @@ def main(argv=None) -> None:
     ours_m, theirs_m = models["mlrepro"], models["sklearn"]
 
     for name, (_, times) in runs.items():
-        print(f"  {name:8s} median {statistics.median(times):.3f} s  runs "
-              + " ".join(f"{t:.3f}" for t in times) + f"  (n_iter_ = {models[name].n_iter_})")
+        print(
+            f"  {name:8s} median {statistics.median(times):.3f} s  runs "
+            + " ".join(f"{t:.3f}" for t in times)
+            + f"  (n_iter_ = {models[name].n_iter_})"
+        )
     print(f"  load average after: {os.getloadavg()[0]:.2f}")
     agree = float(np.mean(ours_m.labels_ == theirs_m.labels_))
-    print(f"  inertia: mlrepro {ours_m.inertia_:.8g}, sklearn {theirs_m.inertia_:.8g}; "
-          f"labels identical for {100 * agree:.3f} % of points")
-    print(f"RATIO time sklearn/mlrepro = {theirs_t / ours_t:.2f}x (>1: mlrepro faster); "
-          f"inertia mlrepro/sklearn = {ours_m.inertia_ / theirs_m.inertia_:.6f}")
+    print(
+        f"  inertia: mlrepro {ours_m.inertia_:.8g}, sklearn {theirs_m.inertia_:.8g}; "
+        f"labels identical for {100 * agree:.3f} % of points"
+    )
+    print(
+        f"RATIO time sklearn/mlrepro = {theirs_t / ours_t:.2f}x (>1: mlrepro faster); "
+        f"inertia mlrepro/sklearn = {ours_m.inertia_ / theirs_m.inertia_:.6f}"
+    )
 
 
 if __name__ == "__main__":

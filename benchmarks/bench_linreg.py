@@ -22,7 +22,6 @@ import warnings
 import numpy as np
 import torch
 
-
 # --- the blog's code (2016-11-10), with its bugs fixed where marked ---
 
 
@@ -106,25 +105,31 @@ def main(argv=None) -> None:
     n_train = len(X_train)
 
     print(f"linear regression, house size -> price, {args.n:,} points ({n_train:,} train)")
-    print(f"  cpu: {os.cpu_count()} logical cores; torch {torch.__version__} "
-          f"(threads {torch.get_num_threads()}), scikit-learn {sklearn.__version__}, "
-          f"numpy {np.__version__}; load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"  cpu: {os.cpu_count()} logical cores; torch {torch.__version__} "
+        f"(threads {torch.get_num_threads()}), scikit-learn {sklearn.__version__}, "
+        f"numpy {np.__version__}; load average {os.getloadavg()[0]:.2f}"
+    )
 
     # --- 1. speed: same data, same lr, same number of steps, raw feature (the blog's setting) ---
     xs, ys = X_train[:, 0].tolist(), y_train.tolist()
-    py_t, py_times, (t0, t1, py_steps) = timed(
+    py_t, _py_times, (t0, t1, py_steps) = timed(
         lambda: blog_gradient_descent(xs, ys, args.lr, args.iters, epsilon=0.0), args.py_repeats
     )
     model = LinearRegressionGD(args.lr, max_iter=args.iters, tol=0.0, standardize=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # stopping at max_iter is the point here
         model.fit(X_train, y_train)  # warm-up
-        ours_t, ours_times, _ = timed(lambda: model.fit(X_train, y_train), args.repeats)
-    print(f"  {args.iters} steps, lr {args.lr}: blog Python loop {py_t:.3f} s ({py_steps} steps, "
-          f"{1e6 * py_t / py_steps:.0f} us/step); LinearRegressionGD {1e3 * ours_t:.1f} ms "
-          f"({model.n_iter_} steps, {1e6 * ours_t / model.n_iter_:.1f} us/step)")
-    print(f"  same iterates: theta0 rel diff {rel_err(model.intercept_, t0):.1e}, "
-          f"theta1 rel diff {rel_err(model.coef_, t1):.1e}")
+        ours_t, _ours_times, _ = timed(lambda: model.fit(X_train, y_train), args.repeats)
+    print(
+        f"  {args.iters} steps, lr {args.lr}: blog Python loop {py_t:.3f} s ({py_steps} steps, "
+        f"{1e6 * py_t / py_steps:.0f} us/step); LinearRegressionGD {1e3 * ours_t:.1f} ms "
+        f"({model.n_iter_} steps, {1e6 * ours_t / model.n_iter_:.1f} us/step)"
+    )
+    print(
+        f"  same iterates: theta0 rel diff {rel_err(model.intercept_, t0):.1e}, "
+        f"theta1 rel diff {rel_err(model.coef_, t1):.1e}"
+    )
 
     # --- 2. accuracy against scikit-learn ---
     sk = LinearRegression().fit(X_train, y_train)
@@ -132,12 +137,16 @@ def main(argv=None) -> None:
     gd = LinearRegressionGD(0.1, tol=1e-16).fit(X_train, y_train)
     default = LinearRegressionGD().fit(X_train, y_train)
     for name, m in [("closed_form", closed), ("gd tol=1e-16", gd), ("gd defaults", default)]:
-        print(f"  {name:13s} coef rel err vs sklearn {rel_err(m.coef_, sk.coef_):.1e}, "
-              f"intercept {rel_err(m.intercept_, sk.intercept_):.1e}, steps {m.n_iter_}, "
-              f"converged {m.converged_}, held-out R^2 {m.score(X_test, y_test):.4f}")
-    print(f"RATIO time blog-python/LinearRegressionGD = {py_t / ours_t:.0f}x for {args.iters} steps "
-          f"on {n_train:,} points; gd coef rel err vs sklearn = {rel_err(gd.coef_, sk.coef_):.1e}, "
-          f"closed_form = {rel_err(closed.coef_, sk.coef_):.1e}")
+        print(
+            f"  {name:13s} coef rel err vs sklearn {rel_err(m.coef_, sk.coef_):.1e}, "
+            f"intercept {rel_err(m.intercept_, sk.intercept_):.1e}, steps {m.n_iter_}, "
+            f"converged {m.converged_}, held-out R^2 {m.score(X_test, y_test):.4f}"
+        )
+    print(
+        f"RATIO time blog-python/LinearRegressionGD = {py_t / ours_t:.0f}x for {args.iters} steps "
+        f"on {n_train:,} points; gd coef rel err vs sklearn = {rel_err(gd.coef_, sk.coef_):.1e}, "
+        f"closed_form = {rel_err(closed.coef_, sk.coef_):.1e}"
+    )
 
 
 if __name__ == "__main__":

@@ -20,14 +20,30 @@ def small_xy():
 # (estimator with non-default settings, fitted attributes, whether fit needs y)
 CASES = {
     "LinearRegressionGD": (
-        lambda: LinearRegressionGD(0.2, max_iter=5000, tol=1e-12, standardize=True, solver="gd",
-                                   device="cpu", dtype=torch.float64),
+        lambda: LinearRegressionGD(
+            0.2,
+            max_iter=5000,
+            tol=1e-12,
+            standardize=True,
+            solver="gd",
+            device="cpu",
+            dtype=torch.float64,
+        ),
         ["coef_", "intercept_", "cost_history_", "n_iter_", "converged_"],
         True,
     ),
     "KMeans": (
-        lambda: KMeans(2, init=np.array([[0.0, 0.0], [8.0, 8.0]]), n_init=1, max_iter=50, tol=1e-6,
-                       metric="euclidean", random_state=3, device="cpu", chunk_size=16),
+        lambda: KMeans(
+            2,
+            init=np.array([[0.0, 0.0], [8.0, 8.0]]),
+            n_init=1,
+            max_iter=50,
+            tol=1e-6,
+            metric="euclidean",
+            random_state=3,
+            device="cpu",
+            chunk_size=16,
+        ),
         ["cluster_centers_", "labels_", "inertia_", "n_iter_"],
         False,
     ),
@@ -99,7 +115,10 @@ def test_predict_before_fit_is_a_clear_error(case):
     "bad, message",
     [
         (lambda X: np.where(np.arange(X.size).reshape(X.shape) == 7, np.nan, X), "X contains NaN"),
-        (lambda X: np.where(np.arange(X.size).reshape(X.shape) == 7, np.inf, X), "X contains infinity"),
+        (
+            lambda X: np.where(np.arange(X.size).reshape(X.shape) == 7, np.inf, X),
+            "X contains infinity",
+        ),
         (lambda X: X[:, 0], "X must be a 2-D array; got 1-D.*reshape"),
         (lambda X: X[:, :, None], "X must be a 2-D array; got 3-D"),
         (lambda X: X[:0], "X is empty"),

@@ -31,7 +31,7 @@ def same_partition(a, b) -> bool:
 def test_matches_sklearn_lloyd_from_the_same_centres(dtype, offset, std):
     X = blobs(k=8, std=std, offset=offset, dtype=dtype)
     init = pick_rows(X, 8)
-    params = dict(init=init, n_init=1, max_iter=300, tol=1e-4)
+    params = {"init": init, "n_init": 1, "max_iter": 300, "tol": 1e-4}
     ours = KMeans(8, **params).fit(X)
     theirs = SkKMeans(8, algorithm="lloyd", **params).fit(X)
     assert ours.inertia_ == pytest.approx(theirs.inertia_, rel=1e-5)
@@ -45,7 +45,7 @@ def test_fixed_iteration_count_matches_sklearn():
     # tol=0 and few iterations: the run ends at max_iter, then one more assignment (as sklearn)
     X = blobs(n=4000, k=10, std=3.0, dtype=np.float32)
     init = pick_rows(X, 10, seed=3)
-    params = dict(init=init, n_init=1, max_iter=3, tol=0.0)
+    params = {"init": init, "n_init": 1, "max_iter": 3, "tol": 0.0}
     ours = KMeans(10, **params).fit(X)
     theirs = SkKMeans(10, algorithm="lloyd", **params).fit(X)
     assert ours.n_iter_ == theirs.n_iter_ == 3
@@ -57,7 +57,9 @@ def test_inertia_is_exact_for_tight_float32_clusters():
     # ||x||^2 - 2 x.c + ||c||^2 cancels badly here (spread 1e-3, offset 50); inertia_ must not
     rng = np.random.default_rng(0)
     centres = rng.uniform(40.0, 60.0, (5, 3))
-    X = (centres[rng.integers(0, 5, 20_000)] + 1e-3 * rng.normal(size=(20_000, 3))).astype(np.float32)
+    X = (centres[rng.integers(0, 5, 20_000)] + 1e-3 * rng.normal(size=(20_000, 3))).astype(
+        np.float32
+    )
     init = centres.astype(np.float32)
     ours = KMeans(5, init=init, n_init=1).fit(X)
     theirs = SkKMeans(5, init=init, n_init=1, algorithm="lloyd").fit(X)
@@ -184,7 +186,9 @@ def test_no_allocation_of_n_by_k():
     before = torch.get_num_threads()
     torch.set_num_threads(1)  # one shard, so the profiler sees every op on this thread
     try:
-        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], profile_memory=True) as prof:
+        with torch.profiler.profile(
+            activities=[torch.profiler.ProfilerActivity.CPU], profile_memory=True
+        ) as prof:
             KMeans(k, random_state=0, chunk_size=500, max_iter=5).fit(X)
     finally:
         torch.set_num_threads(before)
@@ -202,15 +206,18 @@ def test_cola_survey_has_three_groups():
 @pytest.mark.parametrize(
     "params, message",
     [
-        (dict(metric="manhattan"), "metric must be one of"),
-        (dict(init="kmeans++"), "init must be one of"),
-        (dict(init=np.zeros((3, 5))), r"init array must have shape \(n_clusters, n_features\) = \(4, 2\)"),
-        (dict(init=np.full((4, 2), np.nan)), "init contains NaN"),
-        (dict(n_init=0), "n_init must be 'auto' or a positive int"),
-        (dict(max_iter=0), "max_iter must be a positive int"),
-        (dict(tol=-1.0), "tol must be a number >= 0"),
-        (dict(chunk_size=0), "chunk_size must be None or a positive int"),
-        (dict(device="gpu0"), "is not a torch device"),
+        ({"metric": "manhattan"}, "metric must be one of"),
+        ({"init": "kmeans++"}, "init must be one of"),
+        (
+            {"init": np.zeros((3, 5))},
+            r"init array must have shape \(n_clusters, n_features\) = \(4, 2\)",
+        ),
+        ({"init": np.full((4, 2), np.nan)}, "init contains NaN"),
+        ({"n_init": 0}, "n_init must be 'auto' or a positive int"),
+        ({"max_iter": 0}, "max_iter must be a positive int"),
+        ({"tol": -1.0}, "tol must be a number >= 0"),
+        ({"chunk_size": 0}, "chunk_size must be None or a positive int"),
+        ({"device": "gpu0"}, "is not a torch device"),
     ],
 )
 def test_bad_settings_are_clear_errors(params, message):

@@ -31,7 +31,7 @@ class BaseEstimator:
         """The hyperparameters exactly as given to `__init__`."""
         return {name: getattr(self, name) for name in self._param_names()}
 
-    def set_params(self, **params) -> "BaseEstimator":
+    def set_params(self, **params) -> BaseEstimator:
         """Set hyperparameters by name; unknown names are an error."""
         valid = self._param_names()
         for name, value in params.items():
@@ -105,7 +105,9 @@ def check_array(
         try:
             arr = np.asarray(X)
         except (ValueError, TypeError) as err:
-            raise InputError(f"{name} must be a numeric array; could not convert it ({err})") from None
+            raise InputError(
+                f"{name} must be a numeric array; could not convert it ({err})"
+            ) from None
         if arr.dtype.kind not in "biuf":
             raise InputError(f"{name} must be a numeric array; got dtype {arr.dtype}")
         t = torch.from_numpy(np.ascontiguousarray(arr))
@@ -120,7 +122,9 @@ def check_array(
         dtype = t.dtype if t.dtype in (torch.float32, torch.float64) else torch.float64
     t = t.to(device=device or t.device, dtype=dtype).contiguous()
     if t.shape[0] == 0 or (t.ndim == 2 and t.shape[1] == 0):
-        raise InputError(f"{name} is empty: shape {tuple(t.shape)}, expected at least one row and column")
+        raise InputError(
+            f"{name} is empty: shape {tuple(t.shape)}, expected at least one row and column"
+        )
     _check_finite(t, name, chunk_rows)
     return t
 

@@ -52,7 +52,7 @@ def train_test_split(X, y, *, test_frac: float = 0.3, seed: int = 0):
         raise InputError(f"X and y have different numbers of rows: {len(X)} and {len(y)}")
     if not 0.0 < test_frac < 1.0:
         raise InputError(f"test_frac must be in (0, 1); got {test_frac}")
-    n_test = int(round(test_frac * len(X)))
+    n_test = round(test_frac * len(X))
     if n_test < 1 or n_test >= len(X):
         raise InputError(f"test_frac={test_frac} leaves an empty split of {len(X)} rows")
     order = np.random.default_rng(seed).permutation(len(X))

@@ -117,14 +117,16 @@ class LinearRegressionGD(BaseEstimator):
         if self.dtype not in (torch.float32, torch.float64):
             raise InputError(f"dtype must be torch.float32 or torch.float64; got {self.dtype!r}")
 
-    def fit(self, X, y) -> "LinearRegressionGD":
+    def fit(self, X, y) -> LinearRegressionGD:
         """Fit on X of shape (n_samples, n_features) and y of shape (n_samples,) or (n_samples, n_targets)."""
         self._check_params()
         device = resolve_device(self.device)
         X = check_array(X, "X", device=device, dtype=self.dtype)
         y_arr = y if isinstance(y, torch.Tensor) else np.asarray(y)
         if y_arr.ndim not in (1, 2):
-            raise InputError(f"y must be 1-D or 2-D; got {y_arr.ndim}-D with shape {tuple(y_arr.shape)}")
+            raise InputError(
+                f"y must be 1-D or 2-D; got {y_arr.ndim}-D with shape {tuple(y_arr.shape)}"
+            )
         Y = check_array(y_arr, "y", ndim=y_arr.ndim, device=device, dtype=self.dtype)
         one_target = Y.ndim == 1
         Y = Y.reshape(len(Y), -1)  # (N, t)
@@ -143,7 +145,9 @@ class LinearRegressionGD(BaseEstimator):
 
         if self.solver == "closed_form":
             A = torch.cat([torch.ones(n, 1, dtype=X.dtype, device=device), Z], 1)  # (N, 1+p)
-            theta = torch.linalg.lstsq(A, Y, driver="gelsd" if device.type == "cpu" else None).solution
+            theta = torch.linalg.lstsq(
+                A, Y, driver="gelsd" if device.type == "cpu" else None
+            ).solution
             resid = A @ theta - Y
             history = [float((resid * resid).sum()) / (2 * n)]
             n_iter, converged = 0, True
@@ -173,7 +177,7 @@ class LinearRegressionGD(BaseEstimator):
         (theta (1+p, t), cost history, steps taken, converged)."""
         n, p = Z.shape
         t = Y.shape[1]
-        opts = dict(dtype=Z.dtype, device=Z.device)
+        opts = {"dtype": Z.dtype, "device": Z.device}
         # One buffer holds [1; Z^T; R^T] (rows) so that a single product At @ R gives both the
         # gradient A^T R (first 1+p rows) and R^T R (last t rows), whose trace is 2N * J.
         At = torch.empty(1 + p + t, n, **opts)
