@@ -16,7 +16,8 @@ def test_quick_preset_writes_headline_metrics(name, tmp_path, data_dir):
     run_dir, metrics = run_experiment(name, preset="quick", out=tmp_path, device="cpu",
                                       data_dir=str(data_dir) if data_dir else None, verbose=False)
     saved = json.loads((run_dir.path / "metrics.json").read_text())
-    for key in exp.HEADLINE:
-        assert isinstance(saved[key], float), key
+    assert isinstance(saved[exp.HEADLINE[0]], float)
+    for key in exp.HEADLINE:  # a headline may be null when its target was not reached
+        assert key in saved and (saved[key] is None or isinstance(saved[key], float)), key
     assert saved["wall_time_s"] < 60
     assert list((run_dir.path / "plots").glob("*.png"))

@@ -14,6 +14,11 @@ EXPERIMENTS: dict[str, str] = {
     "linreg-line": "linreg_line",
     "kmeans-cola": "kmeans_cola",
     "mnist-mlp": "mnist_mlp",
+    "mnist-cnn": "mnist_cnn",
+    "fashion-mnist-cnn": "fashion_mnist_cnn",
+    "mnist-keras": "mnist_keras",
+    "superconvergence": "superconvergence",
+    "dqn-vizdoom-basic": "dqn_vizdoom_basic",
 }
 
 
