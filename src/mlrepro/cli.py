@@ -1,4 +1,4 @@
-"""`mlrepro list | run EXP [--key value ...] | demo | lr-find EXP | schedule-plot | linreg CSV | kmeans CSV | report`."""
+"""`mlrepro list | run EXP [--key value ...] | demo | lr-find EXP | schedule-plot | linreg CSV | kmeans CSV | play RUN_DIR | report`."""
 
 from __future__ import annotations
 
@@ -109,6 +109,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default=None)
     p.add_argument("--seed", type=int, default=0)
     _add_common(p)
+
+    p = sub.add_parser("play", help="replay a trained agent (greedy) from a run folder; optional GIF")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--episodes", type=int, default=10)
+    p.add_argument("--gif", default=None, help="write every tic of the episodes to this GIF")
+    p.add_argument("--seed", type=int, default=0, help="episode i is played with seed SEED + i")
+    p.add_argument("--fps", type=float, default=35.0, help="GIF speed (35 = Doom's real time)")
 
     p = sub.add_parser("report", help="regenerate the README's results table from results/")
     p.add_argument("--results-dir", default="results")
@@ -323,6 +330,34 @@ def cmd_search(args, extra: list[str]) -> int:
     return 0
 
 
+def cmd_play(args) -> int:
+    from .config import build_config
+    from .engine import RunDir
+    from .experiments import get_experiment
+
+    if not (Path(args.run_dir) / "config.json").exists():
+        raise ConfigError(f"play: {args.run_dir} is not a run folder (no config.json)")
+    if args.episodes < 1:
+        raise ConfigError(f"--episodes must be >= 1, got {args.episodes}")
+    run_dir = RunDir(args.run_dir)
+    record = run_dir.read_config()
+    exp = get_experiment(record["experiment"])
+    if not hasattr(exp, "play"):
+        raise ConfigError(f"play: {args.run_dir} is a run of {record['experiment']}, which has no agent")
+    cfg = build_config(exp.Config, overrides=record["config"], what=record["experiment"])
+    try:
+        out = exp.play(cfg, run_dir, episodes=args.episodes, gif=args.gif, seed=args.seed,
+                       fps=args.fps)
+    except FileNotFoundError as e:
+        raise ConfigError(f"play: {e}") from None
+    print("scores: " + " ".join(f"{s:.0f}" for s in out["scores"]))
+    print(f"mean score: {out['mean_score']:.2f} over {len(out['scores'])} episodes "
+          f"(checkpoint after epoch {out['epoch']})")
+    if args.gif:
+        print(f"gif: {args.gif} ({out['frames']} frames)")
+    return 0
+
+
 def cmd_report(args) -> int:
     from .reporting import update_readme
 
@@ -354,6 +389,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_schedule_plot(args)
         if args.command == "search":
             return cmd_search(args, extra)
+        if args.command == "play":
+            return cmd_play(args)
         if args.command == "report":
             return cmd_report(args)
     except MlreproError as e:

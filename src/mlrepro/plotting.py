@@ -38,3 +38,24 @@ def plot_history(rows: Sequence[dict], path: str | os.PathLike, title: str = "")
     if title:
         fig.suptitle(title)
     save_figure(fig, path)
+
+
+def plot_scores(rows: Sequence[dict], path: str | os.PathLike, title: str = "") -> None:
+    """RL learning curve: test score mean ± std per epoch (a band), and the training episodes' mean."""
+    epochs = [r["epoch"] for r in rows]
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    mean = [r["test_score_mean"] for r in rows]
+    std = [r["test_score_std"] for r in rows]
+    ax.plot(epochs, mean, "o-", label="test (greedy), mean ± std")
+    ax.fill_between(epochs, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)],
+                    alpha=0.2)
+    train = [(r["epoch"], r["train_score_mean"]) for r in rows if r.get("train_score_mean") is not None]
+    if train:
+        ax.plot(*zip(*train), "s--", label="training episodes (ε-greedy), mean")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("score")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    if title:
+        ax.set_title(title)
+    save_figure(fig, path)

@@ -11,6 +11,8 @@ from mlrepro.runner import run_experiment
 @pytest.mark.parametrize("name", list(EXPERIMENTS))
 def test_quick_preset_writes_headline_metrics(name, tmp_path, data_dir):
     exp = get_experiment(name)
+    for module in getattr(exp, "REQUIRES", ()):  # an optional extra, e.g. vizdoom for RL
+        pytest.importorskip(module)
     assert exp.__doc__ and "Claim:" in exp.__doc__ and "Run:" in exp.__doc__
     assert "quick" in exp.PRESETS and exp.HEADLINE
     run_dir, metrics = run_experiment(name, preset="quick", out=tmp_path, device="cpu",

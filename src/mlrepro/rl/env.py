@@ -79,7 +79,8 @@ class DoomEnv(gym.Env):
     Args:
         work_dir: where the engine writes `_vizdoom.ini` and `_vizdoom/` (default: a temporary
             folder removed by `close()`); never the current directory.
-        render_mode: "rgb_array" makes `render()` return the last full-size screen (H, W, 3).
+        render_mode: "rgb_array" makes `render()` return the last full-size screen (H, W, 3) and
+            keeps the screen of every tic of the last step in `tic_screens` (H, W) for replays.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 35}
@@ -117,6 +118,7 @@ class DoomEnv(gym.Env):
         self.observation_space = spaces.Box(0, 255, (frame_stack, *self.resolution), np.uint8)
         self._frames = np.zeros((frame_stack, *self.resolution), np.uint8)
         self._screen: np.ndarray | None = None
+        self.tic_screens: list[np.ndarray] = []  # with render_mode="rgb_array": every tic of a step
         self._steps = 0
 
     def _observe(self) -> None:
@@ -141,7 +143,10 @@ class DoomEnv(gym.Env):
         return self._frames.copy(), {}
 
     def step(self, action):
-        reward = self.game.make_action(self._action_lists[int(action)], self.frame_repeat)
+        if self.render_mode == "rgb_array":
+            reward = self._step_recording(self._action_lists[int(action)])
+        else:
+            reward = self.game.make_action(self._action_lists[int(action)], self.frame_repeat)
         self._steps += 1
         done = self.game.is_episode_finished()
         truncated = done and self.game.is_episode_timeout_reached()
@@ -152,6 +157,19 @@ class DoomEnv(gym.Env):
         else:
             self._observe()
         return self._frames.copy(), float(reward), terminated, truncated, info
+
+    def _step_recording(self, buttons: list[int]) -> float:
+        # The same tics as make_action(buttons, frame_repeat), one at a time, keeping every screen
+        # for a smooth replay (the agent still sees only the last one).
+        self.game.set_action(buttons)
+        reward, self.tic_screens = 0.0, []
+        for _ in range(self.frame_repeat):
+            self.game.advance_action(1, True)
+            reward += self.game.get_last_reward()
+            if self.game.is_episode_finished():
+                break
+            self.tic_screens.append(self.game.get_state().screen_buffer)
+        return reward
 
     def render(self):
         if self.render_mode != "rgb_array" or self._screen is None:

@@ -1,0 +1,44 @@
+"""Replaying a policy: the screens of every tic, scores, and an animated GIF of them."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Callable
+
+import numpy as np
+from PIL import Image
+
+from ..engine.rundir import atomic_write_bytes
+
+
+def play_episodes(policy: Callable[[np.ndarray], np.ndarray], env, episodes: int, *,
+                  seed: int = 0) -> tuple[list[float], list[np.ndarray]]:
+    """Scores of `episodes` episodes of `policy` on a DoomEnv made with render_mode="rgb_array",
+    and every tic's (H, W) grey screen, in order."""
+    scores, screens = [], []
+    for ep in range(episodes):
+        obs, _ = env.reset(seed=seed + ep)
+        screens.append(env.render()[:, :, 0])
+        done = False
+        while not done:
+            action = int(np.asarray(policy(obs[None]))[0])
+            obs, _, terminated, truncated, info = env.step(action)
+            screens.extend(env.tic_screens)
+            done = terminated or truncated
+        scores.append(info["episode"]["r"])
+    return scores, screens
+
+
+def write_gif(screens: list[np.ndarray], path: str | os.PathLike, *, fps: float = 35.0,
+              scale: int = 1) -> None:
+    """Grey (H, W) uint8 screens as an animated, looping GIF (written atomically)."""
+    if not screens:
+        raise ValueError("no frames to write")
+    frames = [Image.fromarray(s) for s in screens]
+    if scale != 1:
+        frames = [f.resize((f.width * scale, f.height * scale), Image.NEAREST) for f in frames]
+    buf = io.BytesIO()
+    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:],
+                   duration=max(20, 10 * round(100 / fps)), loop=0)  # GIFs count in 1/100 s
+    atomic_write_bytes(path, buf.getvalue())

@@ -1,0 +1,108 @@
+"""The two halves of a DQN epoch on vector environments: learning steps, then greedy test episodes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from .dqn import DQN
+from .replay import ReplayMemory
+
+
+def finished_episodes(info: dict) -> list[tuple[int, float, int]]:
+    """(env index, return, length) of each episode that ended in this vector step.
+
+    With same-step autoreset, gymnasium moves the ending step's info under `final_info`.
+    """
+    final = info.get("final_info")
+    if not final or "episode" not in final:
+        return []
+    ep, mask = final["episode"], final["_episode"]
+    return [(int(i), float(ep["r"][i]), int(ep["l"][i])) for i in np.flatnonzero(mask)]
+
+
+def learning_steps(agent: DQN, envs, memory: ReplayMemory, n_steps: int, *,
+                   epsilon_at: Callable[[int], float], batch_size: int, learning_starts: int,
+                   updates_per_step: float = 1.0, seed: int | None = None) -> dict:
+    """`n_steps` ε-greedy transitions from freshly reset `envs` into `memory`, learning as they come.
+
+    Each transition earns `updates_per_step` updates of one batch. If the environments are
+    asynchronous, the updates run while the engines play the chosen actions (the stored transition
+    then arrives after those updates; the action was chosen before them). Otherwise the order is the
+    blog's: act, step, store, learn.
+
+    Args:
+        epsilon_at: ε for the k-th transition of this call (k counts all environments).
+    Returns:
+        scores and lengths of the episodes that ended, mean loss, updates and steps made, seconds.
+    """
+    start = time.perf_counter()
+    n = envs.num_envs
+    overlap = hasattr(envs, "step_async")
+    obs, _ = envs.reset(seed=seed)
+    scores, lengths = [], []
+    loss_sum, n_updates, credit, steps = torch.zeros(()), 0, 0.0, 0
+
+    def learn() -> None:
+        nonlocal loss_sum, n_updates, credit
+        if len(memory) < learning_starts:
+            return
+        credit += updates_per_step * n
+        k = int(credit)
+        if k:
+            credit -= k
+            loss_sum = loss_sum + agent.learn(memory, batch_size, k)
+            n_updates += k
+
+    while steps < n_steps:
+        actions = agent.act(obs, epsilon_at(steps)).numpy()
+        if overlap:
+            envs.step_async(actions)
+            learn()  # --- learn while the engines play ---
+            next_obs, r, terminated, truncated, info = envs.step_wait()
+        else:
+            next_obs, r, terminated, truncated, info = envs.step(actions)
+        # A finished episode's next_obs is already the next episode's first frame; it is never used
+        # because done = 1 removes the bootstrap term. Timeouts count as terminal like in the blog:
+        # ViZDoom has no frame after the last tic and the 300-tic limit is part of the task.
+        memory.add(obs, actions, r, next_obs, terminated | truncated)
+        if not overlap:
+            learn()
+        for _, score, length in finished_episodes(info):
+            scores.append(score)
+            lengths.append(length)
+        obs = next_obs
+        steps += n
+    return {"scores": scores, "lengths": lengths, "steps": steps, "updates": n_updates,
+            "loss": (loss_sum / max(n_updates, 1)).item(), "time_s": time.perf_counter() - start}
+
+
+def evaluate(policy: Callable[[np.ndarray], np.ndarray], envs, episodes: int, *,
+             seed: int | None = None) -> list[float]:
+    """Scores of `episodes` episodes of `policy(obs (N, ...)) -> actions (N,)`.
+
+    Environment i plays a fixed quota of the episodes (not "the first `episodes` to finish", which
+    would favour short episodes when several environments run at once).
+    """
+    n = envs.num_envs
+    quota = [episodes // n + (i < episodes % n) for i in range(n)]
+    scores: list[list[float]] = [[] for _ in range(n)]
+    obs, _ = envs.reset(seed=seed)
+    while any(len(s) < q for s, q in zip(scores, quota)):
+        obs, _, _, _, info = envs.step(np.asarray(policy(obs)))
+        for i, score, _ in finished_episodes(info):
+            if len(scores[i]) < quota[i]:
+                scores[i].append(score)
+    return [x for s in scores for x in s]
+
+
+def greedy_policy(agent: DQN) -> Callable[[np.ndarray], np.ndarray]:
+    return lambda obs: agent.act(obs, 0.0).numpy()
+
+
+def random_policy(n_actions: int, seed: int) -> Callable[[np.ndarray], np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return lambda obs: rng.integers(0, n_actions, size=len(obs))
