@@ -184,37 +184,45 @@ class _Shard:
         self.offsets = torch.arange(c, device=rows.X.device) * k  # row starts in a (c, k) block
         self.sums = torch.empty(k, rows.d, dtype=torch.float64, device=rows.X.device)
         self.counts = torch.empty(k, dtype=torch.int64, device=rows.X.device)
+        # Views for every block, made once: slicing costs ~1 us a view, and a scan does ~10 per
+        # block while two threads share the interpreter lock.
+        self.blocks = []
+        for s in range(lo, hi, c):
+            e = min(s + c, hi)
+            m = e - s
+            self.blocks.append(
+                (s, e, None if rows.spherical else rows.X[s:e], self.dbuf[:m],
+                 lloyd.min_dist[s:e], lloyd.labels[s:e], self.flat[:m], self.offsets[:m],
+                 self.cur[:m], lloyd.moved[s:e])
+            )  # fmt: skip
 
-    def assign_all(self, neg2ct, bias, labels):
+    def _gemm_input(self, s, e, x_view):
+        return x_view if x_view is not None else self.lloyd.rows.working_block(s, e, self.xbuf)
+
+    def assign_all(self, neg2ct, bias):
         """Exact arg-min for every row; float64 centre sums of the shard into self.sums."""
-        rows, c, L = self.lloyd.rows, self.lloyd.rows.chunk, self.lloyd
+        L = self.lloyd
         self.sums.zero_()
-        for s in range(self.lo, self.hi, c):
-            e = min(s + c, self.hi)
-            m = e - s
-            xb = rows.gemm_block(s, e, self.xbuf)
-            dist = torch.addmm(bias, xb, neg2ct, out=self.dbuf[:m])  # (m, k)
-            labels[s:e] = L.argmin(dist, L.min_dist[s:e, None], self.cur[:m])
-            self.sums.index_add_(0, labels[s:e], xb.to(torch.float64))
-        self.counts = torch.bincount(labels[self.lo : self.hi], minlength=L.k)
+        for s, e, x_view, dist, row_min, labels, _, _, code, _ in self.blocks:
+            xb = self._gemm_input(s, e, x_view)
+            torch.addmm(bias, xb, neg2ct, out=dist)  # (m, k)
+            labels.copy_(L.argmin(dist, row_min[:, None], code))
+            self.sums.index_add_(0, labels, xb.to(torch.float64))
+        self.counts = torch.bincount(L.labels[self.lo : self.hi], minlength=L.k)
 
-    def scan(self, neg2ct, bias, labels):
-        """Row minimum and whether the current centre attains it, for every row."""
-        rows, c, L = self.lloyd.rows, self.lloyd.rows.chunk, self.lloyd
-        for s in range(self.lo, self.hi, c):
-            e = min(s + c, self.hi)
-            m = e - s
-            xb = rows.gemm_block(s, e, self.xbuf)
-            dist = torch.addmm(bias, xb, neg2ct, out=self.dbuf[:m])  # (m, k)
-            torch.amin(dist, 1, out=L.min_dist[s:e])
-            flat = torch.add(labels[s:e], self.offsets[:m], out=self.flat[:m])
-            torch.take(dist, flat, out=self.cur[:m])  # distance to the current centre
-            torch.gt(self.cur[:m], L.min_dist[s:e], out=L.moved[s:e])
+    def scan(self, neg2ct, bias):
+        """Row minimum, and whether the current centre attains it, for every row."""
+        for s, e, x_view, dist, row_min, labels, flat, offsets, cur, moved in self.blocks:
+            torch.addmm(bias, self._gemm_input(s, e, x_view), neg2ct, out=dist)  # (m, k)
+            torch.amin(dist, 1, out=row_min)
+            torch.take(dist, torch.add(labels, offsets, out=flat), out=cur)  # current centre's
+            torch.gt(cur, row_min, out=moved)
 
-    def relabel(self, neg2ct, bias, labels, track_sums: bool) -> int:
+    def relabel(self, neg2ct, bias, track_sums: bool) -> int:
         """Exact arg-min for the rows flagged by `scan`; moved rows' sums go into self.sums
         (added to the new cluster, subtracted from the old). Returns how many labels changed."""
         rows, c, L = self.lloyd.rows, self.lloyd.rows.chunk, self.lloyd
+        labels = L.labels
         self.sums.zero_()
         self.counts.zero_()
         flagged = L.moved[self.lo : self.hi].nonzero()[:, 0].add_(self.lo)
@@ -233,24 +241,21 @@ class _Shard:
                 x64 = xb.to(torch.float64)
                 self.sums.index_add_(0, new, x64)
                 self.sums.index_add_(0, old, x64.neg_())
-                self.counts += torch.bincount(new, minlength=L.k) - torch.bincount(
-                    old, minlength=L.k
-                )
+                self.counts += torch.bincount(new, minlength=L.k)
+                self.counts -= torch.bincount(old, minlength=L.k)
         return n_changed
 
-    def exact_sq_dist(self, centers_rows, labels, per_point) -> float:
-        """sum over the shard of ||x - c_label||^2 from differences, not the GEMM expansion
+    def exact_sq_dist(self, centers_rows, per_point) -> float:
+        """Sum over the shard of ||x - c_label||^2 from differences, not the GEMM expansion
         (which loses float32 precision when clusters are tight); optionally per point."""
-        rows, c, L = self.lloyd.rows, self.lloyd.rows.chunk, self.lloyd
         total = 0.0
-        for s in range(self.lo, self.hi, c):
-            e = min(s + c, self.hi)
-            diff = centers_rows[labels[s:e]]  # (m, d), a fresh tensor
-            torch.sub(rows.gemm_block(s, e, self.xbuf), diff, out=diff).square_()
+        for s, e, x_view, _, row_min, labels, _, _, _, _ in self.blocks:
+            diff = centers_rows[labels]  # (m, d), a fresh tensor
+            torch.sub(self._gemm_input(s, e, x_view), diff, out=diff).square_()
             d2 = diff.sum(1)  # (m,)
             total += float(d2.sum(dtype=torch.float64))
             if per_point:
-                L.min_dist[s:e] = d2
+                row_min.copy_(d2)
         return total
 
 
@@ -264,6 +269,7 @@ class _Lloyd:
         device = rows.X.device
         self.min_dist = torch.empty(n, dtype=rows.X.dtype, device=device)  # bias - 2 x.c at the min
         self.moved = torch.empty(n, dtype=torch.bool, device=device)
+        self.labels = torch.empty(n, dtype=torch.int64, device=device)
         # 2^-j for the first assignment's arg-min trick; float32 holds them exactly for j <= 125
         self.powers = (
             torch.exp2(-torch.arange(n_clusters, dtype=rows.X.dtype, device=device))
@@ -302,18 +308,18 @@ class _Lloyd:
         if self.pool is not None:
             self.pool.shutdown()
 
-    def assign_all(self, centers, labels, sums, counts):
+    def assign_all(self, centers, sums, counts):
         """First assignment of a run: labels of every row, float64 centre sums and counts."""
         terms = self.rows.gemm_terms(centers)
-        self._run("assign_all", *terms, labels)
+        self._run("assign_all", *terms)
         sums.copy_(sum(sh.sums for sh in self.shards))
         counts.copy_(sum(sh.counts for sh in self.shards))
 
-    def reassign(self, centers, labels, sums=None, counts=None) -> int:
+    def reassign(self, centers, sums=None, counts=None) -> int:
         """Assignment step from the current labels; moved rows update `sums` and `counts`."""
         terms = self.rows.gemm_terms(centers)
-        self._run("scan", *terms, labels)
-        changed = self._run("relabel", *terms, labels, sums is not None)
+        self._run("scan", *terms)
+        changed = self._run("relabel", *terms, sums is not None)
         if sums is not None:
             for sh in self.shards:
                 sums += sh.sums
@@ -325,27 +331,27 @@ class _Lloyd:
         d2 = float((self.min_dist + self.rows.sq_norms).sum(dtype=torch.float64))
         return d2 / 2 if self.rows.spherical else d2
 
-    def exact_sq_dist(self, centers, labels, per_point: bool = False) -> float:
+    def exact_sq_dist(self, centers, per_point: bool = False) -> float:
         """Sum of ||x - c_label||^2 in the metric's space (per point into min_dist if asked)."""
         centers_rows = self.rows.to_user(centers).to(self.rows.X.dtype)  # as gemm_block rows
-        return sum(self._run("exact_sq_dist", centers_rows, labels, per_point))
+        return sum(self._run("exact_sq_dist", centers_rows, per_point))
 
-    def inertia(self, centers, labels) -> float:
-        d2 = self.exact_sq_dist(centers, labels)
+    def inertia(self, centers) -> float:
+        d2 = self.exact_sq_dist(centers)
         return d2 / 2 if self.rows.spherical else d2
 
 
-def _new_centers(lloyd: _Lloyd, sums, counts, labels, centers):
+def _new_centers(lloyd: _Lloyd, sums, counts, centers):
     """Means of the clusters; empty clusters take the farthest points (as scikit-learn does)."""
     rows = lloyd.rows
     empty = (counts == 0).nonzero()[:, 0]
     if empty.numel():
         sums, counts = sums.clone(), counts.clone()
-        lloyd.exact_sq_dist(centers, labels, per_point=True)  # overwrites min_dist
+        lloyd.exact_sq_dist(centers, per_point=True)  # overwrites min_dist
         far = torch.topk(lloyd.min_dist, empty.numel()).indices
         x_far = rows.gemm_rows(far).to(torch.float64)  # sum space
         for j, f, x in zip(empty.tolist(), far.tolist(), x_far):
-            old = int(labels[f])
+            old = int(lloyd.labels[f])
             sums[old] -= x
             counts[old] -= 1
             sums[j] = x
@@ -356,21 +362,20 @@ def _new_centers(lloyd: _Lloyd, sums, counts, labels, centers):
 
 
 def _lloyd_single(lloyd: _Lloyd, centers, max_iter, tol_abs, verbose):
-    """One k-means run from `centers`; returns (centers, labels, inertia, n_iter)."""
+    """One k-means run from `centers`; returns (centers, inertia, n_iter), labels in lloyd.labels."""
     rows, k = lloyd.rows, lloyd.k
     device = rows.X.device
-    labels = torch.empty(rows.n, dtype=torch.int64, device=device)
     sums = torch.zeros(k, rows.d, dtype=torch.float64, device=device)
     counts = torch.zeros(k, dtype=torch.int64, device=device)
     strict = False
     for it in range(max_iter):
         if it == 0:
-            lloyd.assign_all(centers, labels, sums, counts)
+            lloyd.assign_all(centers, sums, counts)
         else:
-            n_changed = lloyd.reassign(centers, labels, sums, counts)
+            n_changed = lloyd.reassign(centers, sums, counts)
         if verbose:
             approx = lloyd.approx_inertia()
-        new = _new_centers(lloyd, sums, counts, labels, centers)
+        new = _new_centers(lloyd, sums, counts, centers)
         shift = float(((new.to(torch.float64) - centers.to(torch.float64)) ** 2).sum())
         if verbose:
             print(f"Iteration {it}, inertia {approx:.6g}, centre shift {shift:.3g}")
@@ -382,8 +387,8 @@ def _lloyd_single(lloyd: _Lloyd, centers, max_iter, tol_abs, verbose):
             break
     if not strict:
         # one more assignment so that labels and inertia belong to the returned centres
-        lloyd.reassign(centers, labels)
-    return centers, labels, lloyd.inertia(centers, labels), it + 1
+        lloyd.reassign(centers)
+    return centers, lloyd.inertia(centers), it + 1
 
 
 def _kmeans_plusplus(rows: _Rows, k: int, rng: np.random.Generator) -> torch.Tensor:
@@ -555,12 +560,13 @@ class KMeans(BaseEstimator):
                     centers = _kmeans_plusplus(rows, self.n_clusters, rng)
                 with torch_threads(1 if lloyd.pool is not None else n_threads):
                     result = _lloyd_single(lloyd, centers, self.max_iter, tol_abs, self.verbose)
-                if best is None or result[2] < best[2]:
-                    best = result
+                if best is None or result[1] < best[1]:
+                    labels = lloyd.labels.clone() if n_init > 1 else lloyd.labels
+                    best = (*result, labels)
         finally:
             lloyd.close()
 
-        centers, labels, inertia, n_iter = best
+        centers, inertia, n_iter, labels = best
         self.cluster_centers_ = rows.to_user(centers).to(X.dtype).cpu().numpy()
         self.labels_ = labels.cpu().numpy()
         self.inertia_ = inertia
