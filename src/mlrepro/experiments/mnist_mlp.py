@@ -14,6 +14,8 @@ import torch
 from torch import nn
 
 from ..data import TensorLoader, load_dataset
+from ..data.fashion_mnist import FASHION_MNIST
+from ..data.mnist import MNIST
 from ..engine import Learner
 from ..engine.schedules import build_scheduler
 from ..nn import create_model
@@ -45,6 +47,17 @@ class Config:
 PRESETS = {"quick": dict(epochs=2, train_limit=1500, val_size=300, batch_size=100)}
 
 
+def build_model(cfg: Config) -> nn.Module:
+    """The network a run of this config trains (`mlrepro export` rebuilds it from config.json)."""
+    return create_model("mlp_mnist", hidden=cfg.hidden)
+
+
+def input_spec(cfg: Config) -> dict:
+    """One input's shape, and the normalisation an exported model should apply to [0, 1] pixels."""
+    stats = MNIST if cfg.dataset == "mnist" else FASHION_MNIST
+    return {"shape": (1, 28, 28), "mean": stats.mean, "std": stats.std}
+
+
 def setup(cfg: Config, ctx) -> SimpleNamespace:
     """Data loaders and a ready Learner (shared by `run` and `mlrepro lr-find`)."""
     train = load_dataset(cfg.dataset, "train", ctx.data_dir)
@@ -61,7 +74,7 @@ def setup(cfg: Config, ctx) -> SimpleNamespace:
     norm = dict(mean=train.mean, std=train.std, device=ctx.device)
     train_loader = TensorLoader(x[:-n_val], y[:-n_val], cfg.batch_size, shuffle=True,
                                 seed=ctx.seed, **norm)
-    model = create_model("mlp_mnist", hidden=cfg.hidden)
+    model = build_model(cfg)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr_max, weight_decay=cfg.weight_decay)
     sched = build_scheduler(cfg.schedule, opt, epochs=cfg.epochs, steps_per_epoch=len(train_loader),
                             milestones_epochs=sorted({m for m in (round(cfg.epochs * f) for f in (0.3, 0.6, 0.8)) if 0 < m < cfg.epochs}))

@@ -248,6 +248,10 @@ class Sequential:
                        for name, m in c["metrics"].items()}
             self._learner = Learner(train_net, opt, c["loss"].torch_fn(strip), metrics=metrics,
                                     device=c["device"], precision=c["precision"])
+            # Shuffling is a function of (this seed, epoch): drawn from torch's global RNG right
+            # after the weights, so torch.manual_seed / set_random_seed fixes both, and a model
+            # rebuilt the same way and restored from a checkpoint continues with the same batches.
+            self._shuffle_seed = int(torch.randint(0, 2**31 - 1, ()))
         return self._learner
 
     # --- data ---
@@ -265,8 +269,11 @@ class Sequential:
     # --- training and inference ---
     def fit(self, x=None, y=None, batch_size: int | None = None, epochs: int = 1, verbose="auto",
             callbacks: Sequence | None = None, validation_split: float = 0.0,
-            validation_data: tuple | None = None, shuffle: bool = True) -> History:
-        """Train for `epochs` epochs; returns a History (also kept as `model.history`)."""
+            validation_data: tuple | None = None, shuffle: bool = True,
+            initial_epoch: int = 0) -> History:
+        """Train for `epochs - initial_epoch` epochs; returns a History (also `model.history`)."""
+        if not 0 <= initial_epoch < epochs:
+            raise ValueError(f"fit: need 0 <= initial_epoch < epochs, got {initial_epoch} and {epochs}")
         xt, yt = self._arrays(x, y, "fit")
         val = None
         if validation_data is not None:
@@ -284,10 +291,8 @@ class Sequential:
             xt, yt, val = xt[:split], yt[:split], (xt[split:], yt[split:])
         batch_size = batch_size or 32
         learner = self.learner()
-        # The shuffle seed comes from torch's global RNG, so torch.manual_seed / set_random_seed
-        # fixes the batch order as well as the initial weights.
-        seed = int(torch.randint(0, 2**31 - 1, ()))
-        train = TensorLoader(xt, yt, batch_size, shuffle=shuffle, seed=seed, device=learner.device)
+        train = TensorLoader(xt, yt, batch_size, shuffle=shuffle, seed=self._shuffle_seed,
+                             device=learner.device)
         val_loader = (TensorLoader(*val, batch_size, device=learner.device) if val is not None else None)
 
         history = History()
@@ -307,7 +312,7 @@ class Sequential:
             bar.live = bar.live and verbose in (1, "auto")  # verbose=2: one line per epoch only
             cbs.insert(0, bar)
         self.stop_training = False
-        learner.fit(train, learner.epoch + epochs, val_data=val_loader, callbacks=cbs)
+        learner.fit(train, learner.epoch + epochs - initial_epoch, val_data=val_loader, callbacks=cbs)
         self.history = history
         return history
 
