@@ -13,12 +13,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from http.client import HTTPException
 from pathlib import Path
-from typing import IO
 from urllib.request import urlopen
 
 import numpy as np
 import torch
 
+from mlrepro.engine.rundir import atomic_write
 from mlrepro.errors import DataError
 
 SPLITS = ("train", "test")
@@ -184,20 +184,6 @@ def load_cached(name: str, split: str, key: str,
             or labels.dtype != np.int64 or labels.shape != (n,)):
         return None  # stale or damaged: rebuilt and overwritten by the caller
     return images, labels
-
-
-def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Write a file through a temp file in the same folder, so readers never see half of it."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; these are ordinary files
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def store_cached(name: str, split: str, key: str, images: np.ndarray, labels: np.ndarray,
