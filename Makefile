@@ -17,7 +17,7 @@ $(BIN)/python:
 
 $(VENV)/.base: $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install -q -e .
+	$(BIN)/python -m pip install -q -e ".[rl]"
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.base

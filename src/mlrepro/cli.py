@@ -117,6 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="episode i is played with seed SEED + i")
     p.add_argument("--fps", type=float, default=35.0, help="GIF speed (35 = Doom's real time)")
 
+    p = sub.add_parser("export", help="export a run's trained model (ONNX)")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--format", choices=["onnx"], default="onnx")
+    p.add_argument("--output", "-o", default=None, help="default: RUN_DIR/model.onnx")
+    p.add_argument("--opset", type=int, default=None, help="ONNX opset (default: the exporter's)")
+    p.add_argument("--data-dir", default=None, help="dataset folder for the check against PyTorch")
+
     p = sub.add_parser("report", help="regenerate the README's results table from results/")
     p.add_argument("--results-dir", default="results")
     p.add_argument("--readme", default="README.md")
@@ -187,14 +194,23 @@ def _print_metrics(metrics: dict) -> None:
 
 
 def cmd_demo(args, argv: list[str]) -> int:
-    from .experiments import EXPERIMENTS
+    import importlib.util
+
+    from .experiments import EXPERIMENTS, get_experiment
     from .runner import run_experiment
 
     _setup(args)
     out = Path(args.out) / "demo" if args.out == "runs" else Path(args.out)
     rows = []
+    skipped = []
     for name in EXPERIMENTS:
         print(f"== {name} (quick preset)", flush=True)
+        missing = [m for m in getattr(get_experiment(name), "REQUIRES", ())
+                   if importlib.util.find_spec(m) is None]
+        if missing:
+            skipped.append(name)
+            print(f"   skipped: needs {', '.join(missing)} (pip install 'mlrepro[rl]')")
+            continue
         run_dir, metrics = run_experiment(name, preset="quick", out=out, device=args.device,
                                           data_dir=args.data_dir, verbose=not args.quiet,
                                           argv=["run", name, "--quick"])
@@ -207,7 +223,7 @@ def cmd_demo(args, argv: list[str]) -> int:
     print("\nWhere everything went:")
     for name, path, metrics in rows:
         plots = sorted(p.name for p in (path / "plots").glob("*.png"))
-        print(f"  {name:<14} {path}  (metrics.json, history, plots: {', '.join(plots) or '-'})")
+        print(f"  {name:<18} {path}  (metrics.json, history, plots: {', '.join(plots) or '-'})")
     if any(m.get("notes") for _, _, m in rows):
         print("\nSome runs used the small bundled data samples. For full-size results, point "
               "--data-dir or MLREPRO_DATA at a folder with the full datasets.")
@@ -358,6 +374,32 @@ def cmd_play(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from .export import export_onnx, load_run_model, onnx_max_abs_diff
+
+    path = export_onnx(args.run_dir, args.output, opset=args.opset)
+    print(f"onnx: {path} ({path.stat().st_size / 1e6:.1f} MB; input 'pixels' in [0, 1], any batch size)")
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        print("(install onnxruntime to check the export against PyTorch)")
+        return 0
+    import torch
+
+    from .data import load_dataset
+
+    model, shape, record = load_run_model(args.run_dir)
+    test = load_dataset(record["config"].get("dataset", "mnist"), "test",
+                        args.data_dir or record.get("data_dir"))
+    x = test.images[:256].float().div(255).reshape(-1, *shape)
+    diff = onnx_max_abs_diff(path, model, x)
+    with torch.inference_mode():
+        agree = (model(x).argmax(1) == test.labels[:256]).float().mean().item()
+    print(f"onnxruntime vs PyTorch on {len(x)} test images: max |Δ| = {diff:.2e}; "
+          f"accuracy on them {agree:.4f}")
+    return 0
+
+
 def cmd_report(args) -> int:
     from .reporting import update_readme
 
@@ -391,6 +433,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_search(args, extra)
         if args.command == "play":
             return cmd_play(args)
+        if args.command == "export":
+            return cmd_export(args)
         if args.command == "report":
             return cmd_report(args)
     except MlreproError as e:
