@@ -19,7 +19,7 @@ RUN pip install --no-cache-dir "torch==2.13.0" --index-url "${TORCH_INDEX_URL}"
 
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN pip install --no-cache-dir ".[rl]" \
+RUN pip install --no-cache-dir "./[rl]" \
     && useradd --create-home --uid 1000 mlrepro \
     && mkdir -p /app/runs /data \
     && chown mlrepro /app/runs
