@@ -34,6 +34,7 @@ test-slow: $(VENV)/.dev  ## the long reproductions marked slow
 	$(BIN)/python -m pytest -q -m slow
 
 bench: $(VENV)/.dev  ## side-by-side benchmarks against peers
+	$(BIN)/python -m pip install -q -e ".[keras-bench]"
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 results-table: $(VENV)/.base  ## regenerate the README's results table from results/*.json

@@ -22,4 +22,6 @@ class Config(mnist_cnn.Config):
 
 
 PRESETS = {"quick": mnist_cnn.PRESETS["quick"]}
-run = mnist_cnn.run
+# Everything else is mnist-cnn's: one recipe, one loop.
+build_model, input_spec, setup, run = (mnist_cnn.build_model, mnist_cnn.input_spec, mnist_cnn.setup,
+                                       mnist_cnn.run)

@@ -22,6 +22,7 @@ from ..data import TensorLoader, load_dataset
 from ..data.fashion_mnist import FASHION_MNIST
 from ..data.mnist import MNIST
 from ..engine import Callback, Learner, StopTraining
+from ..errors import ConfigError
 from ..nn import create_model
 from ..plotting import plot_history
 
@@ -105,6 +106,9 @@ def setup(cfg: Config, ctx) -> SimpleNamespace:
     n_test = cfg.test_limit or len(test)
 
     total = cfg.total_steps or cfg.epochs * len(train_loader)
+    if cfg.schedule == "onecycle" and not 1 < cfg.warmup_frac * total < total - 1:
+        raise ConfigError(f"1cycle over {total} steps with warmup_frac {cfg.warmup_frac} leaves a "
+                          "phase of at most one step; train longer or use --schedule constant")
     model = build_model(cfg)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = (torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total,

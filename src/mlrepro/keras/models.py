@@ -306,7 +306,9 @@ class Sequential:
             else:
                 raise TypeError(f"callbacks must be Keras-style or engine callbacks, got {cb!r}")
         params = {"epochs": epochs, "steps": len(train), "verbose": verbose}
-        cbs: list[EngineCallback] = [KerasCallbacks(self, keras_cbs, params), *engine_cbs]
+        # Keras-style callbacks last: when one sets stop_training, the engine's (run logs,
+        # checkpoints) have already seen the epoch.
+        cbs: list[EngineCallback] = [*engine_cbs, KerasCallbacks(self, keras_cbs, params)]
         if verbose:
             bar = ProgressBar(stream=sys.stdout)
             bar.live = bar.live and verbose in (1, "auto")  # verbose=2: one line per epoch only
