@@ -7,7 +7,7 @@
 2. Accuracy: coefficients of LinearRegressionGD (closed_form, and gd run to convergence) against
    scikit-learn's LinearRegression, and R^2 on the held-out 30 % (the blog reports 0.9980).
 
-Run:   python benchmarks/bench_linreg.py                 (20,000 points, 70 % for training, 500 steps)
+Run:   python benchmarks/bench_linreg.py                 (50,000 points, 70 % for training, 200 steps)
        python benchmarks/bench_linreg.py --n 100000 --iters 200
 """
 
@@ -86,8 +86,8 @@ def timed(fn, repeats):
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=20_000, help="points (70 %% train)")
-    parser.add_argument("--iters", type=int, default=500, help="gradient steps in the speed test")
+    parser.add_argument("--n", type=int, default=50_000, help="points (70 %% train)")
+    parser.add_argument("--iters", type=int, default=200, help="gradient steps in the speed test")
     parser.add_argument("--lr", type=float, default=0.1, help="learning rate (x in 1000 sq ft)")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs of LinearRegressionGD")
     parser.add_argument("--py-repeats", type=int, default=1, help="timed runs of the Python loop")

@@ -37,7 +37,12 @@ from mlrepro.errors import InputError
 
 _SOLVERS = ("gd", "closed_form")
 _HUGE = float(np.finfo(np.float64).max)
-_SMALL_PASS = 1 << 20  # elements in [1, X, residuals]; smaller passes run single-threaded
+_SMALL_PASS = 1 << 20  # values in X and y; smaller fits run single-threaded
+
+
+def _n_values(a) -> int:
+    shape = getattr(a, "shape", None)
+    return int(np.prod(shape)) if shape is not None else int(np.asarray(a).size)
 
 
 def r2_score(y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -118,9 +123,18 @@ class LinearRegressionGD(BaseEstimator):
             raise InputError(f"dtype must be torch.float32 or torch.float64; got {self.dtype!r}")
 
     def fit(self, X, y) -> LinearRegressionGD:
-        """Fit on X of shape (n_samples, n_features) and y of shape (n_samples,) or (n_samples, n_targets)."""
+        """Fit on X of shape (n_samples, n_features) and y of shape (n_samples,) or
+        (n_samples, n_targets)."""
         self._check_params()
         device = resolve_device(self.device)
+        # Every op here streams over at most a few columns of N values. Below ~1M values per op,
+        # OpenMP fork/join costs more than it saves (milliseconds per op on a busy machine), so
+        # small fits run on the calling thread.
+        small = device.type == "cpu" and _n_values(X) + _n_values(y) <= _SMALL_PASS
+        with torch_threads(1 if small else torch.get_num_threads()):
+            return self._fit(X, y, device)
+
+    def _fit(self, X, y, device) -> LinearRegressionGD:
         X = check_array(X, "X", device=device, dtype=self.dtype)
         y_arr = y if isinstance(y, torch.Tensor) else np.asarray(y)
         if y_arr.ndim not in (1, 2):
@@ -152,11 +166,7 @@ class LinearRegressionGD(BaseEstimator):
             history = [float((resid * resid).sum()) / (2 * n)]
             n_iter, converged = 0, True
         else:
-            # Each step is a few small ops; below ~1M elements per pass, OpenMP fork/join costs
-            # more than it saves (and far more on a busy machine), so run them on this thread.
-            small = X.device.type == "cpu" and n * (p + 1 + Y.shape[1]) <= _SMALL_PASS
-            with torch_threads(1 if small else torch.get_num_threads()):
-                theta, history, n_iter, converged = self._gradient_descent(Z, Y)
+            theta, history, n_iter, converged = self._gradient_descent(Z, Y)
 
         # back to original units: h = t0 + sum_j t_j (x_j - m_j) / s_j
         w = theta[1:] / std[:, None]  # (p, t)
