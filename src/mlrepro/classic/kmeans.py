@@ -218,6 +218,15 @@ class _Shard:
             torch.take(dist, torch.add(labels, offsets, out=flat), out=cur)  # current centre's
             torch.gt(cur, row_min, out=moved)
 
+    def step(self, neg2ct, bias, track_sums: bool, exact_centers=None):
+        """scan + relabel (+ the exact squared distances to `exact_centers` for the inertia),
+        all on this shard's rows, so shards never wait for each other within a step."""
+        self.scan(neg2ct, bias)
+        n_changed = self.relabel(neg2ct, bias, track_sums)
+        if exact_centers is None:
+            return n_changed, None
+        return n_changed, self.exact_sq_dist(exact_centers, per_point=False)
+
     def relabel(self, neg2ct, bias, track_sums: bool) -> int:
         """Exact arg-min for the rows flagged by `scan`; moved rows' sums go into self.sums
         (added to the new cluster, subtracted from the old). Returns how many labels changed."""
@@ -315,16 +324,21 @@ class _Lloyd:
         sums.copy_(sum(sh.sums for sh in self.shards))
         counts.copy_(sum(sh.counts for sh in self.shards))
 
-    def reassign(self, centers, sums=None, counts=None) -> int:
-        """Assignment step from the current labels; moved rows update `sums` and `counts`."""
+    def reassign(self, centers, sums=None, counts=None, exact: bool = False):
+        """Assignment step from the current labels; moved rows update `sums` and `counts`.
+        Returns the number of changed labels and, if `exact`, the sum of squared distances."""
         terms = self.rows.gemm_terms(centers)
-        self._run("scan", *terms)
-        changed = self._run("relabel", *terms, sums is not None)
+        exact_centers = self._exact_centers(centers) if exact else None
+        results = self._run("step", *terms, sums is not None, exact_centers)
         if sums is not None:
             for sh in self.shards:
                 sums += sh.sums
                 counts += sh.counts
-        return sum(changed)
+        n_changed = sum(r[0] for r in results)
+        return n_changed, (sum(r[1] for r in results) if exact else None)
+
+    def _exact_centers(self, centers):
+        return self.rows.to_user(centers).to(self.rows.X.dtype)  # comparable to gemm rows
 
     def approx_inertia(self) -> float:
         """Inertia from the last assignment step's GEMM distances (for progress messages)."""
@@ -333,12 +347,10 @@ class _Lloyd:
 
     def exact_sq_dist(self, centers, per_point: bool = False) -> float:
         """Sum of ||x - c_label||^2 in the metric's space (per point into min_dist if asked)."""
-        centers_rows = self.rows.to_user(centers).to(self.rows.X.dtype)  # as gemm_block rows
-        return sum(self._run("exact_sq_dist", centers_rows, per_point))
+        return sum(self._run("exact_sq_dist", self._exact_centers(centers), per_point))
 
-    def inertia(self, centers) -> float:
-        d2 = self.exact_sq_dist(centers)
-        return d2 / 2 if self.rows.spherical else d2
+    def to_inertia(self, sq_dist: float) -> float:
+        return sq_dist / 2 if self.rows.spherical else sq_dist
 
 
 def _new_centers(lloyd: _Lloyd, sums, counts, centers):
@@ -372,7 +384,7 @@ def _lloyd_single(lloyd: _Lloyd, centers, max_iter, tol_abs, verbose):
         if it == 0:
             lloyd.assign_all(centers, sums, counts)
         else:
-            n_changed = lloyd.reassign(centers, sums, counts)
+            n_changed, _ = lloyd.reassign(centers, sums, counts)
         if verbose:
             approx = lloyd.approx_inertia()
         new = _new_centers(lloyd, sums, counts, centers)
@@ -385,10 +397,12 @@ def _lloyd_single(lloyd: _Lloyd, centers, max_iter, tol_abs, verbose):
             break
         if shift <= tol_abs:
             break
-    if not strict:
+    if strict:
+        sq_dist = lloyd.exact_sq_dist(centers)
+    else:
         # one more assignment so that labels and inertia belong to the returned centres
-        lloyd.reassign(centers)
-    return centers, lloyd.inertia(centers), it + 1
+        _, sq_dist = lloyd.reassign(centers, exact=True)
+    return centers, lloyd.to_inertia(sq_dist), it + 1
 
 
 def _kmeans_plusplus(rows: _Rows, k: int, rng: np.random.Generator) -> torch.Tensor:
