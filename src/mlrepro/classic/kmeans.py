@@ -76,6 +76,35 @@ def _ceil_div(a: int, b: int) -> int:
     return -(a // -b)
 
 
+class _Pool:
+    """Contiguous row ranges, one per thread (whole blocks each, so that every block keeps the
+    same shape), and the threads that work on them. Each thread runs single-threaded torch ops:
+    one parallel region per pass instead of an OpenMP fork/join for every small op (which costs
+    milliseconds per op when the CPU is busy with other work)."""
+
+    def __init__(self, n: int, chunk: int, n_threads: int):
+        n_chunks = _ceil_div(n, chunk)
+        n_threads = max(1, min(n_threads, n_chunks))
+        per = _ceil_div(n_chunks, n_threads) * chunk
+        self.ranges = [(lo, min(lo + per, n)) for lo in range(0, n, per)]
+        self.executor = ThreadPoolExecutor(len(self.ranges)) if len(self.ranges) > 1 else None
+
+    def run(self, tasks) -> list:
+        """Call every zero-argument function in `tasks` (one per range), in parallel."""
+        if self.executor is None:
+            return [task() for task in tasks]
+        futures = [self.executor.submit(task) for task in tasks]
+        return [f.result() for f in futures]
+
+    def map(self, fn, *args) -> list:
+        """fn(lo, hi, *args) for every range, in parallel."""
+        return self.run([lambda lo=lo, hi=hi: fn(lo, hi, *args) for lo, hi in self.ranges])
+
+    def close(self):
+        if self.executor is not None:
+            self.executor.shutdown()
+
+
 class _Rows:
     """X as the metric sees it, without storing a transformed copy.
 
@@ -86,44 +115,56 @@ class _Rows:
     Centre sums are kept in float64 in "sum space": raw x (euclidean) or unit x (cosine).
     """
 
-    def __init__(self, X: torch.Tensor, spherical: bool, chunk_rows: int):
+    def __init__(self, X: torch.Tensor, spherical: bool, chunk_rows: int, pool: _Pool):
         self.X = X
         self.n, self.d = X.shape
         self.chunk = chunk_rows
         self.stream = max(chunk_rows, min(self.n, _STREAM_BYTES // (self.d * X.element_size())))
         self.spherical = spherical
+        self.pool = pool
         opts = {"dtype": X.dtype, "device": X.device}
-        f64 = {"dtype": torch.float64, "device": X.device}
+        self.mean64 = torch.zeros(self.d, dtype=torch.float64, device=X.device)
         if spherical:
-            norms = torch.cat(
-                [torch.linalg.vector_norm(X[s : s + self.stream], dim=1) for s in self._starts()]
-            )
-            if bool((norms == 0).any()):
-                row = int((norms == 0).nonzero()[0, 0])
+            self.scale = torch.empty(self.n, **opts)  # 1 / ||x||
+            pool.map(self._inverse_norms)
+            zero = (self.scale == torch.inf).nonzero()
+            if zero.numel():
                 raise InputError(
-                    f"X row {row} is all zeros; metric='cosine' needs rows of nonzero length"
+                    f"X row {int(zero[0, 0])} is all zeros; metric='cosine' needs rows of "
+                    "nonzero length"
                 )
-            self.scale = norms.reciprocal_()  # (N,)
-            self.mean64 = torch.zeros(self.d, **f64)
         else:
-            total = torch.zeros(self.d, **f64)
-            for s in self._starts():
-                total += X[s : s + self.stream].sum(0)  # native-dtype block sums, float64 total
-            self.mean64 = total / self.n
+            self.mean64 = sum(pool.map(self._column_sums)) / self.n
         # the shift is rounded to X's dtype once and used exactly everywhere
         self.shift = self.mean64.to(X.dtype)
         self.mean64 = self.shift.to(torch.float64)
         # ||x - mu||^2 per row (1 for cosine); their mean over rows and features is the mean
         # per-feature variance that scales tol
         self.sq_norms = torch.empty(self.n, **opts)
-        buf = torch.empty(self.stream, self.d, **opts)
-        for s in self._starts():
-            e = min(s + self.stream, self.n)
-            torch.sum(self.working_block(s, e, buf).square_(), 1, out=self.sq_norms[s:e])
-        self.mean_var = float(self.sq_norms.sum(dtype=torch.float64)) / (self.n * self.d)
+        self.mean_var = sum(pool.map(self._sq_norms)) / (self.n * self.d)
 
-    def _starts(self):
-        return range(0, self.n, self.stream)
+    def blocks(self, lo: int, hi: int, rows: int | None = None):
+        """(start, stop) of consecutive blocks covering lo:hi (streaming-sized by default)."""
+        rows = rows or self.stream
+        return ((s, min(s + rows, hi)) for s in range(lo, hi, rows))
+
+    def _inverse_norms(self, lo, hi):
+        for s, e in self.blocks(lo, hi):
+            torch.linalg.vector_norm(self.X[s:e], dim=1, out=self.scale[s:e]).reciprocal_()
+
+    def _column_sums(self, lo, hi) -> torch.Tensor:
+        total = torch.zeros(self.d, dtype=torch.float64, device=self.X.device)
+        for s, e in self.blocks(lo, hi):
+            total += self.X[s:e].sum(0)  # native-dtype block sums, float64 total
+        return total
+
+    def _sq_norms(self, lo, hi) -> float:
+        buf = torch.empty(
+            min(self.stream, hi - lo), self.d, dtype=self.X.dtype, device=self.X.device
+        )
+        for s, e in self.blocks(lo, hi):
+            torch.sum(self.working_block(s, e, buf).square_(), 1, out=self.sq_norms[s:e])
+        return float(self.sq_norms[lo:hi].sum(dtype=torch.float64))
 
     def working_block(self, start: int, stop: int, out: torch.Tensor) -> torch.Tensor:
         """Working-space rows start:stop, written into `out`."""
@@ -271,8 +312,9 @@ class _Shard:
 class _Lloyd:
     """Per-fit state: the rows, per-sample buffers, and the shards (one per CPU thread)."""
 
-    def __init__(self, rows: _Rows, n_clusters: int, n_threads: int):
+    def __init__(self, rows: _Rows, n_clusters: int):
         self.rows = rows
+        self.pool = rows.pool
         self.k = n_clusters
         n = rows.n
         device = rows.X.device
@@ -285,12 +327,7 @@ class _Lloyd:
             if n_clusters <= 125
             else None
         )
-        # whole chunks per shard, so that every block keeps the same shape
-        n_chunks = _ceil_div(n, rows.chunk)
-        n_threads = max(1, min(n_threads, n_chunks))
-        per = _ceil_div(n_chunks, n_threads) * rows.chunk
-        self.shards = [_Shard(self, lo, min(lo + per, n)) for lo in range(0, n, per)]
-        self.pool = ThreadPoolExecutor(len(self.shards)) if len(self.shards) > 1 else None
+        self.shards = [_Shard(self, lo, hi) for lo, hi in self.pool.ranges]
 
     def argmin(self, dist, row_min=None, code=None) -> torch.Tensor:
         """First index of each row's minimum; overwrites `dist`. `row_min` (m, 1) receives the
@@ -307,15 +344,8 @@ class _Lloyd:
         code = torch.mv(hits, self.powers, out=code)
         return 1 - torch.frexp(code).exponent.to(torch.int64)
 
-    def _run(self, method: str, *args):
-        if self.pool is None:
-            return [getattr(self.shards[0], method)(*args)]
-        futures = [self.pool.submit(getattr(sh, method), *args) for sh in self.shards]
-        return [f.result() for f in futures]
-
-    def close(self):
-        if self.pool is not None:
-            self.pool.shutdown()
+    def _run(self, method: str, *args) -> list:
+        return self.pool.run([lambda sh=sh: getattr(sh, method)(*args) for sh in self.shards])
 
     def assign_all(self, centers, sums, counts):
         """First assignment of a run: labels of every row, float64 centre sums and counts."""
@@ -407,37 +437,59 @@ def _lloyd_single(lloyd: _Lloyd, centers, max_iter, tol_abs, verbose):
 
 def _kmeans_plusplus(rows: _Rows, k: int, rng: np.random.Generator) -> torch.Tensor:
     """Greedy k-means++ (Arthur & Vassilvitskii 2007, with 2 + log k candidates per centre as in
-    scikit-learn): sample candidates proportionally to D(x)^2 and keep the one that lowers the
-    potential most. Returns (k, d) centres in the working space."""
-    n, c = rows.n, rows.stream
+    scikit-learn): sample candidates with probability proportional to D(x)^2, the squared
+    distance to the nearest centre so far, and keep the one that lowers the potential sum D^2
+    most. Every pass over the rows runs on the row ranges in parallel. Returns (k, d) centres in
+    the working space."""
+    X, pool = rows.X, rows.pool
     n_trials = 2 + int(np.log(k))
-    X = rows.X
-    buf = torch.empty(c, rows.d, dtype=X.dtype, device=X.device)
+    closest = torch.empty(rows.n, dtype=X.dtype, device=X.device)  # D(x)^2
+    cumulative = torch.empty(rows.n, dtype=torch.float64, device=X.device)
+    bufs = {lo: torch.empty(min(rows.stream, hi - lo), rows.d, dtype=X.dtype, device=X.device)
+            for lo, hi in pool.ranges}  # fmt: skip
 
-    def sq_dist_to(points: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+    def sq_dist_blocks(lo, hi, points):
+        """(start, stop, squared distances (m, p) to `points`) over lo:hi."""
         neg2ct, bias = rows.gemm_terms(points)
-        d2 = torch.addmm(bias, rows.gemm_block(start, stop, buf), neg2ct)  # (m, p)
-        return d2.add_(rows.sq_norms[start:stop, None]).clamp_min_(0)
+        for s, e in rows.blocks(lo, hi):
+            d2 = torch.addmm(bias, rows.gemm_block(s, e, bufs[lo]), neg2ct)  # (m, p)
+            yield s, e, d2.add_(rows.sq_norms[s:e, None]).clamp_min_(0)
+
+    def update(lo, hi, point, first):
+        """closest = min(closest, D to `point`); cumulative sums of closest over the range."""
+        for s, e, d2 in sq_dist_blocks(lo, hi, point):
+            if first:
+                closest[s:e] = d2[:, 0]
+            else:
+                torch.minimum(closest[s:e], d2[:, 0], out=closest[s:e])
+        torch.cumsum(closest[lo:hi], 0, dtype=torch.float64, out=cumulative[lo:hi])
+        return float(cumulative[hi - 1])
+
+    def potentials(lo, hi, candidates):
+        pots = torch.zeros(len(candidates), dtype=torch.float64, device=X.device)
+        for s, e, d2 in sq_dist_blocks(lo, hi, candidates):
+            pots += torch.minimum(d2, closest[s:e, None]).sum(0, dtype=torch.float64)
+        return pots
 
     centers = torch.empty(k, rows.d, dtype=X.dtype, device=X.device)
-    centers[0] = rows.working_rows(torch.tensor([int(rng.integers(n))], device=X.device))[0]
-    closest = torch.cat([sq_dist_to(centers[:1], s, min(s + c, n))[:, 0] for s in range(0, n, c)])
-    potential = float(closest.sum(dtype=torch.float64))
+    first = torch.tensor([int(rng.integers(rows.n))], device=X.device)
+    centers[0] = rows.working_rows(first)[0]
+    totals = pool.map(update, centers[:1], True)
     for j in range(1, k):
-        targets = torch.from_numpy(rng.uniform(size=n_trials) * potential).to(X.device)
-        cumulative = torch.cumsum(closest, 0, dtype=torch.float64)
-        cand = torch.searchsorted(cumulative, targets).clamp_(max=n - 1)
-        cand_rows = rows.working_rows(cand)  # (trials, d)
-        pots = torch.zeros(n_trials, dtype=torch.float64, device=X.device)
-        for s in range(0, n, c):
-            d2 = sq_dist_to(cand_rows, s, min(s + c, n))
-            pots += torch.minimum(d2, closest[s : s + c, None]).sum(0, dtype=torch.float64)
-        best = int(pots.argmin())
-        centers[j] = cand_rows[best]
-        potential = float(pots[best])
-        for s in range(0, n, c):
-            d2 = sq_dist_to(centers[j : j + 1], s, min(s + c, n))[:, 0]
-            torch.minimum(closest[s : s + c], d2, out=closest[s : s + c])
+        # sample n_trials points with probability D(x)^2 / sum D^2 from the per-range cumsums
+        offsets = np.cumsum([0.0, *totals])
+        targets = rng.uniform(size=n_trials) * offsets[-1]
+        cand = []
+        for t in targets:
+            r = min(int(np.searchsorted(offsets, t, side="right")) - 1, len(totals) - 1)
+            lo, hi = pool.ranges[r]
+            local = torch.tensor([t - offsets[r]], dtype=torch.float64, device=X.device)
+            cand.append(min(lo + int(torch.searchsorted(cumulative[lo:hi], local)), hi - 1))
+        cand_rows = rows.working_rows(torch.tensor(cand, device=X.device))  # (trials, d)
+        pots = sum(pool.map(potentials, cand_rows))
+        centers[j] = cand_rows[int(pots.argmin())]
+        if j + 1 < k:
+            totals = pool.map(update, centers[j : j + 1], False)
     return centers
 
 
@@ -552,35 +604,19 @@ class KMeans(BaseEstimator):
         n, d = X.shape
         init_array, n_init = self._check_params(n, d)
         rng = np.random.default_rng(self.random_state)
-        chunk = self.chunk_size or auto_chunk_rows(n, self.n_clusters, d, X.element_size())
-        rows = _Rows(X, self.metric == "cosine", int(min(chunk, n)))
-        tol_abs = float(self.tol) * rows.mean_var
-        # On CPU every shard of rows runs on its own Python thread with single-threaded torch ops
-        # (torch's thread setting is process-wide; it is restored after each run): two threads
-        # streaming their own blocks beat one thread whose every small op forks and joins an
-        # OpenMP team (measured ~1.3x on 2 cores).
+        chunk = int(
+            min(self.chunk_size or auto_chunk_rows(n, self.n_clusters, d, X.element_size()), n)
+        )
+        # One range of rows per torch thread, each worked on by its own Python thread with
+        # single-threaded torch ops (set process-wide for the duration of the fit, then restored).
         n_threads = torch.get_num_threads() if device.type == "cpu" else 1
-        lloyd = _Lloyd(rows, self.n_clusters, n_threads)
-
-        best = None
+        pool = _Pool(n, chunk, n_threads)
         try:
-            for _ in range(n_init):
-                if init_array is not None:
-                    centers = rows.to_working(init_array.to(device))
-                elif self.init == "random":
-                    index = torch.from_numpy(rng.choice(n, self.n_clusters, replace=False))
-                    centers = rows.working_rows(index.to(device))
-                else:
-                    centers = _kmeans_plusplus(rows, self.n_clusters, rng)
-                with torch_threads(1 if lloyd.pool is not None else n_threads):
-                    result = _lloyd_single(lloyd, centers, self.max_iter, tol_abs, self.verbose)
-                if best is None or result[1] < best[1]:
-                    labels = lloyd.labels.clone() if n_init > 1 else lloyd.labels
-                    best = (*result, labels)
+            with torch_threads(1 if pool.executor is not None else n_threads):
+                best = self._fit_runs(X, chunk, pool, init_array, n_init, rng)
         finally:
-            lloyd.close()
-
-        centers, inertia, n_iter, labels = best
+            pool.close()
+        centers, inertia, n_iter, labels, rows = best
         self.cluster_centers_ = rows.to_user(centers).to(X.dtype).cpu().numpy()
         self.labels_ = labels.cpu().numpy()
         self.inertia_ = inertia
@@ -595,6 +631,26 @@ class KMeans(BaseEstimator):
                 stacklevel=2,
             )
         return self
+
+    def _fit_runs(self, X, chunk, pool, init_array, n_init, rng):
+        """The n_init runs; returns (centers, inertia, n_iter, labels, rows) of the best."""
+        rows = _Rows(X, self.metric == "cosine", chunk, pool)
+        lloyd = _Lloyd(rows, self.n_clusters)
+        tol_abs = float(self.tol) * rows.mean_var
+        best = None
+        for _ in range(n_init):
+            if init_array is not None:
+                centers = rows.to_working(init_array.to(X.device))
+            elif self.init == "random":
+                index = torch.from_numpy(rng.choice(rows.n, self.n_clusters, replace=False))
+                centers = rows.working_rows(index.to(X.device))
+            else:
+                centers = _kmeans_plusplus(rows, self.n_clusters, rng)
+            result = _lloyd_single(lloyd, centers, self.max_iter, tol_abs, self.verbose)
+            if best is None or result[1] < best[1]:
+                labels = lloyd.labels.clone() if n_init > 1 else lloyd.labels
+                best = (*result, labels, rows)
+        return best
 
     def fit_predict(self, X, y=None) -> np.ndarray:
         """Fit and return `labels_`."""
