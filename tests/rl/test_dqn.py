@@ -85,7 +85,7 @@ def test_state_dict_round_trip_makes_identical_updates():
     def make():
         torch.manual_seed(0)
         return DQN(QNet(3, dueling=True), lr=1e-3, optimizer="adam", loss="huber", double=True,
-                   target_update_steps=2, grad_clip_norm=1.0)
+                   target_update_steps=2, grad_clip_norm=1.0, lr_decay_updates=4, lr_min_frac=0.1)
 
     memory = ReplayMemory(100, (1, 30, 45), generator=torch.Generator().manual_seed(0))
     memory.add(torch.randint(0, 256, (50, 1, 30, 45), dtype=torch.uint8), torch.randint(0, 3, (50,)),
@@ -111,3 +111,13 @@ def test_bad_settings_are_refused():
         DQN(QNet(2), lr=1e-3, loss="l1")
     with pytest.raises(ValueError, match="optimizer"):
         DQN(QNet(2), lr=1e-3, optimizer="rmsprop")
+
+
+def test_cosine_learning_rate_ends_at_its_floor_and_stays():
+    agent = DQN(Table([[0.0, 0.0], [0.0, 0.0], [0.0, 0.0]]), lr=1.0, optimizer="adam",
+                lr_decay_updates=4, lr_min_frac=0.1)
+    lrs = []
+    for _ in range(6):
+        agent.update(batch())
+        lrs.append(agent.optimizer.param_groups[0]["lr"])
+    assert lrs[1] == pytest.approx(0.1 + 0.9 * 0.5) and lrs[3:] == [pytest.approx(0.1)] * 3

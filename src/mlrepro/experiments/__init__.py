@@ -19,6 +19,7 @@ EXPERIMENTS: dict[str, str] = {
     "mnist-keras": "mnist_keras",
     "superconvergence": "superconvergence",
     "dqn-vizdoom-basic": "dqn_vizdoom_basic",
+    "dqn-vizdoom-defend": "dqn_vizdoom_defend",
 }
 
 

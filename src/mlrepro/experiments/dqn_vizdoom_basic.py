@@ -37,7 +37,7 @@ class Config:
     n_envs: int = 1  # ours: measured, see docs/results.md
     async_envs: bool = True  # ours: the engine plays in a worker process while the net learns
     # --- schedule ---
-    epochs: int = 10  # ours (blog: 20)
+    epochs: int = 8  # ours (blog: 20)
     steps_per_epoch: int = 2000  # blog
     test_episodes: int = 100  # blog
     eps_start: float = 1.0  # blog
@@ -50,6 +50,8 @@ class Config:
     dueling: bool = True  # ours (blog: False)
     optimizer: Literal["sgd", "adam"] = "adam"  # ours (blog: sgd)
     lr: float = 1e-3  # ours (blog: 0.00025)
+    lr_schedule: Literal["constant", "cosine"] = "cosine"  # ours (blog: constant)
+    lr_min_frac: float = 0.1  # ours: the cosine ends at lr × this
     loss: Literal["mse_all", "mse", "huber"] = "huber"  # ours (blog: mse_all)
     double: bool = True  # ours (blog: False)
     target_update_steps: int = 500  # ours (blog: 0, no target network)
@@ -77,7 +79,7 @@ class Config:
 
 BLOG = dict(epochs=20, eps_per_epoch=True, dueling=False, optimizer="sgd", lr=0.00025,
             loss="mse_all", double=False, target_update_steps=0, grad_clip_norm=0.0,
-            reward_scale=1.0, async_envs=False)
+            reward_scale=1.0, lr_schedule="constant", async_envs=False)
 PRESETS = {
     "quick": dict(epochs=2, steps_per_epoch=100, test_episodes=3, replay_capacity=1000),
     "blog": BLOG,
@@ -120,7 +122,9 @@ def run(cfg: Config, ctx) -> dict:
         agent = DQN(q, lr=cfg.lr, gamma=cfg.gamma, optimizer=cfg.optimizer, loss=cfg.loss,
                     double=cfg.double, target_update_steps=cfg.target_update_steps,
                     grad_clip_norm=cfg.grad_clip_norm, reward_scale=cfg.reward_scale,
-                    device=ctx.device, generator=gen)
+                    lr_decay_updates=(round(cfg.epochs * cfg.steps_per_epoch * cfg.updates_per_step)
+                                      if cfg.lr_schedule == "cosine" else 0),
+                    lr_min_frac=cfg.lr_min_frac, device=ctx.device, generator=gen)
         memory = ReplayMemory(cfg.replay_capacity, obs_shape, device=ctx.device, generator=gen)
         start_epoch = 0
         state = ctx.run_dir.load_checkpoint() if ctx.resume else None
