@@ -70,7 +70,7 @@ class LinearRegressionGD(BaseEstimator):
         tol: stop when |J(theta_t) - J(theta_t-1)| <= tol * J_ref, where J_ref = var(y) / 2 (summed
             over targets) is the cost of predicting the mean; scaling by J_ref makes tol unit-free.
             The change in cost shrinks like the square of the error in theta, so tol = 1e-9 gives
-            coefficients to about 1e-4 relative; use ~1e-15 in float64 for ~1e-7.
+            coefficients to about 1e-5 relative; use ~1e-15 in float64 for ~1e-7.
         standardize: run gradient descent on (x - mean) / std and map the coefficients back to the
             original units; this is what makes one learning rate work for any feature scale.
         solver: "gd" (the blog's algorithm) or "closed_form" (least squares on [1, X] with
@@ -235,7 +235,7 @@ class LinearRegressionGD(BaseEstimator):
                 f"(last change in cost {abs(history[-2] - history[-1]):.3g} > tol * J_ref = "
                 f"{threshold:.3g}); raise max_iter or lr",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=4,  # the caller of fit
             )
         return theta_T.T, history, steps, converged
 
