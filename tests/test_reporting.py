@@ -33,3 +33,18 @@ def test_missing_markers_or_bad_file_is_a_clear_error(tmp_path):
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(MlreproError, match="bad.json: not a results summary"):
         update_readme(readme, tmp_path)
+
+
+def test_metric_missing_in_some_or_all_runs_is_shown_as_such(tmp_path):
+    res = tmp_path / "results"
+    res.mkdir()
+    base = {"preset": "default", "claim": "", "n": 3, "wall_time_s": 1.0, "hardware": {},
+            "torch": "2.13.0", "command": "c"}
+    (res / "a.json").write_text(json.dumps({**base, "experiment": "a", "headline": ["r", "s"], "metrics": {
+        "r": {"mean": None, "std": None, "values": [], "missing": 3},
+        "s": {"mean": 0.5, "std": 0.0, "values": [0.5], "missing": 2}}}))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{BEGIN}{END}")
+    update_readme(readme, res)
+    text = readme.read_text()
+    assert "r n/a in all 3 runs" in text and "s 0.5000 ± 0.0000 (n/a in 2 of 3 runs)" in text

@@ -172,7 +172,10 @@ def cmd_run(args, extra: list[str], argv: list[str]) -> int:
                                   preset=preset, overrides=overrides, argv=argv, **common)
         for key in summary["headline"]:
             m = summary["metrics"][key]
-            print(f"{key}: {m['mean']:.6g} ± {m['std']:.2g} (n={summary['n']})")
+            if m["mean"] is None:
+                print(f"{key}: none of the {summary['n']} runs reported it")
+            else:
+                print(f"{key}: {m['mean']:.6g} ± {m['std']:.2g} (n={summary['n'] - m['missing']})")
         print(f"summary: {path}")
         for d in summary["run_dirs"]:
             print(d)

@@ -12,8 +12,13 @@ from .errors import MlreproError
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 
 
-def _fmt(m: dict) -> str:
+def _fmt(m: dict, n: int) -> str:
     mean, std = m["mean"], m["std"]
+    if mean is None:
+        return f"n/a in all {n} runs"
+    missing = m.get("missing", 0)
+    if missing:
+        return f"{_fmt({**m, 'missing': 0}, n)} (n/a in {missing} of {n} runs)"
     if abs(mean) >= 1000:
         return f"{mean:.6g} ± {std:.2g}"
     return f"{mean:.4f} ± {std:.4f}"
@@ -34,7 +39,7 @@ def results_table(results_dir: str | os.PathLike) -> tuple[str, int]:
         try:
             r = json.loads(f.read_text())
             heads = r["headline"] or list(r["metrics"])[:1]
-            ours = "<br>".join(f"{k} {_fmt(r['metrics'][k])}" for k in heads if k in r["metrics"])
+            ours = "<br>".join(f"{k} {_fmt(r['metrics'][k], r['n'])}" for k in heads if k in r["metrics"])
             rows.append(f"| {r['experiment']} | {r['preset']} | {r.get('claim', '')} | {ours} | {r['n']} "
                         f"| {r['wall_time_s']:.0f} s | {_machine(r['hardware'])}, torch {r['torch']} "
                         f"| `{r['command']}` |")

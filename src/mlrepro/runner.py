@@ -120,8 +120,17 @@ def aggregate(name: str, preset: str | None, runs: list[tuple[RunDir, dict]], *,
               command: str, wall_time_s: float) -> dict:
     """Mean ± std over seeds of every numeric metric, with the context needed to trust it."""
     exp = get_experiment(name)
-    numeric = [k for k, v in runs[0][1].items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
-    metrics = {k: _mean_std([float(m[k]) for _, m in runs if m.get(k) is not None]) for k in numeric}
+    def is_num(v):
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    # Headline keys are always reported; a metric that is null in some runs (e.g. "epochs to reach a
+    # target" when the target was not reached) is averaged over the runs that have it.
+    keys = list(getattr(exp, "HEADLINE", ())) + [k for _, m in runs for k, v in m.items() if is_num(v)]
+    metrics = {}
+    for k in dict.fromkeys(keys):
+        values = [float(m[k]) for _, m in runs if is_num(m.get(k))]
+        metrics[k] = _mean_std(values) if values else {"mean": None, "std": None, "values": []}
+        metrics[k]["missing"] = len(runs) - len(values)
     notes = sorted({n for _, m in runs for n in m.get("notes", [])})
     config = runs[0][0].read_config()
     return {
