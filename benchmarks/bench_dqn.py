@@ -1,0 +1,287 @@
+"""DQN on ViZDoom basic: environment steps per second, ours vs a loop written like the blog's.
+
+The blog's loop (after ViZDoom's 2018 `learning_pytorch.py`): one DoomGame rendering 640×480,
+each frame resized to 30×45 float32, a float32 replay memory sampled with `random.sample`, and one
+update per environment step whose targets come from two extra forward passes (`self(s2)`,
+`self(s1)`) before the trained one. Ours: the engine renders 160×120 in a worker process and plays
+while the network learns, uint8 replay sampled with one `torch.randint`, batched action choice.
+
+Both sides do exactly one update of a 64-transition batch per environment step (after the first
+64 steps), with the blog's network. Rows:
+  env alone          random actions, no learning
+  env + learning     the blog's update rule on both sides; ours also with the improved rule
+                     (target net, Double DQN, dueling head, Huber, Adam)
+  threads            ours and the blog's update at 1 and 2 torch threads, alone and next to a
+                     busy process (a Python spin loop started here, stopped at the end)
+
+Run:   python benchmarks/bench_dqn.py                 (≈ 4 minutes on a 2-core CPU)
+       python benchmarks/bench_dqn.py --steps 500     (a quicker look)
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import platform
+import random
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+
+# --- the blog's loop --------------------------------------------------------------------------
+class BlogReplayMemory:
+    """The blog's ReplayMemory: float32 tensors, `random.sample` indices."""
+
+    def __init__(self, capacity, resolution):
+        shape = (capacity, 1, *resolution)
+        self.s1 = torch.zeros(shape, dtype=torch.float32)
+        self.s2 = torch.zeros(shape, dtype=torch.float32)
+        self.a = torch.zeros(capacity, dtype=torch.long)
+        self.r = torch.zeros(capacity, dtype=torch.float32)
+        self.isterminal = torch.zeros(capacity, dtype=torch.float32)
+        self.capacity, self.size, self.pos = capacity, 0, 0
+
+    def add_transition(self, s1, action, s2, isterminal, reward):
+        idx = self.pos
+        self.s1[idx, 0, :, :] = s1
+        self.a[idx] = action
+        if not isterminal:
+            self.s2[idx, 0, :, :] = s2
+        self.isterminal[idx] = isterminal
+        self.r[idx] = reward
+        self.pos = (self.pos + 1) % self.capacity
+        self.size = min(self.size + 1, self.capacity)
+
+    def get_sample(self, size):
+        idx = random.sample(range(0, self.size), size)
+        return self.s1[idx], self.a[idx], self.s2[idx], self.isterminal[idx], self.r[idx]
+
+
+class BlogQNet(nn.Module):
+    def __init__(self, n_actions, lr=0.00025, discount=0.99, batch_size=64):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 8, kernel_size=6, stride=3)
+        self.conv2 = nn.Conv2d(8, 8, kernel_size=3, stride=2)
+        self.fc1 = nn.Linear(192, 128)
+        self.fc2 = nn.Linear(128, n_actions)
+        self.criterion = nn.MSELoss()
+        self.optimizer = torch.optim.SGD(self.parameters(), lr)
+        self.memory = BlogReplayMemory(10_000, (30, 45))
+        self.discount, self.batch_size = discount, batch_size
+
+    def forward(self, x):
+        x = F.relu(self.conv1(x))
+        x = F.relu(self.conv2(x))
+        x = x.view(-1, 192)
+        x = F.relu(self.fc1(x))
+        return self.fc2(x)
+
+    def get_best_action(self, state):
+        _, index = torch.max(self(state), 1)
+        return index
+
+    def learn_from_memory(self):
+        if self.memory.size < self.batch_size:
+            return
+        s1, a, s2, isterminal, r = self.memory.get_sample(self.batch_size)
+        q2, _ = torch.max(self(s2).detach(), dim=1)
+        target_q = self(s1).detach()
+        target_q[torch.arange(target_q.shape[0]), a] = r + self.discount * (1 - isterminal) * q2
+        loss = self.criterion(self(s1), target_q)
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+
+
+def blog_game(resolution: str = "RES_640X480"):
+    import vizdoom as vzd
+
+    from mlrepro.rl.env import _working_dir, scenario_config
+
+    game = vzd.DoomGame()
+    game.load_config(str(scenario_config("basic")))
+    game.set_doom_config_path(os.path.join(WORK_DIR, "_vizdoom.ini"))
+    game.set_window_visible(False)
+    game.set_mode(vzd.Mode.PLAYER)
+    game.set_screen_format(vzd.ScreenFormat.GRAY8)
+    game.set_screen_resolution(getattr(vzd.ScreenResolution, resolution))
+    with _working_dir(WORK_DIR):
+        game.init()
+    return game
+
+
+def blog_preprocess(img):
+    # The blog: skimage.transform.resize(img, (30, 45)) → float in [0, 1]; PIL's bilinear here.
+    return torch.from_numpy(
+        np.asarray(Image.fromarray(img).resize((45, 30), Image.BILINEAR), dtype=np.float32) / 255)
+
+
+def blog_loop(game, steps: int, learn: bool, eps: float = 0.5, budget_s: float = 1e9) -> float:
+    """The blog's perform_learning_step, `steps` times; returns environment steps per second."""
+    actions = [list(a) for a in itertools.product([0, 1], repeat=3)]
+    model = BlogQNet(len(actions))
+    game.new_episode()
+    start, n = time.perf_counter(), 0
+    while n < steps and time.perf_counter() - start < budget_s:
+        s1 = blog_preprocess(game.get_state().screen_buffer)
+        if not learn or random.random() <= eps:
+            a = torch.tensor(random.randint(0, len(actions) - 1)).long()
+        else:
+            a = model.get_best_action(s1.reshape([1, 1, 30, 45]))
+        reward = game.make_action(actions[a], 12)
+        isterminal = game.is_episode_finished()
+        s2 = None if isterminal else blog_preprocess(game.get_state().screen_buffer)
+        model.memory.add_transition(s1, a, s2, float(isterminal), reward)
+        if learn:
+            model.learn_from_memory()
+        if isterminal:
+            game.new_episode()
+        n += 1
+    return n / (time.perf_counter() - start)
+
+
+# --- ours -------------------------------------------------------------------------------------
+def make_agent(improved: bool):
+    from mlrepro.rl import DQN, QNet
+
+    torch.manual_seed(0)
+    if improved:
+        return DQN(QNet(8, dueling=True), lr=1e-3, optimizer="adam", loss="huber", double=True,
+                   target_update_steps=500, grad_clip_norm=10.0, reward_scale=0.01)
+    return DQN(QNet(8), lr=0.00025, optimizer="sgd", loss="mse_all")
+
+
+def ours_loop(envs, steps: int, learn: bool, improved: bool = False, budget_s: float = 1e9) -> float:
+    from mlrepro.rl import ReplayMemory
+    from mlrepro.rl.train import learning_steps
+
+    agent, memory = make_agent(improved), ReplayMemory(10_000, (1, 30, 45))
+    kw = dict(batch_size=64, learning_starts=64 if learn else 10**12)
+    start, n = time.perf_counter(), 0
+    while n < steps and time.perf_counter() - start < budget_s:  # in chunks, for the time budget
+        n += learning_steps(agent, envs, memory, min(250, steps - n), epsilon_at=lambda k: 0.5,
+                            seed=n, **kw)["steps"]
+    return n / (time.perf_counter() - start)
+
+
+# --- threads ----------------------------------------------------------------------------------
+def updates_per_s(threads: int, seconds: float = 4.0) -> float:
+    torch.set_num_threads(threads)
+    model = BlogQNet(8)
+    for _ in range(200):
+        model.memory.add_transition(torch.rand(30, 45), 0, torch.rand(30, 45), 0.0, -1.0)
+    start, n = time.perf_counter(), 0
+    while time.perf_counter() - start < seconds:
+        model.learn_from_memory()
+        n += 1
+    return n / (time.perf_counter() - start)
+
+
+def busy_process() -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", "while True: pass"])
+
+
+WORK_DIR = ""
+
+
+def main(argv=None) -> None:
+    global WORK_DIR
+    import tempfile
+
+    from mlrepro.rl.env import make_vector_env
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=2000, help="environment steps per row")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    random.seed(args.seed)
+    WORK_DIR = tempfile.mkdtemp(prefix="bench-dqn-")
+    import vizdoom
+
+    print(f"DQN on ViZDoom basic, frame repeat 12, {args.steps} environment steps per row")
+    print(f"  cpu: {_cpu_name()} ({os.cpu_count()} logical cores), {platform.system()}")
+    print(f"  torch {torch.__version__}, vizdoom {vizdoom.__version__}, numpy {np.__version__}")
+    print(f"  load average before: {os.getloadavg()[0]:.2f}")
+    rows = []
+
+    def row(name, value):
+        rows.append((name, value))
+        print(f"  {name:<58} {value:8.0f} steps/s", flush=True)
+
+    torch.set_num_threads(1)
+    print("env alone (random actions):")
+    game = blog_game()
+    row("blog-like: one game at 640x480, resize per frame", blog_loop(game, args.steps, False))
+    game.close()
+    game = blog_game("RES_160X120")
+    row("blog-like at 160x120", blog_loop(game, args.steps, False))
+    game.close()
+    vec = {}
+    for n, asynchronous in [(1, False), (1, True), (2, True), (4, True)]:
+        vec[n, asynchronous] = make_vector_env(n, asynchronous=asynchronous, work_dir=WORK_DIR)
+        kind = "worker processes" if asynchronous else "in-process"
+        row(f"ours: {n} env(s), {kind}", ours_loop(vec[n, asynchronous], args.steps, False))
+
+    print("env + learning (one 64-batch update per environment step, 1 torch thread):")
+    game = blog_game()
+    blog_1 = blog_loop(game, args.steps, True)
+    row("blog-like loop", blog_1)
+    game.close()
+    ours_blog = ours_loop(vec[1, True], args.steps, True)
+    row("ours, the blog's update rule, 1 env in a worker", ours_blog)
+    row("ours, the blog's update rule, 1 env in-process", ours_loop(vec[1, False], args.steps, True))
+    row("ours, the blog's update rule, 2 envs in workers", ours_loop(vec[2, True], args.steps, True))
+    ours_impr = ours_loop(vec[1, True], args.steps, True, improved=True)
+    row("ours, improved update rule, 1 env in a worker", ours_impr)
+
+    print("threads (blog's update alone, then ours with the blog's rule; alone vs next to a busy "
+          "process):")
+    results = {}
+    for busy in (False, True):
+        proc = busy_process() if busy else None
+        try:
+            time.sleep(0.5 if busy else 0)
+            for threads in (1, 2):
+                label = f"{'busy' if busy else 'idle'} neighbour, {threads} thread(s)"
+                u = updates_per_s(threads)
+                print(f"  blog's update, {label:<44} {u:8.0f} updates/s", flush=True)
+                torch.set_num_threads(threads)
+                v = ours_loop(vec[1, True], args.steps // 2, True, budget_s=30)
+                results[busy, threads] = v
+                row(f"ours, {label}", v)
+        finally:
+            if proc is not None:
+                proc.terminate()
+                proc.wait()
+    torch.set_num_threads(1)
+    for envs in vec.values():
+        envs.close()
+
+    print(f"  load average after: {os.getloadavg()[0]:.2f}")
+    print(f"ratio ours / blog-like, same updates: {ours_blog / blog_1:.2f}x (blog's rule), "
+          f"{ours_impr / blog_1:.2f}x (improved rule)")
+    print(f"2 threads vs 1 next to a busy process: "
+          f"{results[True, 1] / max(results[True, 2], 1e-9):.1f}x slower")
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+if __name__ == "__main__":
+    main()
