@@ -218,6 +218,7 @@ def test_cola_survey_has_three_groups():
         ({"tol": -1.0}, "tol must be a number >= 0"),
         ({"chunk_size": 0}, "chunk_size must be None or a positive int"),
         ({"device": "gpu0"}, "is not a torch device"),
+        ({"random_state": "seed"}, "random_state must be None, an int or a numpy Generator"),
     ],
 )
 def test_bad_settings_are_clear_errors(params, message):

@@ -73,6 +73,18 @@ def auto_chunk_rows(n_samples: int, n_clusters: int, n_features: int = 1, itemsi
     return int(min(n_samples, max(256, rows)))
 
 
+def _as_generator(random_state) -> np.random.Generator:
+    """None, an int seed, a numpy Generator or a legacy RandomState -> a Generator."""
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng(random_state.randint(2**31))
+    try:
+        return np.random.default_rng(random_state)
+    except (TypeError, ValueError):
+        raise InputError(
+            f"random_state must be None, an int or a numpy Generator; got {random_state!r}"
+        ) from None
+
+
 def _ceil_div(a: int, b: int) -> int:
     return -(a // -b)
 
@@ -604,7 +616,7 @@ class KMeans(BaseEstimator):
         X = check_array(X, "X", device=device)
         n, d = X.shape
         init_array, n_init = self._check_params(n, d)
-        rng = np.random.default_rng(self.random_state)
+        rng = _as_generator(self.random_state)
         chunk = int(
             min(self.chunk_size or auto_chunk_rows(n, self.n_clusters, d, X.element_size()), n)
         )
