@@ -2,11 +2,15 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 
 # Tests never touch the network.
 os.environ.setdefault("MLREPRO_OFFLINE", "1")
+# Test workloads are tiny: one intra-op thread is as fast, and it cannot fall into OpenMP's
+# spin-waiting when another process (ViZDoom, a second job) holds the other core.
+torch.set_num_threads(1)
 
 
 def shared_data_dir() -> Path | None:

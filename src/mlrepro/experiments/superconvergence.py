@@ -38,18 +38,20 @@ class Config:
     gamma: float = 0.2  # WRN paper: LR × 0.2 at each milestone
     onecycle_budgets: tuple[int, ...] = (2, 3, 6)  # ours: 1cycle lengths tried, shortest first
     max_lr: float = 0.0  # 0 = the LR range test's suggestion
+    lr_find_steps: int = 100  # fastai's default sweep length
     momentum: float = 0.9  # WRN paper (1cycle cycles it 0.95 → 0.85 → 0.95)
     weight_decay: float = 5e-4  # WRN paper
     batch_size: int = 128  # WRN paper
     train_limit: int = 10_000  # ours: a 10k-image subset keeps 3 seeds within minutes
     val_size: int = 5000  # ours
+    test_limit: int = 0  # ours: 0 = the whole test set
     channels_last: bool = True  # ours: faster convnets on CPU
 
 
 # first_width=4 with channels_last crashes torch 2.13's CPU convolution backward ("double free or
 # corruption"); 8 and up are fine, so the quick preset stays at 8.
-PRESETS = {"quick": dict(train_limit=600, val_size=200, baseline_epochs=2, onecycle_budgets=(1,),
-                         first_width=8)}
+PRESETS = {"quick": dict(train_limit=600, val_size=200, test_limit=500, baseline_epochs=2,
+                         onecycle_budgets=(1,), first_width=8, lr_find_steps=15)}
 
 
 def _learner(cfg, ctx, steps_per_epoch: int, schedule: str, epochs: int, lr: float) -> Learner:
@@ -85,7 +87,8 @@ def run(cfg: Config, ctx) -> dict:
     data = {"train": TensorLoader(x[:-n_val], y[:-n_val], cfg.batch_size, shuffle=True, drop_last=True,
                                   seed=ctx.seed, **norm),
             "val": TensorLoader(x[-n_val:], y[-n_val:], 1000, **norm),
-            "test": TensorLoader(test.images, test.labels, 1000, **norm)}
+            "test": TensorLoader(test.images[: cfg.test_limit or None], test.labels[: cfg.test_limit or None],
+                                 1000, **norm)}
 
     # (a) the piecewise baseline; its final validation accuracy is the target.
     rows = _train(cfg, ctx, data, "piecewise", cfg.baseline_epochs, cfg.baseline_lr, "piecewise")
@@ -96,7 +99,7 @@ def run(cfg: Config, ctx) -> dict:
     max_lr = cfg.max_lr
     if not max_lr:
         probe = _learner(cfg, ctx, len(data["train"]), "constant", 1, 1e-3)
-        found = lr_find(probe, data["train"], start_lr=1e-5, end_lr=10, num_steps=100)
+        found = lr_find(probe, data["train"], start_lr=1e-5, end_lr=10, num_steps=cfg.lr_find_steps)
         found.plot(ctx.run_dir.plot_path("lr_find.png"), "LR range test")
         max_lr = found.suggestion
     one_epochs, one_rows = None, []
