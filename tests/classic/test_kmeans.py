@@ -63,7 +63,10 @@ def test_inertia_is_exact_for_tight_float32_clusters():
     init = centres.astype(np.float32)
     ours = KMeans(5, init=init, n_init=1).fit(X)
     theirs = SkKMeans(5, init=init, n_init=1, algorithm="lloyd").fit(X)
-    assert ours.inertia_ == pytest.approx(theirs.inertia_, rel=1e-4)
+    np.testing.assert_array_equal(ours.labels_, theirs.labels_)
+    # scikit-learn sums the centres in float32, which here costs it up to ~1e-3 of inertia
+    # depending on its thread count; the float64 sums here are at least as good
+    assert ours.inertia_ <= theirs.inertia_ * (1 + 1e-6)
     exact = ((X.astype(np.float64) - ours.cluster_centers_[ours.labels_]) ** 2).sum()
     assert ours.inertia_ == pytest.approx(exact, rel=1e-5)
     assert -ours.score(X) == pytest.approx(ours.inertia_, rel=1e-6)
