@@ -194,6 +194,8 @@ def _print_metrics(metrics: dict) -> None:
             print(f"{k}: {v:.6g}")
         elif isinstance(v, (int, str)):
             print(f"{k}: {v}")
+    for note in metrics.get("notes", []):
+        print(f"note: {note}", file=sys.stderr)
 
 
 def cmd_demo(args, argv: list[str]) -> int:
@@ -225,8 +227,9 @@ def cmd_demo(args, argv: list[str]) -> int:
             print(f"   note: {note}")
     print("\nWhere everything went:")
     for name, path, metrics in rows:
+        files = [f for f in ("metrics.json", "history.jsonl", "checkpoint.pt") if (path / f).exists()]
         plots = sorted(p.name for p in (path / "plots").glob("*.png"))
-        print(f"  {name:<18} {path}  (metrics.json, history, plots: {', '.join(plots) or '-'})")
+        print(f"  {name:<18} {path}  ({', '.join(files)}; plots/: {', '.join(plots) or '-'})")
     if any(m.get("notes") for _, _, m in rows):
         print("\nSome runs used the small bundled data samples. For full-size results, point "
               "--data-dir or MLREPRO_DATA at a folder with the full datasets.")

@@ -42,9 +42,8 @@ class RunContext:
 
     def note(self, msg: str) -> None:
         """A remark that belongs in metrics.json (e.g. 'used the bundled MNIST sample')."""
-        if msg not in self.notes:
+        if msg not in self.notes:  # printed once at the end of the run (see cli.py)
             self.notes.append(msg)
-            self.log(f"note: {msg}")
 
     def fit(self, learner: Learner, train_data, epochs: int, *, val_data=None,
             callbacks=(), checkpoint_every: int = 1) -> History:
