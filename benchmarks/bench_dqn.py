@@ -25,6 +25,7 @@ import itertools
 import os
 import platform
 import random
+import statistics
 import subprocess
 import sys
 import time
@@ -61,7 +62,7 @@ class BlogReplayMemory:
         self.size = min(self.size + 1, self.capacity)
 
     def get_sample(self, size):
-        idx = random.sample(range(0, self.size), size)
+        idx = random.sample(range(self.size), size)
         return self.s1[idx], self.a[idx], self.s2[idx], self.isterminal[idx], self.r[idx]
 
 
@@ -124,28 +125,38 @@ def blog_preprocess(img):
         np.asarray(Image.fromarray(img).resize((45, 30), Image.BILINEAR), dtype=np.float32) / 255)
 
 
-def blog_loop(game, steps: int, learn: bool, eps: float = 0.5, budget_s: float = 1e9) -> float:
-    """The blog's perform_learning_step, `steps` times; returns environment steps per second."""
-    actions = [list(a) for a in itertools.product([0, 1], repeat=3)]
-    model = BlogQNet(len(actions))
-    game.new_episode()
-    start, n = time.perf_counter(), 0
-    while n < steps and time.perf_counter() - start < budget_s:
-        s1 = blog_preprocess(game.get_state().screen_buffer)
-        if not learn or random.random() <= eps:
-            a = torch.tensor(random.randint(0, len(actions) - 1)).long()
-        else:
-            a = model.get_best_action(s1.reshape([1, 1, 30, 45]))
-        reward = game.make_action(actions[a], 12)
-        isterminal = game.is_episode_finished()
-        s2 = None if isterminal else blog_preprocess(game.get_state().screen_buffer)
-        model.memory.add_transition(s1, a, s2, float(isterminal), reward)
-        if learn:
-            model.learn_from_memory()
-        if isterminal:
-            game.new_episode()
-        n += 1
-    return n / (time.perf_counter() - start)
+class BlogLoop:
+    """The blog's perform_learning_step with its game, model and memory kept between calls."""
+
+    def __init__(self, resolution: str = "RES_640X480", learn: bool = True, eps: float = 0.5):
+        self.game, self.learn, self.eps = blog_game(resolution), learn, eps
+        self.actions = [list(a) for a in itertools.product([0, 1], repeat=3)]
+        self.model = BlogQNet(len(self.actions))
+        self.game.new_episode()
+
+    def run(self, steps: int, budget_s: float = 1e9) -> float:
+        """`steps` environment steps; returns steps per second."""
+        game, model, actions = self.game, self.model, self.actions
+        start, n = time.perf_counter(), 0
+        while n < steps and time.perf_counter() - start < budget_s:
+            s1 = blog_preprocess(game.get_state().screen_buffer)
+            if not self.learn or random.random() <= self.eps:
+                a = torch.tensor(random.randint(0, len(actions) - 1)).long()
+            else:
+                a = model.get_best_action(s1.reshape([1, 1, 30, 45]))
+            reward = game.make_action(actions[a], 12)
+            isterminal = game.is_episode_finished()
+            s2 = None if isterminal else blog_preprocess(game.get_state().screen_buffer)
+            model.memory.add_transition(s1, a, s2, float(isterminal), reward)
+            if self.learn:
+                model.learn_from_memory()
+            if isterminal:
+                game.new_episode()
+            n += 1
+        return n / (time.perf_counter() - start)
+
+    def close(self):
+        self.game.close()
 
 
 # --- ours -------------------------------------------------------------------------------------
@@ -159,17 +170,41 @@ def make_agent(improved: bool):
     return DQN(QNet(8), lr=0.00025, optimizer="sgd", loss="mse_all")
 
 
-def ours_loop(envs, steps: int, learn: bool, improved: bool = False, budget_s: float = 1e9) -> float:
-    from mlrepro.rl import ReplayMemory
-    from mlrepro.rl.train import learning_steps
+class OursLoop:
+    """`learning_steps` on a vector environment; ε = 0.5 like the blog-like loop."""
 
-    agent, memory = make_agent(improved), ReplayMemory(10_000, (1, 30, 45))
-    kw = dict(batch_size=64, learning_starts=64 if learn else 10**12)
-    start, n = time.perf_counter(), 0
-    while n < steps and time.perf_counter() - start < budget_s:  # in chunks, for the time budget
-        n += learning_steps(agent, envs, memory, min(250, steps - n), epsilon_at=lambda k: 0.5,
-                            seed=n, **kw)["steps"]
-    return n / (time.perf_counter() - start)
+    def __init__(self, envs, learn: bool = True, improved: bool = False):
+        from mlrepro.rl import ReplayMemory
+
+        self.envs, self.learn = envs, learn
+        self.agent, self.memory = make_agent(improved), ReplayMemory(10_000, (1, 30, 45))
+        self.calls = 0
+
+    def run(self, steps: int, budget_s: float = 1e9) -> float:
+        from mlrepro.rl.train import learning_steps
+
+        start, n = time.perf_counter(), 0
+        while n < steps and time.perf_counter() - start < budget_s:
+            self.calls += 1
+            n += learning_steps(self.agent, self.envs, self.memory, min(250, steps - n),
+                                epsilon_at=lambda k: 0.5, batch_size=64, seed=self.calls,
+                                learning_starts=64 if self.learn else 10**12)["steps"]
+        return n / (time.perf_counter() - start)
+
+    def close(self):
+        pass
+
+
+def race(contenders: dict, steps: int, chunk: int = 250) -> dict[str, float]:
+    """Steps per second of each contender: `steps` each, in alternating chunks (so that load from
+    other processes hits all alike), median over chunks; the first chunk is an untimed warm-up."""
+    rates = {name: [] for name in contenders}
+    for name, c in contenders.items():
+        c.run(min(chunk, 100))
+    for _ in range(max(1, steps // chunk)):
+        for name, c in contenders.items():
+            rates[name].append(c.run(chunk))
+    return {name: statistics.median(r) for name, r in rates.items()}
 
 
 # --- threads ----------------------------------------------------------------------------------
@@ -196,67 +231,73 @@ def main(argv=None) -> None:
     global WORK_DIR
     import tempfile
 
+    import vizdoom
+
     from mlrepro.rl.env import make_vector_env
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=2000, help="environment steps per row")
+    parser.add_argument("--steps", type=int, default=1500, help="environment steps per row")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     random.seed(args.seed)
     WORK_DIR = tempfile.mkdtemp(prefix="bench-dqn-")
-    import vizdoom
+    torch.set_num_threads(1)
 
-    print(f"DQN on ViZDoom basic, frame repeat 12, {args.steps} environment steps per row")
+    print(f"DQN on ViZDoom basic, frame repeat 12, {args.steps} environment steps per row, rows of "
+          "a group interleaved in chunks of 250 steps (median of the chunks)")
     print(f"  cpu: {_cpu_name()} ({os.cpu_count()} logical cores), {platform.system()}")
     print(f"  torch {torch.__version__}, vizdoom {vizdoom.__version__}, numpy {np.__version__}")
     print(f"  load average before: {os.getloadavg()[0]:.2f}")
-    rows = []
 
-    def row(name, value):
-        rows.append((name, value))
-        print(f"  {name:<58} {value:8.0f} steps/s", flush=True)
+    def show(rates: dict[str, float], unit: str = "steps/s") -> None:
+        for name, v in rates.items():
+            print(f"  {name:<58} {v:8.0f} {unit}", flush=True)
 
+    vec = {(n, a): make_vector_env(n, asynchronous=a, work_dir=f"{WORK_DIR}/{n}{a}")
+           for n, a in [(1, False), (1, True), (2, True), (4, True)]}
+    print("env alone (random actions, no learning):")
+    blog_640, blog_160 = BlogLoop(learn=False), BlogLoop("RES_160X120", learn=False)
+    contenders = {"blog-like: one game at 640x480, resize per frame": blog_640,
+                  "blog-like at 160x120": blog_160}
+    for (n, a), envs in vec.items():
+        name = f"ours: {n} env{'s' if n > 1 else ''}, {'worker processes' if a else 'in-process'}"
+        contenders[name] = OursLoop(envs, learn=False)
+    show(race(contenders, args.steps))
+    blog_640.close()
+    blog_160.close()
+
+    print("env + learning (one 64-transition update per environment step, 1 torch thread):")
+    blog = BlogLoop()
+    contenders = {"blog-like loop": blog,
+                  "ours, the blog's update rule, 1 env in a worker": OursLoop(vec[1, True]),
+                  "ours, the blog's update rule, 1 env in-process": OursLoop(vec[1, False]),
+                  "ours, the blog's update rule, 2 envs in workers": OursLoop(vec[2, True]),
+                  "ours, improved update rule, 1 env in a worker":
+                      OursLoop(vec[1, True], improved=True)}
+    learn = race(contenders, args.steps)
+    show(learn)
+    blog.close()
+    blog_default = BlogLoop()
+    torch.set_num_threads(os.cpu_count() or 1)  # what the blog's program gets: torch's default
+    show({f"blog-like loop at torch's default {torch.get_num_threads()} threads":
+          blog_default.run(args.steps // 3, budget_s=20)})
     torch.set_num_threads(1)
-    print("env alone (random actions):")
-    game = blog_game()
-    row("blog-like: one game at 640x480, resize per frame", blog_loop(game, args.steps, False))
-    game.close()
-    game = blog_game("RES_160X120")
-    row("blog-like at 160x120", blog_loop(game, args.steps, False))
-    game.close()
-    vec = {}
-    for n, asynchronous in [(1, False), (1, True), (2, True), (4, True)]:
-        vec[n, asynchronous] = make_vector_env(n, asynchronous=asynchronous, work_dir=WORK_DIR)
-        kind = "worker processes" if asynchronous else "in-process"
-        row(f"ours: {n} env(s), {kind}", ours_loop(vec[n, asynchronous], args.steps, False))
+    blog_default.close()
 
-    print("env + learning (one 64-batch update per environment step, 1 torch thread):")
-    game = blog_game()
-    blog_1 = blog_loop(game, args.steps, True)
-    row("blog-like loop", blog_1)
-    game.close()
-    ours_blog = ours_loop(vec[1, True], args.steps, True)
-    row("ours, the blog's update rule, 1 env in a worker", ours_blog)
-    row("ours, the blog's update rule, 1 env in-process", ours_loop(vec[1, False], args.steps, True))
-    row("ours, the blog's update rule, 2 envs in workers", ours_loop(vec[2, True], args.steps, True))
-    ours_impr = ours_loop(vec[1, True], args.steps, True, improved=True)
-    row("ours, improved update rule, 1 env in a worker", ours_impr)
-
-    print("threads (blog's update alone, then ours with the blog's rule; alone vs next to a busy "
-          "process):")
-    results = {}
+    print("threads, next to nothing extra vs a busy process (a Python spin loop started here):")
+    threads = {}
     for busy in (False, True):
         proc = busy_process() if busy else None
         try:
             time.sleep(0.5 if busy else 0)
-            for threads in (1, 2):
-                label = f"{'busy' if busy else 'idle'} neighbour, {threads} thread(s)"
-                u = updates_per_s(threads)
-                print(f"  blog's update, {label:<44} {u:8.0f} updates/s", flush=True)
-                torch.set_num_threads(threads)
-                v = ours_loop(vec[1, True], args.steps // 2, True, budget_s=30)
-                results[busy, threads] = v
-                row(f"ours, {label}", v)
+            for n_threads in (1, 2):
+                label = f"{'busy process' if busy else 'no extra load'}, {n_threads} thread(s)"
+                u = updates_per_s(n_threads)
+                torch.set_num_threads(n_threads)
+                v = OursLoop(vec[1, True]).run(args.steps // 3, budget_s=20)
+                threads[busy, n_threads] = v
+                show({f"blog's update alone, {label}": u}, "updates/s")
+                show({f"ours, env + learning, {label}": v})
         finally:
             if proc is not None:
                 proc.terminate()
@@ -266,10 +307,14 @@ def main(argv=None) -> None:
         envs.close()
 
     print(f"  load average after: {os.getloadavg()[0]:.2f}")
-    print(f"ratio ours / blog-like, same updates: {ours_blog / blog_1:.2f}x (blog's rule), "
-          f"{ours_impr / blog_1:.2f}x (improved rule)")
-    print(f"2 threads vs 1 next to a busy process: "
-          f"{results[True, 1] / max(results[True, 2], 1e-9):.1f}x slower")
+    b = learn["blog-like loop"]
+    print(f"ratio ours / blog-like at the same number of updates: "
+          f"{learn['ours, the blog' + chr(39) + 's update rule, 1 env in a worker'] / b:.2f}x "
+          f"(1 env in a worker), "
+          f"{learn['ours, the blog' + chr(39) + 's update rule, 2 envs in workers'] / b:.2f}x "
+          f"(2 envs); improved rule {learn['ours, improved update rule, 1 env in a worker'] / b:.2f}x")
+    print(f"ours at 2 threads vs 1 next to a busy process: "
+          f"{threads[True, 1] / max(threads[True, 2], 1e-9):.1f}x slower")
 
 
 def _cpu_name() -> str:

@@ -37,9 +37,9 @@ def best_score(game, seed: int, frame_repeat: int, max_steps: int) -> tuple[floa
                 game.make_action(ACTIONS[a], frame_repeat)
                 if game.is_episode_finished():
                     break
-            if game.is_episode_finished() and not game.is_episode_timeout_reached():
-                if game.get_total_reward() > best:
-                    best, best_seq = game.get_total_reward(), seq
+            killed = game.is_episode_finished() and not game.is_episode_timeout_reached()
+            if killed and game.get_total_reward() > best:
+                best, best_seq = game.get_total_reward(), seq
     return best, best_seq
 
 

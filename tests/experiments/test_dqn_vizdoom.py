@@ -8,9 +8,9 @@ import pytest
 pytest.importorskip("vizdoom")
 pytest.importorskip("gymnasium")
 
-from mlrepro.cli import main  # noqa: E402
-from mlrepro.engine import RunDir  # noqa: E402
-from mlrepro.runner import run_experiment  # noqa: E402
+from mlrepro.cli import main
+from mlrepro.engine import RunDir
+from mlrepro.runner import run_experiment
 
 TINY = dict(epochs=2, steps_per_epoch=60, test_episodes=3, replay_capacity=200, n_envs=1,
             async_envs=False, target_update_steps=20)

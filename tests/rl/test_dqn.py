@@ -35,6 +35,7 @@ class Table(nn.Module):
     def __init__(self, values):
         super().__init__()
         self.values = nn.Parameter(torch.tensor(values))
+        self.n_actions = len(values[0])
 
     def forward(self, x):
         return self.values[(x[:, 0, 0, 0] * 255).round().long()]

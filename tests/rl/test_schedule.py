@@ -1,5 +1,7 @@
 """The ε schedule hits its knots: hold 1.0, linear decay, then 0.1 (the blog's schedule)."""
 
+import itertools
+
 import pytest
 
 from mlrepro.rl import epsilon
@@ -12,7 +14,7 @@ def test_blog_schedule_knots_per_epoch():
     assert eps[2] == pytest.approx(1.0)
     assert eps[7] == pytest.approx(1.0 - 5 / 10 * 0.9)
     assert eps[12] == eps[19] == 0.1
-    assert all(a >= b for a, b in zip(eps, eps[1:]))
+    assert all(a >= b for a, b in itertools.pairwise(eps))
 
 
 def test_knots_of_a_custom_schedule():

@@ -6,10 +6,10 @@ import torch
 
 gym = pytest.importorskip("gymnasium")
 
-from gymnasium.vector import AutoresetMode, SyncVectorEnv  # noqa: E402
+from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
-from mlrepro.rl import DQN, QNet, ReplayMemory  # noqa: E402
-from mlrepro.rl.train import evaluate, finished_episodes, learning_steps, random_policy  # noqa: E402
+from mlrepro.rl import DQN, QNet, ReplayMemory
+from mlrepro.rl.train import evaluate, finished_episodes, learning_steps, random_policy
 
 
 class Countdown(gym.Env):

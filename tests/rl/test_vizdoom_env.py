@@ -8,11 +8,10 @@ import pytest
 pytest.importorskip("vizdoom")
 pytest.importorskip("gymnasium")
 
-import gymnasium  # noqa: E402
-from gymnasium.utils.env_checker import check_env  # noqa: E402
+import gymnasium
+from gymnasium.utils.env_checker import check_env
 
-from mlrepro.rl.env import (ENV_ID, DoomEnv, action_table, make_vector_env,  # noqa: E402
-                            scenario_config)
+from mlrepro.rl.env import ENV_ID, DoomEnv, action_table, make_vector_env, scenario_config
 
 
 @pytest.fixture
@@ -29,10 +28,10 @@ def test_reset_step_shapes_spaces_and_no_files_in_the_working_directory(in_tmp_c
         assert env.action_space.n == 8 and env.buttons == ["MOVE_LEFT", "MOVE_RIGHT", "ATTACK"]
         assert env.observation_space.shape == (1, 30, 45)
         assert env.observation_space.dtype == np.uint8
-        obs, info = env.reset(seed=0)
+        obs, _ = env.reset(seed=0)
         assert obs.shape == (1, 30, 45) and obs.dtype == np.uint8 and obs.std() > 0
         assert env.observation_space.contains(obs)
-        obs, reward, terminated, truncated, info = env.step(0)  # no button: 12 tics of -1
+        obs, reward, terminated, truncated, _ = env.step(0)  # no button: 12 tics of -1
         assert reward == -12.0 and not terminated and not truncated
     finally:
         env.close()
@@ -98,7 +97,7 @@ def test_vector_env_resets_in_the_same_step_and_reports_returns(in_tmp_cwd, tmp_
         obs, _ = envs.reset(seed=0)
         assert obs.shape == (2, 1, 30, 45)
         for _ in range(25):  # idle until both time out at the same step
-            obs, r, terminated, truncated, info = envs.step(np.zeros(2, dtype=np.int64))
+            obs, _, _, truncated, info = envs.step(np.zeros(2, dtype=np.int64))
         assert truncated.all() and info["final_info"]["episode"]["r"].tolist() == [-300.0, -300.0]
     finally:
         envs.close()

@@ -9,4 +9,4 @@ from .qnet import ARCHS, DuelingHead, QNet
 from .replay import ReplayMemory
 from .schedule import epsilon
 
-__all__ = ["DQN", "td_targets", "ARCHS", "DuelingHead", "QNet", "ReplayMemory", "epsilon"]
+__all__ = ["ARCHS", "DQN", "DuelingHead", "QNet", "ReplayMemory", "epsilon", "td_targets"]

@@ -30,6 +30,7 @@ class DQN:
     """An online Q-network, an optional target network, an optimizer and the update rule.
 
     Args:
+        q_net: maps (B, C, H, W) frames in [0, 1] to (B, A) Q-values; has an `n_actions` attribute.
         target_update_steps: copy the online weights into a separate target network every that many
             updates; 0 means no target network (the blog: targets come from the network being
             trained).
@@ -51,6 +52,7 @@ class DQN:
             raise ValueError("double DQN needs a target network (target_update_steps > 0)")
         self.device = torch.device(device)
         self.q = q_net.to(self.device)
+        self.n_actions = int(q_net.n_actions)
         self.target = copy.deepcopy(self.q).requires_grad_(False) if target_update_steps else None
         if optimizer == "sgd":
             self.optimizer = torch.optim.SGD(self.q.parameters(), lr=lr)
@@ -70,16 +72,18 @@ class DQN:
         self.generator = generator if generator is not None else torch.Generator()
         self.updates = 0
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def act(self, obs, epsilon: float = 0.0) -> torch.Tensor:
         """ε-greedy actions (N,) on the CPU for uint8 observations (N, C, H, W)."""
+        n = len(obs)
+        explore = torch.rand(n, generator=self.generator) < epsilon
+        if explore.all():  # like the blog, skip the network when every action is random
+            return torch.randint(0, self.n_actions, (n,), generator=self.generator)
         obs = torch.as_tensor(obs, device=self.device).float().div_(255)
-        q = self.q(obs)  # (N, A)
-        greedy = q.argmax(dim=1).cpu()
-        if epsilon <= 0:
+        greedy = self.q(obs).argmax(dim=1).cpu()
+        if not explore.any():
             return greedy
-        explore = torch.rand(greedy.shape, generator=self.generator) < epsilon
-        random_actions = torch.randint(0, q.shape[1], greedy.shape, generator=self.generator)
+        random_actions = torch.randint(0, self.n_actions, (n,), generator=self.generator)
         return torch.where(explore, random_actions, greedy)
 
     def update(self, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:

@@ -83,7 +83,7 @@ class DoomEnv(gym.Env):
             keeps the screen of every tic of the last step in `tic_screens` (H, W) for replays.
     """
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 35}
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 35}  # noqa: RUF012 (gymnasium API)
 
     def __init__(self, scenario: str = "basic", *, frame_repeat: int = 12,
                  resolution: tuple[int, int] = (30, 45), frame_stack: int = 1, actions: str = "all",

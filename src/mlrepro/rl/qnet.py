@@ -39,6 +39,7 @@ class QNet(nn.Module):
         if arch not in ARCHS:
             raise ValueError(f"unknown Q-net {arch!r}; valid: {', '.join(ARCHS)}")
         (c1, c2), hidden = ARCHS[arch]
+        self.n_actions = n_actions
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, c1, kernel_size=6, stride=3), nn.ReLU(),
             nn.Conv2d(c1, c2, kernel_size=3, stride=2), nn.ReLU(),

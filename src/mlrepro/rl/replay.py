@@ -23,8 +23,9 @@ class ReplayMemory:
         if capacity < 1:
             raise ValueError(f"capacity must be >= 1, got {capacity}")
         self.capacity, self.device = capacity, torch.device(device)
-        self.s1 = torch.zeros((capacity, *obs_shape), dtype=torch.uint8, device=self.device)
-        self.s2 = torch.zeros((capacity, *obs_shape), dtype=torch.uint8, device=self.device)
+        # s1 and s2 side by side, so that a batch of both is one gather and one conversion.
+        self.frames = torch.zeros((capacity, 2, *obs_shape), dtype=torch.uint8, device=self.device)
+        self.s1, self.s2 = self.frames[:, 0], self.frames[:, 1]  # views
         self.a = torch.zeros(capacity, dtype=torch.long, device=self.device)
         self.r = torch.zeros(capacity, dtype=torch.float32, device=self.device)
         self.done = torch.zeros(capacity, dtype=torch.float32, device=self.device)
@@ -59,8 +60,8 @@ class ReplayMemory:
     def sample(self, batch_size: int) -> tuple[torch.Tensor, ...]:
         """(s1, a, r, s2, done): frames as float32 in [0, 1] (B, *obs_shape), the rest (B,)."""
         i = self.sample_indices(batch_size)
-        return (self.s1[i].float().div_(255), self.a[i], self.r[i],
-                self.s2[i].float().div_(255), self.done[i])
+        frames = self.frames[i].float().div_(255)  # (B, 2, *obs_shape)
+        return frames[:, 0], self.a[i], self.r[i], frames[:, 1], self.done[i]
 
     def state_dict(self) -> dict:
         n = self.size
