@@ -253,6 +253,8 @@ def test_same_seed_same_history_and_fit_continues_training():
     assert h1 == h2
     h3 = model.fit(x, y, epochs=1, batch_size=8, verbose=0)  # Keras: one more epoch, new History
     assert h3.epoch == [0] and model.learner().epoch == 3
+    h4 = model.fit(x, y, epochs=5, initial_epoch=3, batch_size=8, verbose=0)  # Keras numbering
+    assert h4.epoch == [3, 4] and model.learner().epoch == 5
 
 
 def test_predict_gives_probabilities_and_evaluate_loss_is_their_cross_entropy():

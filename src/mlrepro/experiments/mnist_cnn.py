@@ -10,6 +10,7 @@ Quick: mlrepro run mnist-cnn --quick
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -135,4 +136,7 @@ def run(cfg: Config, ctx) -> dict:
     return {"test_accuracy": test_logs["accuracy"], "test_loss": test_logs["loss"],
             "val_accuracy": s.learner.evaluate(s.val)["accuracy"], "steps": s.learner.global_step,
             "epochs": s.learner.global_step / len(s.train), "train_time_s": train_time_s,
-            "train_images": len(s.train.inputs)}
+            "train_images": len(s.train.inputs),
+            # Other jobs on the machine stretch wall times: this run alone keeps the load near
+            # the thread count.
+            "load_avg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}

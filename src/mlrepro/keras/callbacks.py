@@ -103,10 +103,10 @@ class LambdaCallback(Callback):
 
 
 class KerasCallbacks(EngineCallback):
-    """Runs Keras-style callbacks from the engine's events (epochs counted from 0, as Keras does)."""
+    """Runs Keras-style callbacks from the engine's events (epochs counted from 0 or initial_epoch)."""
 
     def __init__(self, model, callbacks: list[Callback], params: dict):
-        self.model, self.callbacks = model, callbacks
+        self.model, self.callbacks, self.params = model, callbacks, params
         for cb in callbacks:
             cb.set_model(model)
             cb.set_params(params)
@@ -119,7 +119,8 @@ class KerasCallbacks(EngineCallback):
         self.first_epoch = 0
 
     def on_fit_begin(self, learner):
-        self.first_epoch = learner.epoch
+        # Keras numbers epochs from initial_epoch within each fit() call.
+        self.first_epoch = learner.epoch - self.params.get("initial_epoch", 0)
         for cb in self.callbacks:
             cb.on_train_begin({})
 

@@ -305,7 +305,8 @@ class Sequential:
                 engine_cbs.append(cb)
             else:
                 raise TypeError(f"callbacks must be Keras-style or engine callbacks, got {cb!r}")
-        params = {"epochs": epochs, "steps": len(train), "verbose": verbose}
+        params = {"epochs": epochs, "steps": len(train), "verbose": verbose,
+                  "initial_epoch": initial_epoch}
         # Keras-style callbacks last: when one sets stop_training, the engine's (run logs,
         # checkpoints) have already seen the epoch.
         cbs: list[EngineCallback] = [*engine_cbs, KerasCallbacks(self, keras_cbs, params)]
