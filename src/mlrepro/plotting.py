@@ -9,9 +9,9 @@ from collections.abc import Sequence
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from .engine.rundir import atomic_write_bytes  # noqa: E402
+from .engine.rundir import atomic_write_bytes
 
 
 def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> None:

@@ -1,15 +1,45 @@
 """The shared training engine. Depends on nothing else in mlrepro."""
 
-from .callbacks import (Callback, Checkpoint, EarlyStopping, History, LambdaCallback, ProgressBar,
-                        RunLogger, StopTraining)
+from .callbacks import (
+                        Callback,
+                        Checkpoint,
+                        EarlyStopping,
+                        History,
+                        LambdaCallback,
+                        ProgressBar,
+                        RunLogger,
+                        StopTraining,
+)
 from .learner import METRICS, Learner, accuracy
-from .rundir import (RunDir, atomic_torch_save, atomic_write_bytes, atomic_write_json,
-                     atomic_write_text)
+from .rundir import (
+                        RunDir,
+                        atomic_torch_save,
+                        atomic_write_bytes,
+                        atomic_write_json,
+                        atomic_write_text,
+)
 from .runtime import get_rng_state, hardware_info, resolve_device, seed_everything, set_rng_state
 
 __all__ = [
-    "Callback", "Checkpoint", "EarlyStopping", "History", "LambdaCallback", "ProgressBar", "RunLogger",
-    "StopTraining", "METRICS", "Learner", "accuracy", "RunDir", "atomic_torch_save",
-    "atomic_write_bytes", "atomic_write_json", "atomic_write_text", "get_rng_state", "hardware_info",
-    "resolve_device", "seed_everything", "set_rng_state",
+                        "METRICS",
+                        "Callback",
+                        "Checkpoint",
+                        "EarlyStopping",
+                        "History",
+                        "LambdaCallback",
+                        "Learner",
+                        "ProgressBar",
+                        "RunDir",
+                        "RunLogger",
+                        "StopTraining",
+                        "accuracy",
+                        "atomic_torch_save",
+                        "atomic_write_bytes",
+                        "atomic_write_json",
+                        "atomic_write_text",
+                        "get_rng_state",
+                        "hardware_info",
+                        "resolve_device",
+                        "seed_everything",
+                        "set_rng_state",
 ]

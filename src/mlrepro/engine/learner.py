@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 
@@ -174,7 +175,7 @@ class Learner:
             self.global_step += 1
             self._emit("on_batch_end", {"loss": loss})
         logs = {"epoch": self.epoch + 1, **self.running_logs()}
-        if not all(v == v for v in logs.values()):  # NaN check without importing math per key
+        if any(math.isnan(v) for v in logs.values()):
             raise StopTraining(f"loss became NaN in epoch {self.epoch + 1}")
         logs["lr"] = self.optimizer.param_groups[0]["lr"]
         if self.scheduler is not None and self.scheduler_interval == "epoch":

@@ -12,8 +12,13 @@ import math
 from collections.abc import Sequence
 
 import torch
-from torch.optim.lr_scheduler import (CosineAnnealingWarmRestarts, LambdaLR, LRScheduler, MultiStepLR,
-                                      OneCycleLR)
+from torch.optim.lr_scheduler import (
+    CosineAnnealingWarmRestarts,
+    LambdaLR,
+    LRScheduler,
+    MultiStepLR,
+    OneCycleLR,
+)
 
 SCHEDULES = ("constant", "onecycle", "cosine-restarts", "cosine-restarts-decay", "warmup-cosine",
              "piecewise")
