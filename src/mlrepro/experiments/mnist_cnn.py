@@ -111,7 +111,9 @@ def setup(cfg: Config, ctx) -> SimpleNamespace:
         raise ConfigError(f"1cycle over {total} steps with warmup_frac {cfg.warmup_frac} leaves a "
                           "phase of at most one step; train longer or use --schedule constant")
     model = build_model(cfg)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    # fused: one pass over each tensor per step instead of about a dozen (same update)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
+                           fused=ctx.device.type in ("cpu", "cuda") or None)
     sched = (torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total,
                                                  pct_start=cfg.warmup_frac)
              if cfg.schedule == "onecycle" else None)
