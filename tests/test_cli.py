@@ -38,7 +38,7 @@ def test_list_names_every_experiment(capsys):
     (["run"], "run: name an experiment"),
 ])
 def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, argv, message):
-    code, out, err = run_cli(capsys, *argv, "--out", str(tmp_path))
+    code, _out, err = run_cli(capsys, *argv, "--out", str(tmp_path))
     assert code == 2
     assert err.startswith("mlrepro: error: ") and message in err
     assert err.count("\n") == 1 and "Traceback" not in err
@@ -115,7 +115,7 @@ def test_resume_after_kill_9_gives_the_same_final_metrics(tmp_path, data_dir):
         args += ["--data-dir", str(data_dir)]
 
     def cli(argv, script="from mlrepro.cli import main; import sys; sys.exit(main(sys.argv[1:]))"):
-        return subprocess.run([sys.executable, "-c", script, *argv], capture_output=True, text=True,
+        return subprocess.run([sys.executable, "-c", script, *argv], capture_output=True, text=True, check=False,
                               env=env, timeout=300)
 
     first = cli([*args, "--out", str(tmp_path / "a")])
@@ -138,7 +138,7 @@ def test_resume_after_kill_9_gives_the_same_final_metrics(tmp_path, data_dir):
         assert a[key] == b[key], key
     hist_a = (straight / "history.jsonl").read_text().splitlines()
     hist_b = (run_dir / "history.jsonl").read_text().splitlines()
-    strip = lambda rows: [{k: v for k, v in json.loads(r).items() if k != "time_s"} for r in rows]  # noqa: E731
+    strip = lambda rows: [{k: v for k, v in json.loads(r).items() if k != "time_s"} for r in rows]
     assert strip(hist_a) == strip(hist_b)
 
 
@@ -160,7 +160,7 @@ def test_lr_find_writes_plot_and_suggestions(capsys, tmp_path, data_dir):
 
 def test_schedule_plot(capsys, tmp_path):
     out_png = tmp_path / "s.png"
-    code, out, _ = run_cli(capsys, "schedule-plot", "onecycle", "piecewise", "--epochs", "200",
+    code, _out, _ = run_cli(capsys, "schedule-plot", "onecycle", "piecewise", "--epochs", "200",
                            "--steps-per-epoch", "5", "-o", str(out_png))
     assert code == 0 and out_png.stat().st_size > 5000
     code, _, err = run_cli(capsys, "schedule-plot", "linear", "-o", str(out_png))

@@ -11,8 +11,8 @@ from mlrepro.runner import run_experiment
 
 # A couple of dozen steps: enough for a checkpoint with non-trivial weights.
 # (mnist-mlp goes through the same path as mnist-cnn: build_model + input normalisation.)
-TINY = {"mnist-cnn": dict(train_limit=300, val_size=50, test_limit=100),
-        "mnist-keras": dict(train_limit=100, test_limit=100)}
+TINY = {"mnist-cnn": {"train_limit": 300, "val_size": 50, "test_limit": 100},
+        "mnist-keras": {"train_limit": 100, "test_limit": 100}}
 
 
 @pytest.mark.parametrize("name", list(TINY))

@@ -18,7 +18,7 @@ def params(seed=0):
 @pytest.mark.parametrize("weight_decay", [0.0, 1e-2])
 def test_matches_torch_adadelta_step_for_step(weight_decay):
     ours, theirs = params(), params()
-    kw = dict(lr=1.0, rho=0.95, eps=1e-7, weight_decay=weight_decay)
+    kw = {"lr": 1.0, "rho": 0.95, "eps": 1e-7, "weight_decay": weight_decay}
     opt_a = Adadelta(ours, block=4096, **kw)
     opt_b = torch.optim.Adadelta(theirs, **kw)
     g = torch.Generator().manual_seed(1)

@@ -162,7 +162,7 @@ def cmd_run(args, extra: list[str], argv: list[str]) -> int:
         raise ConfigError("give either --quick or --preset, not both")
     preset = "quick" if args.quick else args.preset
     overrides = parse_overrides(extra)
-    common = dict(out=args.out, device=args.device, data_dir=args.data_dir, verbose=not args.quiet)
+    common = {"out": args.out, "device": args.device, "data_dir": args.data_dir, "verbose": not args.quiet}
     if args.resume:
         if overrides or preset or args.seeds:
             raise ConfigError("--resume continues a run as it was configured; drop the other options")
@@ -250,7 +250,7 @@ def cmd_linreg(args) -> int:
         raise ConfigError(f"--test-frac must be in [0, 1), got {args.test_frac}")
     X, y, names = read_csv(args.csv, target=args.target, columns=_columns(args.columns))
     order = np.random.default_rng(args.seed).permutation(len(X))
-    n_test = int(round(args.test_frac * len(X)))
+    n_test = round(args.test_frac * len(X))
     test, train = order[:n_test], order[n_test:]
     model = LinearRegressionGD(args.lr, max_iter=args.max_iter, solver=args.solver).fit(X[train], y[train])
     print(f"{args.target} = {float(np.ravel(model.intercept_)[0]):.6g}"

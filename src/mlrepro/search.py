@@ -43,7 +43,7 @@ class Param:
         if self.kind == "choice":
             return list(self.choices)
         if self.kind == "int":
-            return sorted({int(round(v)) for v in np.linspace(self.low, self.high, n)})
+            return sorted({round(v) for v in np.linspace(self.low, self.high, n)})
         space = np.geomspace if self.kind == "log" else np.linspace
         return [float(v) for v in space(self.low, self.high, n)]
 

@@ -24,7 +24,7 @@ class Batches:
         self.epochs_seen.append(e)
 
     def __len__(self):
-        return -(-len(self.x) // self.bs)
+        return (len(self.x) + self.bs - 1) // self.bs
 
     def __iter__(self):
         for i in range(0, len(self.x), self.bs):

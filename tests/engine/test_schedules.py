@@ -4,8 +4,12 @@ import pytest
 import torch
 
 from mlrepro.engine import Learner
-from mlrepro.engine.schedules import (build_scheduler, cosine_restarts_factor, trace,
-                                      warmup_cosine_factor)
+from mlrepro.engine.schedules import (
+    build_scheduler,
+    cosine_restarts_factor,
+    trace,
+    warmup_cosine_factor,
+)
 
 
 def test_onecycle_hits_its_knots_and_cycles_momentum_inversely():

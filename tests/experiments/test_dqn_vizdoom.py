@@ -12,8 +12,8 @@ from mlrepro.cli import main
 from mlrepro.engine import RunDir
 from mlrepro.runner import run_experiment
 
-TINY = dict(epochs=2, steps_per_epoch=60, test_episodes=3, replay_capacity=200, n_envs=1,
-            async_envs=False, target_update_steps=20)
+TINY = {"epochs": 2, "steps_per_epoch": 60, "test_episodes": 3, "replay_capacity": 200, "n_envs": 1,
+            "async_envs": False, "target_update_steps": 20}
 
 
 def test_killed_run_resumes_to_the_same_history_and_plays_a_gif(tmp_path, monkeypatch, capsys):

@@ -15,7 +15,7 @@ def test_quick_preset_writes_headline_metrics(name, tmp_path, data_dir):
         pytest.importorskip(module)
     assert exp.__doc__ and "Claim:" in exp.__doc__ and "Run:" in exp.__doc__
     assert "quick" in exp.PRESETS and exp.HEADLINE
-    run_dir, metrics = run_experiment(name, preset="quick", out=tmp_path, device="cpu",
+    run_dir, _metrics = run_experiment(name, preset="quick", out=tmp_path, device="cpu",
                                       data_dir=str(data_dir) if data_dir else None, verbose=False)
     saved = json.loads((run_dir.path / "metrics.json").read_text())
     assert isinstance(saved[exp.HEADLINE[0]], float)

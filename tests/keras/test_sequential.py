@@ -166,15 +166,15 @@ def test_shape_mismatch_names_both_layers_and_shapes(stack, message):
 
 
 @pytest.mark.parametrize("kw,message", [
-    (dict(optimizer="adadeltaa", loss="categorical_crossentropy"),
+    ({"optimizer": "adadeltaa", "loss": "categorical_crossentropy"},
      r"Unknown optimizer: 'adadeltaa'\. Valid: 'adadelta', 'adagrad', 'adam', 'adamw', 'rmsprop', 'sgd'"),
-    (dict(optimizer="adadelta", loss="categorical_crossentropyy"),
+    ({"optimizer": "adadelta", "loss": "categorical_crossentropyy"},
      (r"Unknown loss: 'categorical_crossentropyy'\. Valid: 'categorical_crossentropy', "
       r"'sparse_categorical_crossentropy', 'mean_squared_error'")),
-    (dict(optimizer="adadelta", loss="categorical_crossentropy", metrics=["acuracy"]),
+    ({"optimizer": "adadelta", "loss": "categorical_crossentropy", "metrics": ["acuracy"]},
      (r"Unknown metric: 'acuracy'\. Valid: 'accuracy', 'acc', 'categorical_accuracy', "
       r"'sparse_categorical_accuracy'")),
-    (dict(optimizer="adam"), r"compile\(\) needs a loss"),
+    ({"optimizer": "adam"}, r"compile\(\) needs a loss"),
 ])
 def test_unknown_names_list_the_valid_ones(kw, message):
     with pytest.raises(ValueError, match=message):

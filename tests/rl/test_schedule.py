@@ -18,7 +18,7 @@ def test_blog_schedule_knots_per_epoch():
 
 
 def test_knots_of_a_custom_schedule():
-    kw = dict(start=0.5, end=0.0, hold_frac=0.2, decay_end_frac=0.4)
+    kw = {"start": 0.5, "end": 0.0, "hold_frac": 0.2, "decay_end_frac": 0.4}
     assert epsilon(0.0, **kw) == 0.5 and epsilon(0.1999, **kw) == 0.5
     assert epsilon(0.3, **kw) == pytest.approx(0.25)
     assert epsilon(0.4, **kw) == 0.0 and epsilon(1.0, **kw) == 0.0

@@ -20,8 +20,8 @@ from mlrepro.data.core import (
 )
 from mlrepro.data.fashion_mnist import load_fashion_mnist
 from mlrepro.data.idx import read_idx
-from mlrepro.data.mnist import load_mnist
 from mlrepro.data.loader import TensorLoader
+from mlrepro.data.mnist import load_mnist
 from mlrepro.errors import DataError
 
 DATASETS: dict[str, Callable[..., ImageDataset]] = {
@@ -43,7 +43,15 @@ def load_dataset(name: str, split: str = "train", data_dir: str | os.PathLike | 
 
 
 __all__ = [
+    "DATASETS",
+    "ImageDataset",
+    "SampleDataWarning",
     "TensorLoader",
-    "DATASETS", "ImageDataset", "SampleDataWarning", "cache_dir", "load_cifar10", "load_dataset",
-    "load_fashion_mnist", "load_mnist", "read_idx", "resolve_data_dir",
+    "cache_dir",
+    "load_cifar10",
+    "load_dataset",
+    "load_fashion_mnist",
+    "load_mnist",
+    "read_idx",
+    "resolve_data_dir",
 ]

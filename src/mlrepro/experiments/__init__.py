@@ -6,21 +6,34 @@ Modules are imported lazily so `mlrepro list` stays fast.
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from types import ModuleType
 
 from ..errors import ConfigError
 
-EXPERIMENTS: dict[str, str] = {
-    "linreg-line": "linreg_line",
-    "kmeans-cola": "kmeans_cola",
-    "mnist-mlp": "mnist_mlp",
-    "mnist-cnn": "mnist_cnn",
-    "fashion-mnist-cnn": "fashion_mnist_cnn",
-    "mnist-keras": "mnist_keras",
-    "superconvergence": "superconvergence",
-    "dqn-vizdoom-basic": "dqn_vizdoom_basic",
-    "dqn-vizdoom-defend": "dqn_vizdoom_defend",
-}
+# The tour order of `mlrepro list` and `mlrepro demo`; modules not named here follow in
+# alphabetical order. An experiment's name is its module name with dashes.
+_ORDER = [
+    "linreg_line",
+    "kmeans_cola",
+    "mnist_mlp",
+    "mnist_cnn",
+    "fashion_mnist_cnn",
+    "mnist_keras",
+    "superconvergence",
+    "dqn_vizdoom_basic",
+    "dqn_vizdoom_defend",
+]
+
+
+def _discover() -> dict[str, str]:
+    """Every module in this package, found without importing it (keeps `mlrepro list` fast)."""
+    found = sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+    ordered = [m for m in _ORDER if m in found] + [m for m in found if m not in _ORDER]
+    return {m.replace("_", "-"): m for m in ordered}
+
+
+EXPERIMENTS: dict[str, str] = _discover()
 
 
 def get_experiment(name: str) -> ModuleType:

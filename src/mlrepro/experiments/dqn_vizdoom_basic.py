@@ -77,13 +77,13 @@ class Config:
             raise ValueError("epochs must be >= 1 (0 only with random_policy)")
 
 
-BLOG = dict(epochs=20, eps_per_epoch=True, dueling=False, optimizer="sgd", lr=0.00025,
-            loss="mse_all", double=False, target_update_steps=0, grad_clip_norm=0.0,
-            reward_scale=1.0, lr_schedule="constant", async_envs=False)
+BLOG = {"epochs": 20, "eps_per_epoch": True, "dueling": False, "optimizer": "sgd", "lr": 0.00025,
+            "loss": "mse_all", "double": False, "target_update_steps": 0, "grad_clip_norm": 0.0,
+            "reward_scale": 1.0, "lr_schedule": "constant", "async_envs": False}
 PRESETS = {
-    "quick": dict(epochs=2, steps_per_epoch=100, test_episodes=3, replay_capacity=1000),
+    "quick": {"epochs": 2, "steps_per_epoch": 100, "test_episodes": 3, "replay_capacity": 1000},
     "blog": BLOG,
-    "random": dict(epochs=0, random_policy=True),
+    "random": {"epochs": 0, "random_policy": True},
 }
 
 
@@ -138,8 +138,8 @@ def run(cfg: Config, ctx) -> dict:
         ctx.run_dir.write_history([r for r in ctx.run_dir.history() if r["epoch"] <= start_epoch])
 
         total_steps = cfg.epochs * cfg.steps_per_epoch
-        eps_kw = dict(start=cfg.eps_start, end=cfg.eps_end, hold_frac=cfg.eps_hold_frac,
-                      decay_end_frac=cfg.eps_decay_end_frac)
+        eps_kw = {"start": cfg.eps_start, "end": cfg.eps_end, "hold_frac": cfg.eps_hold_frac,
+                      "decay_end_frac": cfg.eps_decay_end_frac}
         for epoch in range(start_epoch, cfg.epochs):
             def eps_at(k, epoch=epoch):
                 done = epoch * cfg.steps_per_epoch + (0 if cfg.eps_per_epoch else k)

@@ -26,6 +26,6 @@ class Config(BasicConfig):
 
 
 PRESETS = {
-    "quick": dict(epochs=2, steps_per_epoch=100, test_episodes=2, replay_capacity=1000),
-    "random": dict(epochs=0, random_policy=True, test_episodes=100),
+    "quick": {"epochs": 2, "steps_per_epoch": 100, "test_episodes": 2, "replay_capacity": 1000},
+    "random": {"epochs": 0, "random_policy": True, "test_episodes": 100},
 }

@@ -37,7 +37,7 @@ class Config:
 
 # The blog's single random start can settle two centres in one group (it says so itself);
 # "restarts" is our fix: k-means++ seeding and the best of 10 runs.
-PRESETS = {"quick": dict(n_per_cluster=40), "restarts": dict(init="k-means++", n_init=10)}
+PRESETS = {"quick": {"n_per_cluster": 40}, "restarts": {"init": "k-means++", "n_init": 10}}
 
 
 def best_permutation_agreement(labels: np.ndarray, truth: np.ndarray, k: int) -> float:

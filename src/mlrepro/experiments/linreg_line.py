@@ -36,13 +36,13 @@ class Config:
             raise ValueError(f"n_samples must be >= 10, got {self.n_samples}")
 
 
-PRESETS = {"quick": dict(n_samples=100, max_iter=2_000)}
+PRESETS = {"quick": {"n_samples": 100, "max_iter": 2_000}}
 
 
 def run(cfg: Config, ctx) -> dict:
     X, y = make_line_data(n=cfg.n_samples, seed=ctx.seed)
     order = np.random.default_rng(ctx.seed).permutation(len(X))
-    n_test = int(round(cfg.test_frac * len(X)))
+    n_test = round(cfg.test_frac * len(X))
     test, train = order[:n_test], order[n_test:]
 
     start = time.perf_counter()

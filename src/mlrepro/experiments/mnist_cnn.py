@@ -59,9 +59,9 @@ class Config:
 
 
 PRESETS = {
-    "tutorial": dict(schedule="constant", lr=1e-4, batch_size=50, total_steps=20_000, init="tf",
-                     normalize=False),
-    "quick": dict(epochs=1, train_limit=500, val_size=100, test_limit=500, batch_size=50),
+    "tutorial": {"schedule": "constant", "lr": 1e-4, "batch_size": 50, "total_steps": 20_000, "init": "tf",
+                     "normalize": False},
+    "quick": {"epochs": 1, "train_limit": 500, "val_size": 100, "test_limit": 500, "batch_size": 50},
 }
 
 
@@ -85,7 +85,7 @@ def build_model(cfg: Config) -> nn.Module:
 def input_spec(cfg: Config) -> dict:
     """One input's shape, and the normalisation an exported model should apply to [0, 1] pixels."""
     stats = DATASETS[cfg.dataset]
-    return {"shape": (1, 28, 28), **(dict(mean=stats.mean, std=stats.std) if cfg.normalize else {})}
+    return {"shape": (1, 28, 28), **({"mean": stats.mean, "std": stats.std} if cfg.normalize else {})}
 
 
 def setup(cfg: Config, ctx) -> SimpleNamespace:
@@ -101,7 +101,7 @@ def setup(cfg: Config, ctx) -> SimpleNamespace:
         x, y = x[: cfg.train_limit + cfg.val_size], y[: cfg.train_limit + cfg.val_size]
     # Validation = the last val_size training images, fixed across seeds (like input_data's split).
     n_val = min(cfg.val_size, len(x) // 5)
-    norm = dict(mean=train.mean, std=train.std) if cfg.normalize else {}
+    norm = {"mean": train.mean, "std": train.std} if cfg.normalize else {}
     train_loader = TensorLoader(x[:-n_val], y[:-n_val], cfg.batch_size, shuffle=True, seed=ctx.seed,
                                 device=ctx.device, **norm)
     n_test = cfg.test_limit or len(test)

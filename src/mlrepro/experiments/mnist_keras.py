@@ -38,7 +38,7 @@ class Config:
             raise ValueError("epochs and batch_size must be >= 1")
 
 
-PRESETS = {"quick": dict(epochs=1, train_limit=500, test_limit=500)}
+PRESETS = {"quick": {"epochs": 1, "train_limit": 500, "test_limit": 500}}
 
 
 def build_model(cfg: Config | None = None) -> Sequential:

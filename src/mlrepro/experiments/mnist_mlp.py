@@ -44,7 +44,7 @@ class Config:
             raise ValueError("epochs and batch_size must be >= 1")
 
 
-PRESETS = {"quick": dict(epochs=2, train_limit=1500, val_size=300, batch_size=100)}
+PRESETS = {"quick": {"epochs": 2, "train_limit": 1500, "val_size": 300, "batch_size": 100}}
 
 
 def build_model(cfg: Config) -> nn.Module:
@@ -71,7 +71,7 @@ def setup(cfg: Config, ctx) -> SimpleNamespace:
         x, y = x[: cfg.train_limit + cfg.val_size], y[: cfg.train_limit + cfg.val_size]
     # Validation = the last val_size training images (fixed, not shuffled: same split every seed).
     n_val = min(cfg.val_size, len(x) // 5)
-    norm = dict(mean=train.mean, std=train.std, device=ctx.device)
+    norm = {"mean": train.mean, "std": train.std, "device": ctx.device}
     train_loader = TensorLoader(x[:-n_val], y[:-n_val], cfg.batch_size, shuffle=True,
                                 seed=ctx.seed, **norm)
     model = build_model(cfg)

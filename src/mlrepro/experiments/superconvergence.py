@@ -50,8 +50,8 @@ class Config:
 
 # first_width=4 with channels_last crashes torch 2.13's CPU convolution backward ("double free or
 # corruption"); 8 and up are fine, so the quick preset stays at 8.
-PRESETS = {"quick": dict(train_limit=600, val_size=200, test_limit=500, baseline_epochs=2,
-                         onecycle_budgets=(1,), first_width=8, lr_find_steps=15)}
+PRESETS = {"quick": {"train_limit": 600, "val_size": 200, "test_limit": 500, "baseline_epochs": 2,
+                         "onecycle_budgets": (1,), "first_width": 8, "lr_find_steps": 15}}
 
 
 def _learner(cfg, ctx, steps_per_epoch: int, schedule: str, epochs: int, lr: float) -> Learner:
@@ -83,7 +83,7 @@ def run(cfg: Config, ctx) -> dict:
     n = min(len(train), cfg.train_limit + cfg.val_size) if cfg.train_limit else len(train)
     n_val = min(cfg.val_size, n // 5)
     x, y = train.images[:n], train.labels[:n]
-    norm = dict(mean=train.mean, std=train.std, device=ctx.device)
+    norm = {"mean": train.mean, "std": train.std, "device": ctx.device}
     data = {"train": TensorLoader(x[:-n_val], y[:-n_val], cfg.batch_size, shuffle=True, drop_last=True,
                                   seed=ctx.seed, **norm),
             "val": TensorLoader(x[-n_val:], y[-n_val:], 1000, **norm),

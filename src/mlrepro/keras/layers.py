@@ -91,6 +91,7 @@ class Layer:
         raise NotImplementedError
 
     def count_params(self) -> int:
+        """Number of weights in this layer."""
         return sum(p.numel() for m in self.modules for p in m.parameters())
 
     def named_torch_modules(self) -> list[tuple[str, nn.Module]]:

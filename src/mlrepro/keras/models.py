@@ -80,6 +80,7 @@ class Sequential:
     # --- building ---
     @property
     def layers(self) -> list[Layer]:
+        """The layers, without the Input marker (as Keras lists them)."""
         return [la for la in self._layers if not isinstance(la, InputLayer)]
 
     @property
@@ -350,6 +351,7 @@ class Sequential:
 
     # --- inspection and weights ---
     def count_params(self) -> int:
+        """Number of weights, as Keras counts them."""
         if not self.built:
             raise ValueError("You tried to call count_params on a model that has not been built.")
         return sum(p.numel() for p in self.net.parameters())
@@ -381,6 +383,7 @@ class Sequential:
             print_fn(line)
 
     def get_layer(self, name: str) -> Layer:
+        """The layer called `name`."""
         for layer in self.layers:
             if layer.name == name:
                 return layer
@@ -391,6 +394,7 @@ class Sequential:
         atomic_torch_save(self.net.state_dict(), path)
 
     def load_weights(self, path: str) -> None:
+        """Weights written by `save_weights` (loaded with weights_only=True)."""
         self.net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
 
 

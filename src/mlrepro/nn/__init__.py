@@ -1,6 +1,13 @@
 """Models: one file per family, all registered by name (`create_model("mlp_mnist")`)."""
 
-from . import convnet, mlp, wide_resnet  # noqa: F401  (registers their models)
+import importlib
+import pkgutil
+
 from .registry import create_model, list_models, register_model
+
+# Importing each model-family module registers its models; every file here is a family.
+for _m in pkgutil.iter_modules(__path__):
+    if _m.name != "registry" and not _m.name.startswith("_"):
+        importlib.import_module(f"{__name__}.{_m.name}")
 
 __all__ = ["create_model", "list_models", "register_model"]
