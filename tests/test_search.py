@@ -5,9 +5,9 @@ import pytest
 
 pytest.importorskip("optuna")
 
-from mlrepro.cli import main  # noqa: E402
-from mlrepro.errors import ConfigError  # noqa: E402
-from mlrepro.search import Param, parse_param  # noqa: E402
+from mlrepro.cli import main
+from mlrepro.errors import ConfigError
+from mlrepro.search import Param, parse_param
 
 
 def test_parse_param_forms_and_errors():
