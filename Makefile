@@ -20,8 +20,11 @@ $(VENV)/.base: $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[rl]"
 	touch $@
 
+# torchattacks is the attacks' test and benchmark reference; --no-deps because its torchvision
+# requirement would replace the CPU torch with a CUDA build (its code does not use torchvision).
 $(VENV)/.dev: $(VENV)/.base
 	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q --no-deps "torchattacks==3.5.1"
 	touch $@
 
 demo: $(VENV)/.base  ## install, then a short tour of every experiment's quick preset
