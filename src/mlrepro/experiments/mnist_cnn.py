@@ -23,6 +23,7 @@ from ..data import TensorLoader, load_dataset
 from ..data.fashion_mnist import FASHION_MNIST
 from ..data.mnist import MNIST
 from ..engine import Callback, Learner, StopTraining
+from ..engine.schedules import build_scheduler
 from ..errors import ConfigError
 from ..nn import create_model
 from ..plotting import plot_history
@@ -35,12 +36,13 @@ DATASETS = {"mnist": MNIST, "fashion-mnist": FASHION_MNIST}
 @dataclass(frozen=True)
 class Config:
     dataset: Literal["mnist", "fashion-mnist"] = "mnist"
-    schedule: Literal["onecycle", "constant"] = "onecycle"  # ours (tutorial: constant)
+    schedule: Literal["constant", "onecycle", "cosine-restarts", "cosine-restarts-decay",
+                      "warmup-cosine", "piecewise"] = "onecycle"  # ours (tutorial: constant)
     lr: float = 3e-3  # ours: the 1cycle peak for Adam (tutorial: 1e-4)
     batch_size: int = 128  # ours (tutorial: 50)
     epochs: int = 3  # ours
     total_steps: int = 0  # tutorial: 20,000; > 0 stops there, overriding epochs
-    warmup_frac: float = 0.25  # ours: 1cycle's rising part
+    warmup_frac: float = 0.25  # ours: the rising part of 1cycle (and of warmup-cosine)
     weight_decay: float = 0.0  # tutorial
     dropout: float = 0.5  # tutorial: keep_prob 0.5
     init: Literal["tf", "torch"] = "torch"  # ours (tutorial: truncated normal 0.1, biases 0.1)
@@ -114,9 +116,12 @@ def setup(cfg: Config, ctx) -> SimpleNamespace:
     # fused: one pass over each tensor per step instead of about a dozen (same update)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
                            fused=ctx.device.type in ("cpu", "cuda") or None)
-    sched = (torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total,
-                                                 pct_start=cfg.warmup_frac)
-             if cfg.schedule == "onecycle" else None)
+    # Laid out over exactly `total` steps (the tutorial's budget need not be whole epochs), so one
+    # schedule "epoch" is one step here; restarts come once per epoch, piecewise drops at the WRN
+    # paper's 30/60/80 % of training.
+    sched = build_scheduler(cfg.schedule, opt, epochs=total, steps_per_epoch=1, pct_start=cfg.warmup_frac,
+                            warmup_frac=cfg.warmup_frac, cycle_epochs=len(train_loader),
+                            milestones_epochs=sorted({round(f * total) for f in (0.3, 0.6, 0.8)} - {0, total}))
     learner = Learner(model, opt, nn.CrossEntropyLoss(), scheduler=sched, metrics=["accuracy"],
                       device=ctx.device, precision=cfg.precision, channels_last=cfg.channels_last)
     return SimpleNamespace(
