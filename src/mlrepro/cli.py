@@ -1,4 +1,4 @@
-"""`mlrepro list | run EXP [--key value ...] | demo | lr-find EXP | schedule-plot | linreg CSV | kmeans CSV | play RUN_DIR | report`."""
+"""`mlrepro list | run EXP [--key value ...] | aggregate RUN_DIR... | demo | lr-find EXP | schedule-plot | linreg CSV | kmeans CSV | play RUN_DIR | report`."""
 
 from __future__ import annotations
 
@@ -47,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results-dir", default="results", help="where --seeds writes its summary")
     p.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue a killed run")
     _add_common(p)
+
+    p = sub.add_parser("aggregate", help="mean ± std of finished runs (e.g. seeds run side by side)",
+                       description="Write results/EXP[.PRESET].json, as `run --seeds` does, from "
+                                   "finished run folders of one experiment, preset and config.")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--results-dir", default="results", help="where the summary goes")
 
     p = sub.add_parser("demo", help="a short tour: the quick preset of every experiment")
     _add_common(p)
@@ -170,21 +176,33 @@ def cmd_run(args, extra: list[str], argv: list[str]) -> int:
     elif args.seeds:
         path, summary = run_seeds(args.experiment, args.seeds, results_dir=args.results_dir,
                                   preset=preset, overrides=overrides, argv=argv, **common)
-        for key in summary["headline"]:
-            m = summary["metrics"][key]
-            if m["mean"] is None:
-                print(f"{key}: none of the {summary['n']} runs reported it")
-            else:
-                print(f"{key}: {m['mean']:.6g} ± {m['std']:.2g} (n={summary['n'] - m['missing']})")
-        print(f"summary: {path}")
-        for d in summary["run_dirs"]:
-            print(d)
+        _print_summary(path, summary)
         return 0
     else:
         run_dir, metrics = run_experiment(args.experiment, preset=preset, overrides=overrides,
                                           seed=args.seed, argv=argv, **common)
     _print_metrics(metrics)
     print(run_dir.path)
+    return 0
+
+
+def _print_summary(path: Path, summary: dict) -> None:
+    for key in summary["headline"]:
+        m = summary["metrics"][key]
+        if m["mean"] is None:
+            print(f"{key}: none of the {summary['n']} runs reported it")
+        else:
+            print(f"{key}: {m['mean']:.6g} ± {m['std']:.2g} (n={summary['n'] - m['missing']})")
+    print(f"summary: {path}")
+    for d in summary["run_dirs"]:
+        print(d)
+
+
+def cmd_aggregate(args, argv: list[str]) -> int:
+    from .runner import aggregate_runs
+
+    path, summary = aggregate_runs(args.run_dirs, results_dir=args.results_dir, argv=argv)
+    _print_summary(path, summary)
     return 0
 
 
@@ -425,6 +443,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_list(args)
         if args.command == "run":
             return cmd_run(args, extra, argv)
+        if args.command == "aggregate":
+            return cmd_aggregate(args, argv)
         if args.command == "demo":
             return cmd_demo(args, argv)
         if args.command == "linreg":

@@ -1,0 +1,61 @@
+"""`mlrepro aggregate`: the `run --seeds` summary from run folders finished separately."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mlrepro.cli import main
+
+
+def cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_run(capsys, out: Path, seed: int, *extra) -> Path:
+    code, stdout, _ = cli(capsys, "run", "linreg-line", "--quick", "--seed", seed, "--out", out, "-q", *extra)
+    assert code == 0
+    return Path(stdout.strip().splitlines()[-1])
+
+
+def test_aggregate_matches_run_seeds(capsys, tmp_path):
+    dirs = [one_run(capsys, tmp_path / "runs", s) for s in (0, 1)]
+    code, out, _ = cli(capsys, "aggregate", *dirs, "--results-dir", tmp_path / "parallel")
+    assert code == 0 and "summary: " in out
+    parallel = json.loads((tmp_path / "parallel" / "linreg-line.quick.json").read_text())
+    code, _, _ = cli(capsys, "run", "linreg-line", "--quick", "--seeds", "0,1", "--out", tmp_path / "seq",
+                     "-q", "--results-dir", tmp_path / "sequential")
+    sequential = json.loads((tmp_path / "sequential" / "linreg-line.quick.json").read_text())
+    assert parallel["seeds"] == [0, 1] and parallel["n"] == 2
+    assert parallel["config"] == sequential["config"]
+    r2 = parallel["metrics"]["test_r2"]
+    assert r2["values"] == sequential["metrics"]["test_r2"]["values"]
+    assert r2["values"][0] != r2["values"][1]  # two seeds really differ
+    walls = parallel["metrics"]["wall_time_s"]["values"]
+    assert parallel["wall_time_s"] == pytest.approx(sum(walls))
+    assert parallel["command"].startswith("mlrepro aggregate ")
+    assert parallel["run_commands"][1].startswith("mlrepro run linreg-line --quick --seed 1")
+
+
+@pytest.mark.parametrize("case,message", [
+    ("unfinished", "has not finished (no metrics.json)"),
+    ("config", "differs from"),
+    ("repeat", "seeds repeat ([0, 0])"),
+    ("not-a-run", "is not a run folder"),
+])
+def test_aggregate_refuses_unlike_or_unfinished_runs(capsys, tmp_path, case, message):
+    first = one_run(capsys, tmp_path / "runs", 0)
+    if case == "unfinished":
+        other = one_run(capsys, tmp_path / "runs", 1)
+        (other / "metrics.json").unlink()
+    elif case == "config":
+        other = one_run(capsys, tmp_path / "runs", 1, "--lr", "0.05")
+    elif case == "repeat":
+        other = one_run(capsys, tmp_path / "runs", 0)
+    else:
+        other = tmp_path
+    code, _, err = cli(capsys, "aggregate", first, other, "--results-dir", tmp_path / "results")
+    assert code == 2 and err.startswith("mlrepro: error: aggregate: ") and message in err
+    assert not (tmp_path / "results").exists()  # nothing written
