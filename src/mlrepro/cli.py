@@ -1,4 +1,4 @@
-"""`mlrepro list | run EXP [--key value ...] | aggregate RUN_DIR... | demo | lr-find EXP | schedule-plot | linreg CSV | kmeans CSV | play RUN_DIR | report`."""
+"""`mlrepro list | run EXP [--key value ...] | aggregate RUN_DIR... | demo | lr-find EXP | schedule-plot | linreg CSV | kmeans CSV | play RUN_DIR | attack RUN_DIR | report`."""
 
 from __future__ import annotations
 
@@ -129,6 +129,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", default=None, help="default: RUN_DIR/model.onnx")
     p.add_argument("--opset", type=int, default=None, help="ONNX opset (default: the exporter's)")
     p.add_argument("--data-dir", default=None, help="dataset folder for the check against PyTorch")
+
+    p = sub.add_parser("attack", help="attack a run's trained model (FGSM, BIM, PGD) on its test set")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--attack", choices=["fgsm", "bim", "pgd", "pgd-l2"], default="fgsm")
+    p.add_argument("--eps", type=float, default=0.1, help="ε: L∞ (or L2) radius, pixels in [0, 1]")
+    p.add_argument("--steps", type=int, default=None, help="iterations (pgd: 10, bim: Kurakin's rule)")
+    p.add_argument("--alpha", type=float, default=None, help="step size (pgd: 2.5·ε/steps, bim: 1/255)")
+    p.add_argument("--no-random-start", action="store_true", help="pgd: start at the input")
+    p.add_argument("--target", type=int, default=None, metavar="CLASS", help="targeted: push every input to CLASS")
+    p.add_argument("--limit", type=int, default=0, help="first N test images (default: all)")
+    p.add_argument("--batch-size", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0, help="seeds PGD's random start")
+    _add_common(p)
 
     p = sub.add_parser("report", help="regenerate the README's results table from results/")
     p.add_argument("--results-dir", default="results")
@@ -424,6 +437,21 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_attack(args) -> int:
+    from .attacks.evaluate import attack_run
+
+    _setup(args)
+    m, json_path, png_path = attack_run(
+        args.run_dir, args.attack, args.eps, steps=args.steps, alpha=args.alpha,
+        random_start=not args.no_random_start, target=args.target, limit=args.limit,
+        batch_size=args.batch_size, data_dir=args.data_dir, device=args.device, seed=args.seed)
+    print(f"{args.attack} at eps={args.eps:g} on {m['n']} {m['dataset']} test images")
+    for k in ("clean_accuracy", "adversarial_accuracy", "attack_success_rate", "mean_linf", "mean_l2"):
+        print(f"{k}: {m[k]:.4f}")
+    print(f"metrics: {json_path}\nexamples: {png_path}")
+    return 0
+
+
 def cmd_report(args) -> int:
     from .reporting import update_readme
 
@@ -461,6 +489,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_play(args)
         if args.command == "export":
             return cmd_export(args)
+        if args.command == "attack":
+            return cmd_attack(args)
         if args.command == "report":
             return cmd_report(args)
     except MlreproError as e:
