@@ -155,6 +155,7 @@ def plot_examples(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor, path: 
         row[2].set_title(f"adversarial: {label(probs_adv[i])}", fontsize=9)
         for ax in row:
             ax.axis("off")
+    fig.tight_layout()
     if title:
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(title, fontsize=10, y=1.01)
     save_figure(fig, path)
