@@ -31,7 +31,8 @@ def test_ratio_counts_the_same_way_for_both_schedules():
     assert base[-1] == 0.885 and epochs_to_reach(base, 0.885) == 27
     short, longer = [0.7, 0.8, 0.86, 0.88], [0.7, 0.8, 0.85, 0.87, 0.8851, 0.887]
     r = epoch_ratio(base, [short, longer])
-    assert r == {"target": 0.885, "baseline_epochs": 27, "onecycle_epochs": 5, "epoch_ratio": 5 / 27}
+    assert r == {"target": 0.885, "baseline_epochs": 27, "onecycle_epochs": 5, "epoch_ratio": 5 / 27,
+                 "onecycle_budget": 6, "schedule_ratio": 6 / 32}
     # The shortest run that reaches the target counts, even if a longer one got there earlier.
     assert epoch_ratio(base, [[0.8, 0.885], [0.9]])["onecycle_epochs"] == 2
 
@@ -39,6 +40,7 @@ def test_ratio_counts_the_same_way_for_both_schedules():
 def test_ratio_is_none_when_no_1cycle_run_reaches_the_target():
     r = epoch_ratio(_piecewise_like(), [[0.8, 0.88], [0.85, 0.8849]])
     assert r["onecycle_epochs"] is None and r["epoch_ratio"] is None and r["baseline_epochs"] == 27
+    assert r["schedule_ratio"] is None and r["onecycle_budget"] is None
 
 
 def test_a_baseline_that_peaked_earlier_counts_from_its_first_visit_of_the_final_value():
@@ -52,3 +54,24 @@ def test_presets_build_and_bad_budgets_are_config_errors():
         build_config(exp.Config, exp.PRESETS, name, {}, what="superconvergence")
     with pytest.raises(ConfigError, match="budget"):
         build_config(exp.Config, exp.PRESETS, None, {"onecycle_budgets": "0,2"}, what="superconvergence")
+
+
+def test_crop_flip_cuts_shifted_or_mirrored_windows_of_the_padded_image():
+    torch = pytest.importorskip("torch")
+    from torch.nn import functional as F
+
+    from mlrepro.experiments.superconvergence import crop_flip
+
+    x = torch.randn(64, 1, 6, 6)
+    out = crop_flip(2, -9.0)(x, torch.Generator().manual_seed(0))
+    assert out.shape == x.shape
+    padded = F.pad(x, (2, 2, 2, 2), value=-9.0)
+    flips = shifts = 0
+    for img, pad in zip(out, padded):
+        crops = {(dy, dx): pad[:, dy:dy + 6, dx:dx + 6] for dy in range(5) for dx in range(5)}
+        windows = {(dy, dx, f) for (dy, dx), w in crops.items() for f in (False, True)
+                   if torch.equal(img, w.flip(-1) if f else w)}
+        assert windows, "every output is a window of the padded image, mirrored or not"
+        flips += any(f for *_, f in windows)
+        shifts += (2, 2, False) not in windows and (2, 2, True) not in windows
+    assert 16 < flips < 48 and shifts > 32  # about half mirrored; most moved off-centre
