@@ -189,7 +189,8 @@ def cmd_run(args, extra: list[str], argv: list[str]) -> int:
     elif args.seeds:
         path, summary = run_seeds(args.experiment, args.seeds, results_dir=args.results_dir,
                                   preset=preset, overrides=overrides, argv=argv, **common)
-        _print_summary(path, summary)
+        if summary:  # empty in torchrun's other processes: rank 0 writes and prints it
+            _print_summary(path, summary)
         return 0
     else:
         run_dir, metrics = run_experiment(args.experiment, preset=preset, overrides=overrides,

@@ -5,8 +5,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import shlex
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +20,7 @@ from . import __version__
 from .config import build_config
 from .engine import Checkpoint, History, Learner, ProgressBar, RunDir, RunLogger
 from .engine.rundir import atomic_write_json
-from .engine.runtime import hardware_info, resolve_device, seed_everything
+from .engine.runtime import hardware_info, init_distributed, resolve_device, seed_everything
 from .errors import ConfigError
 from .experiments import get_experiment
 
@@ -35,6 +37,14 @@ class RunContext:
     verbose: bool = True
     config: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    rank: int = 0  # under torchrun: this process's rank among world_size (data shard, who writes)
+    world_size: int = 1
+    resume_from: RunDir | None = None  # where the checkpoint is (default run_dir)
+
+    @property
+    def is_main(self) -> bool:
+        """Only the main process writes the run folder, checkpoints and results."""
+        return self.rank == 0
 
     def log(self, msg: str) -> None:
         if self.verbose:
@@ -49,11 +59,14 @@ class RunContext:
             callbacks=(), checkpoint_every: int = 1) -> History:
         """`learner.fit` with the run folder's history, checkpoints and progress bar; resumes if asked."""
         if self.resume:
-            state = self.run_dir.load_checkpoint(map_location=learner.device)
+            source = self.resume_from or self.run_dir
+            state = source.load_checkpoint(map_location=learner.device)
             if state is not None:
                 learner.load_state_dict(state)
-                self.log(f"resumed from {self.run_dir.checkpoint_path} after epoch {learner.epoch}")
-        cbs = [RunLogger(self.run_dir), Checkpoint(self.run_dir, self.config, every=checkpoint_every)]
+                self.log(f"resumed from {source.checkpoint_path} after epoch {learner.epoch}")
+        cbs = []
+        if self.is_main:
+            cbs += [RunLogger(self.run_dir), Checkpoint(self.run_dir, self.config, every=checkpoint_every)]
         if self.verbose:
             cbs.append(ProgressBar())
         return learner.fit(train_data, epochs, val_data=val_data, callbacks=[*cbs, *callbacks])
@@ -67,11 +80,18 @@ def run_experiment(name: str | None = None, *, overrides: dict[str, Any] | None 
                    preset: str | None = None, seed: int = 0, out: str | os.PathLike = "runs",
                    device: str = "auto", data_dir: str | None = None, resume: str | None = None,
                    verbose: bool = True, argv: list[str] | None = None) -> tuple[RunDir, dict]:
-    """Run one seed of an experiment (or resume a run folder); returns (run_dir, metrics)."""
+    """Run one seed of an experiment (or resume a run folder); returns (run_dir, metrics).
+
+    Under torchrun every process runs this; processes other than rank 0 keep their (identical)
+    records in a temporary folder that is deleted at the end.
+    """
+    rank, world, local_rank = init_distributed()
     try:
         dev = resolve_device(device)
     except ValueError as e:
         raise ConfigError(str(e)) from None
+    if world > 1 and dev.type == "cuda":
+        dev = torch.device("cuda", local_rank)
     if resume:
         run_dir = RunDir(resume)
         if not (run_dir.path / "config.json").exists():
@@ -89,23 +109,33 @@ def run_experiment(name: str | None = None, *, overrides: dict[str, Any] | None 
             raise ConfigError("run: name an experiment (see `mlrepro list`) or give --resume RUN_DIR")
         exp = get_experiment(name)
         cfg = build_config(exp.Config, exp.PRESETS, preset, overrides, what=name)
-        run_dir = RunDir.new(out, name, seed)
+        run_dir = RunDir.new(out, name, seed) if rank == 0 else None
         record = {
             "experiment": name, "preset": preset, "seed": seed, "config": dataclasses.asdict(cfg),
             "command": _command(argv), "data_dir": data_dir, "mlrepro": __version__,
-            "hardware": hardware_info(dev),
+            "hardware": hardware_info(dev), **({"processes": world} if world > 1 else {}),
         }
+    resume_from = None
+    if rank != 0:
+        resume_from, run_dir = (run_dir if resume else None), RunDir(tempfile.mkdtemp(prefix="mlrepro-rank"))
+        verbose = False
+    if not resume or rank != 0:
         run_dir.write_config(record)
         record = run_dir.read_config()  # plain JSON types only, as the checkpoint must hold
     seed_everything(seed)
     ctx = RunContext(run_dir, seed, dev, data_dir, resume=bool(resume), verbose=verbose,
-                     config=record)
+                     config=record, rank=rank, world_size=world, resume_from=resume_from)
     start = time.perf_counter()
-    metrics = dict(exp.run(cfg, ctx))
+    try:
+        metrics = dict(exp.run(cfg, ctx))
+    finally:
+        if rank != 0:
+            shutil.rmtree(run_dir.path, ignore_errors=True)
     metrics["wall_time_s"] = time.perf_counter() - start
     if ctx.notes:
         metrics["notes"] = ctx.notes
-    run_dir.write_metrics(metrics)
+    if rank == 0:
+        run_dir.write_metrics(metrics)
     return run_dir, metrics
 
 
@@ -152,9 +182,11 @@ def run_seeds(name: str, seeds: list[int], *, results_dir: str | os.PathLike = "
     """Run `name` once per seed and write the mean ± std summary to results/NAME[.PRESET].json."""
     start = time.perf_counter()
     runs = [run_experiment(name, seed=s, preset=preset, argv=argv, **kw) for s in seeds]
+    path = results_path(results_dir, name, preset)
+    if init_distributed()[0] != 0:
+        return path, {}  # under torchrun only rank 0 writes the summary
     summary = aggregate(name, preset, runs, command=_command(argv),
                         wall_time_s=time.perf_counter() - start)
-    path = results_path(results_dir, name, preset)
     atomic_write_json(path, summary)
     return path, summary
 

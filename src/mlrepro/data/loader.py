@@ -23,22 +23,32 @@ class TensorLoader:
         mean, std: per-channel statistics on the [0, 1] scale; uint8 inputs are scaled by 1/255
             and then normalised. Leave None to keep [0, 1] (attacks want that).
         transform: `fn(batch, generator) -> batch`, applied to the float batch (augmentation).
+        augment: `fn(batch, generator) -> batch`, applied to the raw (uint8) batch before scaling,
+            e.g. `mlrepro.data.augment.CifarAugment` (cheaper on 1-byte pixels).
         device: where batches are produced; the data is moved there once.
+        rank, world_size: for data-parallel training each of `world_size` processes gets its own
+            contiguous 1/world_size part of every batch of `batch_size` (the global batch), so the
+            processes together see exactly the batches one process would.
     """
 
     def __init__(self, inputs: torch.Tensor, labels: torch.Tensor, batch_size: int, *,
                  shuffle: bool = False, drop_last: bool = False, seed: int = 0,
                  mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
-                 transform: Transform | None = None, device: str | torch.device = "cpu",
-                 dtype: torch.dtype = torch.float32):
+                 transform: Transform | None = None, augment: Transform | None = None,
+                 device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
+                 rank: int = 0, world_size: int = 1):
         if len(inputs) != len(labels):
             raise ValueError(f"TensorLoader: {len(inputs)} inputs but {len(labels)} labels")
         if batch_size < 1:
             raise ValueError(f"TensorLoader: batch_size must be >= 1, got {batch_size}")
+        if not 0 <= rank < world_size or batch_size % world_size:
+            raise ValueError(f"TensorLoader: rank {rank} of world_size {world_size} needs 0 <= rank < "
+                             f"world_size and batch_size ({batch_size}) divisible by world_size")
         self.device = torch.device(device)
         self.inputs, self.labels = inputs.to(self.device), labels.to(self.device)
         self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
         self.seed, self.epoch, self.transform, self.dtype = seed, 0, transform, dtype
+        self.augment, self.rank, self.world_size = augment, rank, world_size
         shape = (1, -1) + (1,) * (inputs.ndim - 2)
         self.mean = None if mean is None else torch.tensor(mean, dtype=dtype, device=self.device).view(shape)
         self.std = None if std is None else torch.tensor(std, dtype=dtype, device=self.device).view(shape)
@@ -75,6 +85,11 @@ class TensorLoader:
             else:
                 idx = order[i:i + self.batch_size]
                 x, y = self.inputs[idx], self.labels[idx]
+            if self.augment is not None:  # on the global batch, so every rank draws the same numbers
+                x = self.augment(x, gen)
+            if self.world_size > 1:
+                part = -(-len(x) // self.world_size)
+                x, y = x[self.rank * part:(self.rank + 1) * part], y[self.rank * part:(self.rank + 1) * part]
             x = self.preprocess(x)
             if self.transform is not None:
                 x = self.transform(x, gen)

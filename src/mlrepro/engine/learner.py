@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 
 import torch
+from torch import distributed as dist
 from torch import nn
 
 from .callbacks import Callback, History, StopTraining
@@ -38,6 +39,10 @@ class Learner:
         metrics: names from `METRICS` or `{name: fn(outputs, targets) -> scalar tensor}`.
         precision: "fp32" or "bf16" (autocast on CPU and GPU).
         channels_last: convnets on CPU and GPU run faster with NHWC memory layout.
+
+    Under an initialised process group (torchrun) the train step runs through
+    DistributedDataParallel (gradients averaged across processes) and logged loss and metrics are
+    summed over all processes' samples; each process must be given its own shard of every batch.
     """
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
@@ -54,6 +59,10 @@ class Learner:
         self.model = model.to(self.device)
         if channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        self.world_size = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+        # `model` stays the plain module (checkpoints, evaluation); training goes through DDP.
+        self.train_model = self.model if self.world_size == 1 else nn.parallel.DistributedDataParallel(
+            self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         self.optimizer, self.loss_fn = optimizer, loss_fn
         self.scheduler, self.scheduler_interval = scheduler, scheduler_interval
         if not isinstance(metrics, dict):
@@ -94,7 +103,7 @@ class Learner:
         x, y = self.to_device(batch)
         self.model.train()
         with self.autocast():
-            outputs = self.model(x)
+            outputs = self.train_model(x)
             loss = self.loss_fn(outputs, y)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -116,6 +125,19 @@ class Learner:
         for k, v in values.items():
             self._running[k] = self._running.get(k, 0) + v * n
         self._count += n
+
+    def _sync_running(self) -> None:
+        """Sum the running totals over all processes (one all_reduce per pass, not per batch)."""
+        if self.world_size == 1:
+            return
+        keys = sorted(self._running)
+        device = self.device if self.device.type == "cuda" else "cpu"  # gloo reduces CPU tensors
+        totals = torch.stack([torch.as_tensor(self._running[k], dtype=torch.float64).to(device)
+                              for k in keys] + [torch.tensor(float(self._count), dtype=torch.float64,
+                                                             device=device)])
+        dist.all_reduce(totals)
+        self._running = {k: totals[i] for i, k in enumerate(keys)}
+        self._count = int(totals[-1].item())
 
     def running_logs(self) -> dict[str, float]:
         """Mean loss and metrics over the batches seen so far in the current pass."""
@@ -174,6 +196,7 @@ class Learner:
             self._accumulate(loss, outputs, targets)
             self.global_step += 1
             self._emit("on_batch_end", {"loss": loss})
+        self._sync_running()
         logs = {"epoch": self.epoch + 1, **self.running_logs()}
         if any(math.isnan(v) for v in logs.values()):
             raise StopTraining(f"loss became NaN in epoch {self.epoch + 1}")
@@ -197,6 +220,7 @@ class Learner:
                 outputs = self.model(x)
                 loss = self.loss_fn(outputs, y) if self.loss_fn else torch.zeros((), device=x.device)
             self._accumulate(loss, outputs, y)
+        self._sync_running()
         logs = self.running_logs()
         if self.loss_fn is None:
             logs.pop("loss")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import platform
 import random
@@ -66,6 +67,26 @@ def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"--device: {name!r} requested but CUDA is not available here")
     return device
+
+
+def init_distributed() -> tuple[int, int, int]:
+    """Join the process group torchrun describes (RANK, WORLD_SIZE, LOCAL_RANK); (rank, world, local).
+
+    NCCL when CUDA is present (each process on GPU LOCAL_RANK), gloo on CPU. Without torchrun's
+    variables this is a no-op returning (0, 1, 0).
+    """
+    from torch import distributed as dist
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1, 0
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if not dist.is_initialized():
+        if torch.cuda.is_available():
+            torch.cuda.set_device(local)
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        atexit.register(dist.destroy_process_group)
+    return rank, world, local
 
 
 def _cpu_name() -> str:

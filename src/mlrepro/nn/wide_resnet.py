@@ -93,3 +93,9 @@ def wrn_16_8(dropout: float = 0.0, **kw) -> WideResNet:
 def wrn_10_2_gray(dropout: float = 0.0, **kw) -> WideResNet:
     """A small ResNet for 28×28 grayscale images (Fashion-MNIST): WRN-10-2, 0.3M parameters."""
     return WideResNet(10, 2, dropout, in_channels=1, **kw)
+
+
+@register_model
+def wrn_10_2(dropout: float = 0.0, **kw) -> WideResNet:
+    """WRN-10-2 for CIFAR: 0.3M parameters, the CIFAR experiments' seconds-long smoke tests."""
+    return WideResNet(10, 2, dropout, **kw)

@@ -1,0 +1,190 @@
+"""What the CIFAR-10 experiments share: one config, one setup, one run (they differ in defaults).
+
+The pipeline: uint8 images stay on the device; crop/flip/cutout run on whole batches
+(`mlrepro.data.augment`); SGD with Nesterov momentum, weight decay optionally kept off BN
+parameters and biases; a step or 1cycle schedule; optional label smoothing and flip test-time
+augmentation. Precision and compilation follow the device: on this project's CPU (AVX2 only) bf16 is
+emulated and several times slower and `torch.compile` slows training, so "auto" means fp32 without
+compile there and bf16 with compile on CUDA (see benchmarks/bench_cifar_throughput.py).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Literal
+
+import torch
+from torch import nn
+
+from ..data import TensorLoader, load_dataset
+from ..data.augment import CifarAugment
+from ..data.cifar10 import MEAN, STD
+from ..engine import Learner
+from ..errors import ConfigError
+from ..nn import create_model
+from ..plotting import plot_history
+
+
+@dataclass(frozen=True)
+class CifarConfig:
+    model: str = "wrn_28_10"
+    dropout: float = 0.3  # WRN only
+    epochs: int = 200
+    batch_size: int = 128  # the global batch (split across processes under torchrun)
+    lr: float = 0.1  # the peak for 1cycle
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-4
+    decay_norm_and_bias: bool = True  # False: no weight decay on BN parameters and biases
+    schedule: Literal["step", "onecycle"] = "step"
+    milestones: tuple[int, ...] = (60, 120, 160)  # step: epochs where the LR is multiplied by gamma
+    gamma: float = 0.2
+    warmup_frac: float = 0.25  # onecycle: fraction of steps rising to the peak (then linear decay)
+    label_smoothing: float = 0.0
+    crop_pad: int = 4
+    flip: bool = True
+    cutout: int = 16  # side of the cutout square in px; 0 = none
+    tta: bool = False  # average the logits of each test image and its mirror image
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: fp32 on CPU, bf16 on CUDA
+    channels_last: bool = True
+    compile: Literal["auto", "on", "off"] = "auto"  # auto: on for CUDA only
+    eval_each_epoch: bool = True  # test accuracy after every epoch (for the curve); costs time
+    train_limit: int = 0  # 0 = all 50,000 training images
+    test_limit: int = 0  # 0 = all 10,000 test images
+
+    def __post_init__(self):
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError("epochs and batch_size must be >= 1")
+        if not 0 < self.warmup_frac < 1:
+            raise ValueError(f"warmup_frac must be in (0, 1), got {self.warmup_frac}")
+        if not 0 <= self.label_smoothing < 1:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+
+
+class FlipTTA(nn.Module):
+    """Test-time augmentation: the mean of the logits for an image and its mirror image."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.model(x) + self.model(x.flip(3))) / 2
+
+
+def build_model(cfg: CifarConfig) -> nn.Module:
+    """The network a run of this config trains (`mlrepro export` rebuilds it from config.json)."""
+    if cfg.model.startswith("fast_cifar"):  # no dropout in the fast nets
+        return create_model(cfg.model)
+    return create_model(cfg.model, dropout=cfg.dropout)
+
+
+def input_spec(cfg: CifarConfig) -> dict:
+    return {"shape": (3, 32, 32), "mean": MEAN, "std": STD}
+
+
+def param_groups(model: nn.Module, weight_decay: float, decay_norm_and_bias: bool) -> list[dict]:
+    """Trainable parameters; BN weights/biases and biases (1-D tensors) without decay if asked."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if decay_norm_and_bias:
+        return [{"params": params, "weight_decay": weight_decay}]
+    return [{"params": [p for p in params if p.ndim > 1], "weight_decay": weight_decay},
+            {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0}]
+
+
+def resolve_precision(cfg: CifarConfig, device: torch.device) -> tuple[str, bool]:
+    """(precision, compile) for this device: "auto" measured per device (see the module docstring)."""
+    precision = cfg.precision if cfg.precision != "auto" else ("bf16" if device.type == "cuda" else "fp32")
+    compiled = cfg.compile == "on" or (cfg.compile == "auto" and device.type == "cuda")
+    return precision, compiled
+
+
+def subset(images: torch.Tensor, labels: torch.Tensor, limit: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """`limit` images drawn at random (fixed across seeds), or all; the image-folder copy is sorted
+    by class, so a plain slice would hold one class."""
+    if not limit or limit >= len(images):
+        return images, labels
+    idx = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:limit]
+    return images[idx], labels[idx]
+
+
+def setup(cfg: CifarConfig, ctx) -> SimpleNamespace:
+    """Loaders (sharded by rank under torchrun) and a ready Learner."""
+    rank, world = getattr(ctx, "rank", 0), getattr(ctx, "world_size", 1)
+    if cfg.batch_size % world:
+        raise ConfigError(f"batch_size {cfg.batch_size} must be divisible by the {world} processes")
+    train = load_dataset("cifar10", "train", ctx.data_dir)
+    test = load_dataset("cifar10", "test", ctx.data_dir)
+    for ds in (train, test):
+        if ds.is_sample:
+            ctx.note(f"used the bundled {len(ds)}-image CIFAR-10 {ds.split} sample; "
+                     "point --data-dir or MLREPRO_DATA at the full data")
+    x_train, y_train = subset(train.images, train.labels, cfg.train_limit)
+    x_test, y_test = subset(test.images, test.labels, cfg.test_limit)
+    norm = {"mean": MEAN, "std": STD, "device": ctx.device, "rank": rank, "world_size": world}
+    aug = CifarAugment(crop_pad=cfg.crop_pad, flip=cfg.flip, cutout=cfg.cutout)
+    # drop_last: every process must take the same number of steps, each on a full share.
+    train_loader = TensorLoader(x_train, y_train, cfg.batch_size,
+                                shuffle=True, drop_last=True, seed=ctx.seed, augment=aug, **norm)
+    if len(train_loader) == 0:
+        raise ConfigError(f"batch_size {cfg.batch_size} exceeds the {len(x_train)} training images")
+    test_loader = TensorLoader(x_test, y_test, 1000 * world, **norm)
+
+    model = build_model(cfg)
+    if hasattr(model, "init_whitening"):  # fast nets: whiten 2×2 patches of 5,000 random images
+        pick = subset(x_train, y_train, 5000)[0]
+        model.init_whitening(train_loader.preprocess(pick.to(ctx.device)).cpu())
+    precision, compiled = resolve_precision(cfg, ctx.device)
+    if compiled:
+        model.compile()  # in place: state_dict keys stay those of the plain model
+    opt = torch.optim.SGD(param_groups(model, cfg.weight_decay, cfg.decay_norm_and_bias), lr=cfg.lr,
+                          momentum=cfg.momentum, nesterov=cfg.nesterov)
+    steps = cfg.epochs * len(train_loader)
+    if cfg.schedule == "onecycle":
+        # Linear warm-up to the peak, then linear decay to ~0 (the speed-run shape); momentum fixed.
+        sched = torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=cfg.lr, total_steps=steps, pct_start=cfg.warmup_frac, anneal_strategy="linear",
+            cycle_momentum=False, div_factor=10.0, final_div_factor=1e3)
+        interval = "batch"
+    else:
+        sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(cfg.milestones), gamma=cfg.gamma)
+        interval = "epoch"
+    learner = Learner(model, opt, nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing),
+                      scheduler=sched, scheduler_interval=interval, metrics=["accuracy"],
+                      device=ctx.device, precision=precision, channels_last=cfg.channels_last)
+    return SimpleNamespace(learner=learner, train=train_loader, test=test_loader, precision=precision,
+                           compiled=compiled)
+
+
+def evaluate(learner: Learner, data, tta: bool) -> dict[str, float]:
+    """Test loss/accuracy, with the mirror-image average if `tta` (same weights, a wrapped forward)."""
+    if not tta:
+        return learner.evaluate(data)
+    plain = learner.model
+    learner.model = FlipTTA(plain)
+    try:
+        return learner.evaluate(data)
+    finally:
+        learner.model = plain
+
+
+def run(cfg: CifarConfig, ctx, title: str) -> dict:
+    s = setup(cfg, ctx)
+    start = time.perf_counter()
+    history = ctx.fit(s.learner, s.train, cfg.epochs, val_data=s.test if cfg.eval_each_epoch else None)
+    train_time_s = time.perf_counter() - start
+    if history.rows:
+        plot_history(history.rows, ctx.run_dir.plot_path("curves.png"), f"{title} on CIFAR-10")
+    plain = s.learner.evaluate(s.test)
+    final = evaluate(s.learner, s.test, tta=True) if cfg.tta else plain
+    epochs_done = s.learner.epoch
+    return {"test_accuracy": final["accuracy"], "test_loss": final["loss"],
+            "test_accuracy_no_tta": plain["accuracy"], "train_time_s": train_time_s,
+            "epochs": epochs_done, "steps": s.learner.global_step,
+            "train_images_per_s": epochs_done * len(s.train) * cfg.batch_size / max(train_time_s, 1e-9),
+            "precision": s.precision, "compiled": s.compiled, "threads": torch.get_num_threads(),
+            "processes": getattr(ctx, "world_size", 1),
+            "load_avg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}
