@@ -122,3 +122,16 @@ def test_cosine_learning_rate_ends_at_its_floor_and_stays():
         agent.update(batch())
         lrs.append(agent.optimizer.param_groups[0]["lr"])
     assert lrs[1] == pytest.approx(0.1 + 0.9 * 0.5) and lrs[3:] == [pytest.approx(0.1)] * 3
+
+
+def test_n_step_targets_bootstrap_with_gamma_to_the_n():
+    values = [[0.0, 1.0], [2.0, 3.0], [4.0, 6.0]]
+    agent = DQN(Table(values), lr=0.0, gamma=0.5, loss="mse_all", n_step=3)
+    loss = agent.update(batch())
+    q1 = torch.tensor(values)[[0, 1]]
+    target_q = q1.clone()
+    target_q[0, 1] = 1.0 + 0.5**3 * 3.0  # r already holds the n discounted rewards
+    target_q[1, 0] = 5.0
+    torch.testing.assert_close(loss, nn.MSELoss()(q1, target_q))
+    with pytest.raises(ValueError, match="n_step"):
+        DQN(Table(values), lr=0.0, n_step=0)

@@ -1,9 +1,10 @@
 """Replay memory: uint8 storage, ring-buffer wraparound, sampling returns stored transitions."""
 
+import numpy as np
 import pytest
 import torch
 
-from mlrepro.rl import ReplayMemory
+from mlrepro.rl import NStepTransitions, ReplayMemory
 
 
 def frames(ids, shape=(1, 3, 4)):
@@ -83,3 +84,23 @@ def test_bad_sizes_are_refused():
         ReplayMemory(4, (1, 3, 4)).sample(2)
     with pytest.raises(ValueError, match="capacity 4"):
         fill(ReplayMemory(4, (1, 3, 4)), range(5))
+
+
+def test_n_step_transitions_sum_discounted_rewards_and_end_with_the_episode():
+    obs = [np.full((2, 1, 1, 1), t, np.uint8) for t in range(6)]  # frame value = step number
+    nstep = NStepTransitions(2, n=2, gamma=0.5)
+    rewards = [[1, 10], [2, 20], [3, 30], [4, 40], [5, 50]]
+    dones = [[0, 0], [0, 1], [0, 0], [1, 0], [0, 0]]  # env 1 ends at step 1, env 0 at step 3
+    out = [nstep.add(obs[t], np.array([t, t]), np.array(rewards[t], np.float32), obs[t + 1],
+                     np.array(dones[t], bool)) for t in range(5)]
+    assert out[0] is None  # nothing has seen 2 steps yet
+    s1, a, r, s2, done = out[1]  # env 0: step 0 complete; env 1: steps 0 and 1 end with the episode
+    assert s1[:, 0, 0, 0].tolist() == [0, 0, 1] and a.tolist() == [0, 0, 1]
+    assert r.tolist() == [1 + 0.5 * 2, 10 + 0.5 * 20, 20] and done.tolist() == [False, True, True]
+    assert s2[:, 0, 0, 0].tolist() == [2, 2, 2]
+    s1, a, r, s2, done = out[3]  # env 0 ends: steps 2 and 3 flushed; env 1: step 2 complete
+    assert s1[:, 0, 0, 0].tolist() == [2, 3, 2] and r.tolist() == [3 + 0.5 * 4, 4, 30 + 0.5 * 40]
+    assert done.tolist() == [True, True, False] and s2[:, 0, 0, 0].tolist() == [4, 4, 4]
+    one = NStepTransitions(1, n=1, gamma=0.5).add(obs[0][:1], np.array([2]), np.array([7.0]),
+                                                  obs[1][:1], np.array([False]))
+    assert one[2].tolist() == [7.0] and one[3][0, 0, 0, 0] == 1 and not one[4][0]

@@ -6,7 +6,8 @@ the rest of the package is plain torch.
 
 from .dqn import DQN, td_targets
 from .qnet import ARCHS, DuelingHead, QNet
-from .replay import ReplayMemory
+from .replay import NStepTransitions, ReplayMemory
 from .schedule import epsilon
 
-__all__ = ["ARCHS", "DQN", "DuelingHead", "QNet", "ReplayMemory", "epsilon", "td_targets"]
+__all__ = ["ARCHS", "DQN", "DuelingHead", "NStepTransitions", "QNet", "ReplayMemory", "epsilon",
+           "td_targets"]

@@ -40,14 +40,19 @@ class DQN:
         reward_scale: rewards are multiplied by this before the TD target (scores are not).
         lr_decay_updates: cosine-anneal the learning rate to `lr * lr_min_frac` over this many
             updates, then hold it (0: constant, as in the blog).
+        n_step: replayed transitions span this many steps (`NStepTransitions`, built by
+            `learning_steps` from `gamma` and `n_step`); targets bootstrap with γ^n_step.
     """
 
     def __init__(self, q_net: nn.Module, *, lr: float, gamma: float = 0.99, optimizer: str = "sgd",
                  loss: str = "mse_all", double: bool = False, target_update_steps: int = 0,
                  grad_clip_norm: float = 0.0, reward_scale: float = 1.0, lr_decay_updates: int = 0,
-                 lr_min_frac: float = 0.0, device="cpu", generator: torch.Generator | None = None):
+                 lr_min_frac: float = 0.0, n_step: int = 1, device="cpu",
+                 generator: torch.Generator | None = None):
         if loss not in ("mse_all", "mse", "huber"):
             raise ValueError(f"loss must be 'mse_all', 'mse' or 'huber', got {loss!r}")
+        if n_step < 1:
+            raise ValueError(f"n_step must be >= 1, got {n_step}")
         if double and target_update_steps == 0:
             raise ValueError("double DQN needs a target network (target_update_steps > 0)")
         self.device = torch.device(device)
@@ -66,7 +71,7 @@ class DQN:
         self.scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(
             self.optimizer, T_max=lr_decay_updates, eta_min=lr * lr_min_frac)
             if lr_decay_updates else None)
-        self.gamma, self.loss, self.double = gamma, loss, double
+        self.gamma, self.n_step, self.loss, self.double = gamma, n_step, loss, double
         self.target_update_steps, self.grad_clip_norm = target_update_steps, grad_clip_norm
         self.reward_scale = reward_scale
         self.generator = generator if generator is not None else torch.Generator()
@@ -93,7 +98,8 @@ class DQN:
         with torch.no_grad():
             q2_online = self.q(s2)  # (B, A)
             q2_target = self.target(s2) if self.target is not None else q2_online
-            y = td_targets(r, done, q2_online, q2_target, self.gamma, self.double)  # (B,)
+            y = td_targets(r, done, q2_online, q2_target, self.gamma ** self.n_step,
+                           self.double)  # (B,)
         q1 = self.q(s1)  # (B, A)
         q_sa = q1.gather(1, a.unsqueeze(1)).squeeze(1)  # (B,)
         if self.loss == "huber":

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import collections
+
+import numpy as np
 import torch
 
 
@@ -77,3 +80,41 @@ class ReplayMemory:
             getattr(self, key)[:n] = state[key].to(self.device)
         self.size, self.pos = n, state["pos"]
         self.generator.set_state(state["generator"])
+
+
+class NStepTransitions:
+    """Turns the 1-step transitions of `n_envs` environments into n-step ones (Sutton 1988;
+    Rainbow, Hessel et al. 2018): (s_t, a_t, Σ_{k<n} γ^k r_{t+k}, s_{t+n}, done).
+
+    A transition is emitted once n steps have followed it, or when its episode ends first; it is
+    then terminal (done = 1), so its bootstrap term, γ^n Q(s_{t+n}), is never used and every
+    non-terminal transition spans exactly n steps. Transitions of an episode cut off by the caller
+    (never completed) are never emitted. With n = 1 this passes transitions through unchanged.
+    """
+
+    def __init__(self, n_envs: int, n: int, gamma: float):
+        if n < 1:
+            raise ValueError(f"n-step returns need n >= 1, got {n}")
+        self.n, self.gamma = n, gamma
+        # per environment: [s1, a, discounted reward so far, steps so far] of unfinished transitions
+        self.pending: list[collections.deque] = [collections.deque() for _ in range(n_envs)]
+
+    def add(self, s1, a, r, s2, done) -> tuple[np.ndarray, ...] | None:
+        """One vector step (s1, s2 (N, ...); a, r, done (N,)) in; completed transitions out (or None)."""
+        out = []
+        for i, pending in enumerate(self.pending):
+            pending.append([s1[i], a[i], 0.0, 0])
+            for t in pending:
+                t[2] += self.gamma ** t[3] * float(r[i])
+                t[3] += 1
+            if done[i]:
+                out += [(s, act, ret, s2[i], True) for s, act, ret, _ in pending]
+                pending.clear()
+            elif len(pending) == self.n:
+                s, act, ret, _ = pending.popleft()
+                out.append((s, act, ret, s2[i], False))
+        if not out:
+            return None
+        s1_out, a_out, r_out, s2_out, done_out = zip(*out)
+        return (np.stack(s1_out), np.asarray(a_out), np.asarray(r_out, np.float32),
+                np.stack(s2_out), np.asarray(done_out))

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from .dqn import DQN
-from .replay import ReplayMemory
+from .replay import NStepTransitions, ReplayMemory
 
 
 def finished_episodes(info: dict) -> list[tuple[int, float, int]]:
@@ -29,7 +29,8 @@ def learning_steps(agent: DQN, envs, memory: ReplayMemory, n_steps: int, *,
                    updates_per_step: float = 1.0, seed: int | None = None) -> dict:
     """`n_steps` ε-greedy transitions from freshly reset `envs` into `memory`, learning as they come.
 
-    Each transition earns `updates_per_step` updates of one batch. If the environments are
+    Transitions are stored as `agent.n_step`-step ones (those of the episodes still running at the
+    end are dropped). Each transition earns `updates_per_step` updates of one batch. If the environments are
     asynchronous, the updates run while the engines play the chosen actions (the stored transition
     then arrives after those updates; the action was chosen before them). Otherwise the order is the
     blog's: act, step, store, learn.
@@ -43,6 +44,7 @@ def learning_steps(agent: DQN, envs, memory: ReplayMemory, n_steps: int, *,
     n = envs.num_envs
     overlap = hasattr(envs, "step_async")
     obs, _ = envs.reset(seed=seed)
+    transitions = NStepTransitions(n, agent.n_step, agent.gamma)
     scores, lengths = [], []
     loss_sum, n_updates, credit, steps = torch.zeros(()), 0, 0.0, 0
 
@@ -68,7 +70,9 @@ def learning_steps(agent: DQN, envs, memory: ReplayMemory, n_steps: int, *,
         # A finished episode's next_obs is already the next episode's first frame; it is never used
         # because done = 1 removes the bootstrap term. Timeouts count as terminal like in the blog:
         # ViZDoom has no frame after the last tic and the 300-tic limit is part of the task.
-        memory.add(obs, actions, r, next_obs, terminated | truncated)
+        ready = transitions.add(obs, actions, r, next_obs, terminated | truncated)
+        if ready is not None:
+            memory.add(*ready)
         if not overlap:
             learn()
         for _, score, length in finished_episodes(info):
@@ -99,8 +103,10 @@ def evaluate(policy: Callable[[np.ndarray], np.ndarray], envs, episodes: int, *,
     return [x for s in scores for x in s]
 
 
-def greedy_policy(agent: DQN) -> Callable[[np.ndarray], np.ndarray]:
-    return lambda obs: agent.act(obs, 0.0).numpy()
+def greedy_policy(agent: DQN, epsilon: float = 0.0) -> Callable[[np.ndarray], np.ndarray]:
+    """The agent's greedy actions, or ε-greedy ones: a small ε breaks the rare deterministic loop
+    (e.g. left, right, left, ...) that a greedy policy can fall into until the episode times out."""
+    return lambda obs: agent.act(obs, epsilon).numpy()
 
 
 def random_policy(n_actions: int, seed: int) -> Callable[[np.ndarray], np.ndarray]:
