@@ -72,8 +72,9 @@ PRESETS = {
               "onecycle_budgets": (1,), "first_width": 8, "lr_find_steps": 15},
     # A long baseline, as in the paper's comparison: 40 epochs of the WRN schedule (its 200, scaled
     # to this CPU); 1cycle budgets of N/8, ~N/6 and N/4 epochs with Smith's large-LR settings:
-    # momentum 0.95 → 0.85, weight decay 1e-4, a peak of 0.5 read off the range test of a
-    # calibration seed (10) between its valley pick (0.18) and its loss minimum (0.8).
+    # momentum 0.95 → 0.85, weight decay 1e-4, and a peak of 0.5: between the valley pick (0.18)
+    # and the loss minimum (0.8) of a calibration range test, and better than the valley pick in
+    # 10-epoch 1cycle trials on a calibration seed (10) — docs/results.md.
     "long": {"baseline_epochs": 40, "onecycle_budgets": (5, 7, 10), "max_lr": 0.5,
              "onecycle_weight_decay": 1e-4},
 }
