@@ -65,3 +65,12 @@ def test_random_policy_preset_writes_one_history_row(tmp_path):
 def test_play_refuses_what_it_cannot_play(tmp_path, capsys):
     assert main(["play", str(tmp_path)]) == 2
     assert "is not a run folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option, value, message", [("--n-step", "0", "n_step must be >= 1"),
+                                                    ("--test-epsilon", "1.5", "test_epsilon")])
+def test_bad_option_values_are_one_line_errors(tmp_path, capsys, option, value, message):
+    assert main(["run", "dqn-vizdoom-basic", option, value, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not list(tmp_path.iterdir())  # nothing written
