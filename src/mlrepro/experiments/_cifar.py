@@ -3,9 +3,10 @@
 The pipeline: uint8 images stay on the device; crop/flip/cutout run on whole batches
 (`mlrepro.data.augment`); SGD with Nesterov momentum, weight decay optionally kept off BN
 parameters and biases; a step or 1cycle schedule; optional label smoothing and flip test-time
-augmentation. Precision and compilation follow the device: on this project's CPU (AVX2 only) bf16 is
-emulated and several times slower and `torch.compile` slows training, so "auto" means fp32 without
-compile there and bf16 with compile on CUDA (see benchmarks/bench_cifar_throughput.py).
+augmentation. Precision and compilation follow the device (benchmarks/bench_cifar_throughput.py):
+"auto" precision is bf16 on CUDA and on CPUs with native bf16 (AVX512-BF16 or AMX; 2.1–2.6× fp32 on
+an AVX512-BF16 EPYC), fp32 elsewhere (an AVX2-only CPU emulates bf16, several times slower);
+"auto" compile is on for CUDA only.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ class CifarConfig:
     flip: bool = True
     cutout: int = 16  # side of the cutout square in px; 0 = none
     tta: bool = False  # average the logits of each test image and its mirror image
-    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: fp32 on CPU, bf16 on CUDA
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 where the hardware has it
     channels_last: bool = True
     compile: Literal["auto", "on", "off"] = "auto"  # auto: on for CUDA only
     eval_each_epoch: bool = True  # test accuracy after every epoch (for the curve); costs time
@@ -95,9 +96,18 @@ def param_groups(model: nn.Module, weight_decay: float, decay_norm_and_bias: boo
             {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0}]
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether bf16 runs in hardware here (CUDA, or a CPU with AVX512-BF16 or AMX)."""
+    if device.type == "cuda":
+        return True
+    cpu = getattr(torch, "cpu", None)
+    return device.type == "cpu" and any(getattr(cpu, f, lambda: False)() for f in
+                                        ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+
+
 def resolve_precision(cfg: CifarConfig, device: torch.device) -> tuple[str, bool]:
     """(precision, compile) for this device: "auto" measured per device (see the module docstring)."""
-    precision = cfg.precision if cfg.precision != "auto" else ("bf16" if device.type == "cuda" else "fp32")
+    precision = cfg.precision if cfg.precision != "auto" else ("bf16" if native_bf16(device) else "fp32")
     compiled = cfg.compile == "on" or (cfg.compile == "auto" and device.type == "cuda")
     return precision, compiled
 
