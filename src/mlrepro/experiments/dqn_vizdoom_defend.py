@@ -20,6 +20,9 @@ HEADLINE = ("test_score",)
 @dataclass(frozen=True)
 class Config(BasicConfig):
     scenario: str = "defend_the_center"  # ours
+    frame_repeat: int = 12  # blog
+    steps_per_epoch: int = 2000  # blog
+    n_step: int = 1  # blog
     epochs: int = 10  # ours
     test_episodes: int = 20  # ours: an episode lasts up to 175 steps (2,100 tics), basic's ≤ 25
     reward_scale: float = 1.0  # ours: rewards are already ±1 per kill / death
