@@ -105,6 +105,8 @@ def hardware_info(device: torch.device | None = None) -> dict:
     info = {
         "platform": platform.platform(),
         "processor": _cpu_name(),
+        # torch's own dispatch level (e.g. AVX2 or AVX512): decides whether bf16 is native or emulated.
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "python": platform.python_version(),
