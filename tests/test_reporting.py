@@ -48,3 +48,21 @@ def test_metric_missing_in_some_or_all_runs_is_shown_as_such(tmp_path):
     update_readme(readme, res)
     text = readme.read_text()
     assert "r n/a in all 3 runs" in text and "s 0.5000 ± 0.0000 (n/a in 2 of 3 runs)" in text
+
+
+def test_aggregated_seeds_show_a_per_seed_command_without_local_paths(tmp_path):
+    res = tmp_path / "results"
+    res.mkdir()
+    runs = [f"mlrepro run mnist-cnn --seed {s} --threads 1 --out /tmp/x{s} --data-dir /data --lr 0.1"
+            for s in (0, 1)] + ["mlrepro run mnist-cnn --seed 2 --out runs/y"]
+    (res / "mnist-cnn.json").write_text(json.dumps({
+        "experiment": "mnist-cnn", "preset": "default", "headline": ["acc"], "n": 3,
+        "metrics": {"acc": {"mean": 0.99, "std": 0.001, "values": [1, 2, 3]}},
+        "wall_time_s": 9.0, "hardware": {"cpu_count": 2}, "torch": "2.13.0",
+        "command": "mlrepro aggregate /tmp/x0/a /tmp/x1/b runs/y/c", "run_commands": runs}))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{BEGIN}\n{END}\n")
+    update_readme(readme, res)
+    text = readme.read_text()
+    assert "`mlrepro run mnist-cnn --seed S` for each seed S, then `mlrepro aggregate`" in text
+    assert "/tmp/" not in text and "runs/y" not in text

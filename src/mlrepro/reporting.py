@@ -30,6 +30,22 @@ def _machine(hw: dict) -> str:
     return f"{hw.get('cpu_count', '?')}-core CPU ({hw.get('processor', '?')})"
 
 
+def _command(r: dict) -> str:
+    """How to reproduce a summary: its command, or for seeds run separately and combined by
+    `mlrepro aggregate`, the shortest per-seed command with the seed and local paths left out."""
+    runs = r.get("run_commands")
+    if not runs or not r["command"].startswith("mlrepro aggregate"):
+        return f"`{r['command']}`"
+    def clean(cmd: str) -> str:
+        words, out = cmd.split(), []
+        for i, w in enumerate(words):
+            if w in ("--out", "--data-dir") or (i and words[i - 1] in ("--out", "--data-dir")):
+                continue
+            out.append("S" if i and words[i - 1] == "--seed" else w)
+        return " ".join(out)
+    return f"`{min((clean(c) for c in runs), key=len)}` for each seed S, then `mlrepro aggregate`"
+
+
 def results_table(results_dir: str | os.PathLike) -> tuple[str, int]:
     """Markdown table (and the number of result files it was built from)."""
     files = sorted(Path(results_dir).glob("*.json"))
@@ -42,7 +58,7 @@ def results_table(results_dir: str | os.PathLike) -> tuple[str, int]:
             ours = "<br>".join(f"{k} {_fmt(r['metrics'][k], r['n'])}" for k in heads if k in r["metrics"])
             rows.append(f"| {r['experiment']} | {r['preset']} | {r.get('claim', '')} | {ours} | {r['n']} "
                         f"| {r['wall_time_s']:.0f} s | {_machine(r['hardware'])}, torch {r['torch']} "
-                        f"| `{r['command']}` |")
+                        f"| {_command(r)} |")
         except (KeyError, ValueError, TypeError) as e:
             raise MlreproError(f"{f}: not a results summary ({e.__class__.__name__}: {e})") from None
     if not files:
