@@ -36,6 +36,21 @@ def _discover() -> dict[str, str]:
 EXPERIMENTS: dict[str, str] = _discover()
 
 
+def load_splits(ctx, name: str, *splits: str) -> list:
+    """The given splits of a dataset from the run's data folder. A fall-back to the bundled sample
+    is noted in the run's metrics, so a result is never mistaken for a full-data one."""
+    from ..data import load_dataset
+
+    out = []
+    for split in splits:
+        ds = load_dataset(name, split, ctx.data_dir)
+        if ds.is_sample:
+            ctx.note(f"used the bundled {len(ds)}-image {ds.name} {ds.split} sample; "
+                     "point --data-dir or MLREPRO_DATA at the full data")
+        out.append(ds)
+    return out
+
+
 def get_experiment(name: str) -> ModuleType:
     """The experiment module registered as `name`."""
     if name not in EXPERIMENTS:

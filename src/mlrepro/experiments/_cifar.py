@@ -20,13 +20,14 @@ from typing import Literal
 import torch
 from torch import nn
 
-from ..data import TensorLoader, load_dataset
+from ..data import TensorLoader
 from ..data.augment import CifarAugment
 from ..data.cifar10 import MEAN, STD
 from ..engine import Learner
 from ..errors import ConfigError
 from ..nn import create_model
 from ..plotting import plot_history
+from . import load_splits
 
 
 @dataclass(frozen=True)
@@ -126,12 +127,7 @@ def setup(cfg: CifarConfig, ctx) -> SimpleNamespace:
     rank, world = getattr(ctx, "rank", 0), getattr(ctx, "world_size", 1)
     if cfg.batch_size % world:
         raise ConfigError(f"batch_size {cfg.batch_size} must be divisible by the {world} processes")
-    train = load_dataset("cifar10", "train", ctx.data_dir)
-    test = load_dataset("cifar10", "test", ctx.data_dir)
-    for ds in (train, test):
-        if ds.is_sample:
-            ctx.note(f"used the bundled {len(ds)}-image CIFAR-10 {ds.split} sample; "
-                     "point --data-dir or MLREPRO_DATA at the full data")
+    train, test = load_splits(ctx, "cifar10", "train", "test")
     x_train, y_train = subset(train.images, train.labels, cfg.train_limit)
     x_test, y_test = subset(test.images, test.labels, cfg.test_limit)
     norm = {"mean": MEAN, "std": STD, "device": ctx.device, "rank": rank, "world_size": world}

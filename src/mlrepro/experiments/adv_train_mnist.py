@@ -31,12 +31,13 @@ from ..attacks import (
     plot_robustness,
     robustness_curve,
 )
-from ..data import TensorLoader, load_dataset
+from ..data import TensorLoader
 from ..data.mnist import MNIST
 from ..engine import Learner
 from ..errors import ConfigError
 from ..nn import create_model
 from ..plotting import plot_history
+from . import load_splits
 
 CLAIM = "ours: ≥ 90 % under PGD-40 at ε = 0.1 with ≥ 98.5 % clean (FGSM-RS training, Wong et al. 2020)"
 HEADLINE = ("pgd_accuracy", "test_accuracy", "train_time_s")
@@ -90,12 +91,7 @@ def input_spec(cfg: Config) -> dict:
 
 
 def run(cfg: Config, ctx) -> dict:
-    train = load_dataset("mnist", "train", ctx.data_dir)
-    test = load_dataset("mnist", "test", ctx.data_dir)
-    for ds in (train, test):
-        if ds.is_sample:
-            ctx.note(f"used the bundled {len(ds)}-image MNIST {ds.split} sample; "
-                     "point --data-dir or MLREPRO_DATA at the full data")
+    train, test = load_splits(ctx, "mnist", "train", "test")
     x, y = train.images, train.labels
     if cfg.train_limit:
         x, y = x[: cfg.train_limit + cfg.val_size], y[: cfg.train_limit + cfg.val_size]

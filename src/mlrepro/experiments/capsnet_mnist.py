@@ -18,13 +18,14 @@ from typing import Literal
 
 import torch
 
-from ..data import TensorLoader, load_dataset
+from ..data import TensorLoader
 from ..data.multimnist import RandomShift
 from ..engine import Learner
 from ..errors import ConfigError
 from ..nn import create_model
 from ..nn.capsnet import CapsNet, capsnet_loss, margin_loss
 from ..plotting import plot_history, save_figure
+from . import load_splits
 
 CLAIM = "0.25 % test error (paper Table 1); on a 2-core CPU: ≥ 99.2 % after one epoch"
 HEADLINE = ("test_accuracy", "train_images_per_s")
@@ -119,12 +120,7 @@ def make_learner(model: CapsNet, cfg, ctx, steps: int, metrics=("accuracy",)) ->
 
 def setup(cfg: Config, ctx) -> SimpleNamespace:
     """Data loaders and a ready Learner (shared by `run` and `mlrepro lr-find`)."""
-    train = load_dataset("mnist", "train", ctx.data_dir)
-    test = load_dataset("mnist", "test", ctx.data_dir)
-    for ds in (train, test):
-        if ds.is_sample:
-            ctx.note(f"used the bundled {len(ds)}-image mnist {ds.split} sample; "
-                     "point --data-dir or MLREPRO_DATA at the full data")
+    train, test = load_splits(ctx, "mnist", "train", "test")
     n_train = cfg.train_limit or len(train)
     n_test = cfg.test_limit or len(test)
     train_loader = TensorLoader(train.images[:n_train], train.labels[:n_train], cfg.batch_size, shuffle=True,

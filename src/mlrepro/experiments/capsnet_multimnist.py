@@ -18,11 +18,11 @@ from typing import Literal
 
 import torch
 
-from ..data import load_dataset
 from ..data.multimnist import MultiMnistLoader
 from ..nn import create_model
 from ..nn.capsnet import CapsNet, top_k_match
 from ..plotting import plot_history, save_figure
+from . import load_splits
 from .capsnet_mnist import make_learner
 
 CLAIM = "5.2 % MultiMNIST error (both digits = the 2 longest capsules; paper §6)"
@@ -73,12 +73,7 @@ def input_spec(cfg: Config) -> dict:
 
 
 def setup(cfg: Config, ctx) -> SimpleNamespace:
-    train = load_dataset("mnist", "train", ctx.data_dir)
-    test = load_dataset("mnist", "test", ctx.data_dir)
-    for ds in (train, test):
-        if ds.is_sample:
-            ctx.note(f"used the bundled {len(ds)}-image mnist {ds.split} sample; "
-                     "point --data-dir or MLREPRO_DATA at the full data")
+    train, test = load_splits(ctx, "mnist", "train", "test")
     n_train, n_test = cfg.train_limit or len(train), cfg.test_limit or len(test)
     train_loader = MultiMnistLoader(train.images[:n_train], train.labels[:n_train], cfg.batch_size,
                                     pairs_per_image=cfg.pairs_per_image, seed=ctx.seed, with_parts=True,

@@ -23,10 +23,9 @@ from ..attacks import (
     plot_robustness,
     robustness_curve,
 )
-from ..data import load_dataset
 from ..data.mnist import MNIST
 from ..engine import ProgressBar
-from . import mnist_cnn, mnist_mlp
+from . import load_splits, mnist_cnn, mnist_mlp
 
 CLAIM = "MLP: 97 % clean → < 1 % under FGSM at ε = 0.1 (blog); the CNN holds up far better"
 HEADLINE = ("mlp_fgsm_accuracy", "mlp_test_accuracy", "cnn_fgsm_accuracy")
@@ -72,10 +71,7 @@ def run(cfg: Config, ctx) -> dict:
     cnn, cnn_acc, cnn_s = _train(mnist_cnn, mnist_cnn.Config(epochs=cfg.cnn_epochs, test_limit=cfg.test_limit,
                                                              **common), ctx, ctx.verbose)
 
-    test = load_dataset("mnist", "test", ctx.data_dir)
-    if test.is_sample:
-        ctx.note(f"used the bundled {len(test)}-image MNIST test sample; "
-                 "point --data-dir or MLREPRO_DATA at the full data")
+    (test,) = load_splits(ctx, "mnist", "test")
     n = cfg.test_limit or len(test)
     x = test.images[:n].to(ctx.device).float().div_(255)  # pixels in [0, 1]: the models normalise
     y = test.labels[:n].to(ctx.device)

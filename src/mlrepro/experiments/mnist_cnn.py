@@ -19,7 +19,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from ..data import TensorLoader, load_dataset
+from ..data import TensorLoader
 from ..data.fashion_mnist import FASHION_MNIST
 from ..data.mnist import MNIST
 from ..engine import Callback, Learner, StopTraining
@@ -27,6 +27,7 @@ from ..engine.schedules import build_scheduler
 from ..errors import ConfigError
 from ..nn import create_model
 from ..plotting import plot_history
+from . import load_splits
 
 CLAIM = "≈ 99.2 % (TF tutorial, 20k steps); ours: 99.2 % in ≤ 3 min on a 2-core CPU"
 HEADLINE = ("test_accuracy", "wall_time_s")
@@ -92,12 +93,7 @@ def input_spec(cfg: Config) -> dict:
 
 def setup(cfg: Config, ctx) -> SimpleNamespace:
     """Data loaders and a ready Learner (shared by `run` and `mlrepro lr-find`)."""
-    train = load_dataset(cfg.dataset, "train", ctx.data_dir)
-    test = load_dataset(cfg.dataset, "test", ctx.data_dir)
-    for ds in (train, test):
-        if ds.is_sample:
-            ctx.note(f"used the bundled {len(ds)}-image {ds.name} {ds.split} sample; "
-                     "point --data-dir or MLREPRO_DATA at the full data")
+    train, test = load_splits(ctx, cfg.dataset, "train", "test")
     x, y = train.images, train.labels
     if cfg.train_limit:
         x, y = x[: cfg.train_limit + cfg.val_size], y[: cfg.train_limit + cfg.val_size]

@@ -13,13 +13,14 @@ from typing import Literal
 import torch
 from torch import nn
 
-from ..data import TensorLoader, load_dataset
+from ..data import TensorLoader
 from ..data.fashion_mnist import FASHION_MNIST
 from ..data.mnist import MNIST
 from ..engine import Learner
 from ..engine.schedules import build_scheduler
 from ..nn import create_model
 from ..plotting import plot_history
+from . import load_splits
 
 CLAIM = "97 % test accuracy (blog's MLP); target ≥ 98 %"
 HEADLINE = ("test_accuracy",)
@@ -60,12 +61,7 @@ def input_spec(cfg: Config) -> dict:
 
 def setup(cfg: Config, ctx) -> SimpleNamespace:
     """Data loaders and a ready Learner (shared by `run` and `mlrepro lr-find`)."""
-    train = load_dataset(cfg.dataset, "train", ctx.data_dir)
-    test = load_dataset(cfg.dataset, "test", ctx.data_dir)
-    for ds in (train, test):
-        if ds.is_sample:
-            ctx.note(f"used the bundled {len(ds)}-image {ds.name} {ds.split} sample; "
-                     "point --data-dir or MLREPRO_DATA at the full data")
+    train, test = load_splits(ctx, cfg.dataset, "train", "test")
     x, y = train.images, train.labels
     if cfg.train_limit:
         x, y = x[: cfg.train_limit + cfg.val_size], y[: cfg.train_limit + cfg.val_size]

@@ -21,12 +21,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..data import TensorLoader, load_dataset
+from ..data import TensorLoader
 from ..engine import Learner, ProgressBar
 from ..engine.lr_finder import lr_find
 from ..engine.schedules import build_scheduler
 from ..nn.wide_resnet import WideResNet
 from ..plotting import plt, save_figure
+from . import load_splits
 
 CLAIM = "1cycle needs ≤ ¼ of the piecewise schedule's epochs (blog / Smith & Topin)"
 HEADLINE = ("baseline_val_accuracy", "onecycle_val_accuracy", "epoch_ratio")
@@ -164,9 +165,7 @@ def _plot(rows: list[dict], result: dict, path, title: str) -> None:
 
 
 def run(cfg: Config, ctx) -> dict:
-    train, test = (load_dataset(cfg.dataset, s, ctx.data_dir) for s in ("train", "test"))
-    if train.is_sample:
-        ctx.note(f"used the bundled {len(train)}-image {train.name} sample")
+    train, test = load_splits(ctx, cfg.dataset, "train", "test")
     n = min(len(train), cfg.train_limit + cfg.val_size) if cfg.train_limit else len(train)
     n_val = min(cfg.val_size, n // 5)
     x, y = train.images[:n], train.labels[:n]
