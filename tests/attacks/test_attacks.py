@@ -50,6 +50,24 @@ def test_fgsm_on_a_linear_model_is_the_closed_form_step():
     assert torch.equal(fgsm(model, x, t, 0.1, targeted=True), (x - 0.1 * grad_t.sign()).clamp(0, 1))
 
 
+def test_unclamped_fgsm_is_the_plain_step_and_leaves_the_unit_box_where_clamped_does_not():
+    # The adversarial-examples post's code: x + ε·sign(∇) with no clamp, so pixels at 0 can go to −ε.
+    model = linear_model()
+    x, y = batch()
+    x[:, :, :3] = 0.0  # background pixels, as in MNIST
+    x[:, :, 3:] = 1.0
+    W, b = model[1].weight.detach(), model[1].bias.detach()
+    p = torch.softmax(x.flatten(1) @ W.T + b, 1)
+    step = 0.1 * ((p - F.one_hot(y, 10)) @ W / len(x)).view_as(x).sign()
+    assert (step != 0).all()
+    unclamped = fgsm(model, x, y, 0.1, clamp=False)
+    assert torch.equal(unclamped, x + step)
+    assert unclamped[x == 0].min() == pytest.approx(-0.1) and unclamped[x == 1].max() == pytest.approx(1.1)
+    clamped = fgsm(model, x, y, 0.1)
+    assert torch.equal(clamped, (x + step).clamp(0, 1)) and clamped.min() == 0 and clamped.max() == 1
+    assert torch.equal(fgsm(model, x, y, 0.1, clamp=True), clamped)  # the default clamps
+
+
 ATTACKS = {
     "fgsm": lambda m, x, y, eps: fgsm(m, x, y, eps),
     "fgsm-targeted": lambda m, x, y, eps: fgsm(m, x, (y + 1) % 10, eps, targeted=True),

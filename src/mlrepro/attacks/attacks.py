@@ -2,7 +2,8 @@
 
 Inputs live in [0, 1] and the model maps them to class scores (logits, or any scores such as
 capsule lengths): normalisation belongs inside the model (`Normalize`), never in the inputs given
-to an attack. Every result is clamped to [0, 1] and to the ε-ball around the input.
+to an attack. Every result is clamped to [0, 1] and to the ε-ball around the input (the one
+exception, `fgsm(..., clamp=False)`, reproduces a published attack that did not clamp).
 
 The loss is cross-entropy averaged over the batch, as in torchattacks (whose FGSM and PGD these
 match to 1e-6, tests/attacks/test_torchattacks.py); its scale does not move the sign or the
@@ -101,16 +102,19 @@ def _per_sample_norm(t: torch.Tensor) -> torch.Tensor:
 
 # --- attacks ---
 def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *,
-         targeted: bool = False) -> torch.Tensor:
+         targeted: bool = False, clamp: bool = True) -> torch.Tensor:
     """Fast Gradient Sign Method (Goodfellow et al., 2015): x + ε·sign(∇ₓ J(x, y)), clamped to [0, 1].
 
     Targeted: `y` are the target classes and the step goes down their loss, x − ε·sign(∇ₓ J(x, t)).
+    `clamp=False` returns x + ε·sign(∇) as it is: the adversarial-examples post's code, whose
+    results leave the valid image range (a pixel at 0 can go to −ε); only for reproducing it.
     """
     eps = check_eps(eps)
     check_inputs(x, y)
     with eval_mode(model):
         grad = _loss_grad(model, x, y, targeted)
-    return (x.detach() + eps * grad.sign()).clamp_(0, 1)
+    adv = x.detach() + eps * grad.sign()
+    return adv.clamp_(0, 1) if clamp else adv
 
 
 def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, alpha: float,
