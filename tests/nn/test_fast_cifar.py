@@ -43,3 +43,19 @@ def test_multiply_adds_match_the_documented_budget():
         got = conv_macs(create_model(name)) - 31**2 * 24 * 12  # minus the 2×2 whitening conv
         assert abs(got - expected) / expected < 0.02, (name, got, expected)
     assert 30e6 < conv_macs(create_model("fast_cifar_small")) < 36e6
+
+
+def test_convolutions_start_as_identity_and_bn_scales_are_frozen():
+    torch.manual_seed(0)
+    model = create_model("fast_cifar_small")
+    convs = [m for m in model.features if isinstance(m, nn.Conv2d)]
+    x = torch.randn(2, 32, 15, 15)
+    # The second conv of the first group (32 → 32) is exactly the identity at init.
+    torch.testing.assert_close(convs[1](x), x)
+    # A widening conv (32 → 128) copies its input into its first 32 outputs.
+    torch.testing.assert_close(convs[2](x)[:, :32], x)
+    bns = [m for m in model.features if isinstance(m, nn.BatchNorm2d)]
+    assert all(not bn.weight.requires_grad and bn.bias.requires_grad for bn in bns)
+    plain = create_model("fast_cifar_small", bn_scale=True, dirac=False)
+    assert all(m.weight.requires_grad for m in plain.features if isinstance(m, nn.BatchNorm2d))
+    assert not torch.allclose([m for m in plain.features if isinstance(m, nn.Conv2d)][1](x), x)

@@ -12,6 +12,8 @@ import sys
 import time
 from typing import TYPE_CHECKING, TextIO
 
+import torch
+
 if TYPE_CHECKING:
     from .learner import Learner
     from .rundir import RunDir
@@ -113,6 +115,51 @@ class Checkpoint(Callback):
     def on_fit_end(self, learner: Learner) -> None:
         if learner.epoch % self.every != 0:
             self._save(learner)
+
+
+class LookaheadEMA(Callback):
+    """Lookahead with an exponential moving average of the weights (hlb-cifar10 / airbench).
+
+    From epoch `start_epoch` on, every `every` steps: ema ← ema + (1 − ρ)(weights − ema), then the
+    weights ← ema (the Lookahead "pull-back"), with ρ = decay^every · (step / total_steps)^power, so
+    the average is weak early and strong at the end. Floating-point buffers (BN running statistics)
+    are averaged with the parameters. At each epoch end the weights are set to the average.
+    Written here because torch's `AveragedModel` keeps a separate copy and never writes it back.
+    The average is not checkpointed: a resumed run starts a fresh one at its next update.
+    """
+
+    def __init__(self, every: int = 5, start_epoch: int = 3, decay: float = 0.95, power: float = 3.0):
+        if every < 1 or start_epoch < 0 or not 0 <= decay <= 1:
+            raise ValueError(f"LookaheadEMA needs every >= 1, start_epoch >= 0, 0 <= decay <= 1; got "
+                             f"every={every}, start_epoch={start_epoch}, decay={decay}")
+        self.every, self.start_epoch, self.decay, self.power = every, start_epoch, decay, power
+        self.ema: dict | None = None
+
+    def _tensors(self, learner: Learner) -> dict:
+        return {k: v for k, v in learner.model.state_dict().items() if v.is_floating_point()}
+
+    def on_fit_begin(self, learner: Learner) -> None:
+        self.ema = None
+
+    def on_batch_end(self, learner: Learner, logs: dict) -> None:
+        if learner.epoch < self.start_epoch or learner.global_step % self.every:
+            return
+        weights = self._tensors(learner)
+        if self.ema is None:
+            self.ema = {k: v.detach().clone() for k, v in weights.items()}
+            return
+        total = (learner.target_epochs or 1) * (learner.steps_per_epoch or 1)
+        rho = self.decay ** self.every * min(learner.global_step / total, 1.0) ** self.power
+        with torch.no_grad():
+            for k, w in weights.items():
+                self.ema[k].lerp_(w, 1 - rho)
+                w.copy_(self.ema[k])
+
+    def on_epoch_end(self, learner: Learner, logs: dict) -> None:
+        if self.ema is not None:
+            with torch.no_grad():
+                for k, w in self._tensors(learner).items():
+                    w.copy_(self.ema[k])
 
 
 def _fmt_time(seconds: float) -> str:

@@ -23,7 +23,7 @@ from torch import nn
 from ..data import TensorLoader
 from ..data.augment import CifarAugment
 from ..data.cifar10 import MEAN, STD
-from ..engine import Learner
+from ..engine import Learner, LookaheadEMA
 from ..errors import ConfigError
 from ..nn import create_model
 from ..plotting import plot_history
@@ -41,15 +41,23 @@ class CifarConfig:
     nesterov: bool = True
     weight_decay: float = 5e-4
     decay_norm_and_bias: bool = True  # False: no weight decay on BN parameters and biases
+    # BN parameters' LR multiplier (airbench: 64 for the BN shifts); their weight decay is divided by
+    # it, so the decay per step stays that of the other weights.
+    norm_lr_scale: float = 1.0
     schedule: Literal["step", "onecycle"] = "step"
     milestones: tuple[int, ...] = (60, 120, 160)  # step: epochs where the LR is multiplied by gamma
     gamma: float = 0.2
     warmup_frac: float = 0.25  # onecycle: fraction of steps rising to the peak (then linear decay)
+    lr_start_frac: float = 0.1  # onecycle: the LR starts at lr × this
+    lr_end_frac: float = 1e-4  # onecycle: ... and ends at lr × this
+    lookahead_every: int = 0  # > 0: Lookahead-EMA of the weights every N steps (engine.LookaheadEMA)
+    lookahead_start_epoch: int = 3  # airbench
     label_smoothing: float = 0.0
     crop_pad: int = 4
     flip: bool = True
     cutout: int = 16  # side of the cutout square in px; 0 = none
     tta: bool = False  # average the logits of each test image and its mirror image
+    tta_translate: int = 0  # > 0 (with tta): also the views shifted by this many px (airbench's level 2)
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 where the hardware has it
     channels_last: bool = True
     compile: Literal["auto", "on", "off"] = "auto"  # auto: on for CUDA only
@@ -62,19 +70,32 @@ class CifarConfig:
             raise ValueError("epochs and batch_size must be >= 1")
         if not 0 < self.warmup_frac < 1:
             raise ValueError(f"warmup_frac must be in (0, 1), got {self.warmup_frac}")
+        if not (0 < self.lr_start_frac <= 1 and 0 < self.lr_end_frac <= 1 and self.norm_lr_scale > 0):
+            raise ValueError("lr_start_frac and lr_end_frac must be in (0, 1] and norm_lr_scale > 0")
         if not 0 <= self.label_smoothing < 1:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
 
 
 class FlipTTA(nn.Module):
-    """Test-time augmentation: the mean of the logits for an image and its mirror image."""
+    """Test-time augmentation: the mean of the logits for an image and its mirror image; with
+    `translate` > 0, half that plus half the same mean over the two views shifted `translate` px
+    up-left and down-right (reflect padding), airbench's weighting of its 6 views."""
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, translate: int = 0):
         super().__init__()
-        self.model = model
+        self.model, self.translate = model, translate
+
+    def mirror(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.model(x) + self.model(x.flip(3))) / 2
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (self.model(x) + self.model(x.flip(3))) / 2
+        logits = self.mirror(x)
+        if self.translate <= 0:
+            return logits
+        p, (h, w) = self.translate, x.shape[2:]
+        padded = nn.functional.pad(x, (p, p, p, p), mode="reflect")
+        shifted = (self.mirror(padded[:, :, :h, :w]) + self.mirror(padded[:, :, 2 * p:, 2 * p:])) / 2
+        return (logits + shifted) / 2
 
 
 def build_model(cfg: CifarConfig) -> nn.Module:
@@ -88,13 +109,22 @@ def input_spec(cfg: CifarConfig) -> dict:
     return {"shape": (3, 32, 32), "mean": MEAN, "std": STD}
 
 
-def param_groups(model: nn.Module, weight_decay: float, decay_norm_and_bias: bool) -> list[dict]:
-    """Trainable parameters; BN weights/biases and biases (1-D tensors) without decay if asked."""
+def param_groups(model: nn.Module, lr: float, weight_decay: float, decay_norm_and_bias: bool,
+                 norm_lr_scale: float = 1.0) -> list[dict]:
+    """Trainable parameters in up to three groups: weights; other biases (1-D); BN parameters at
+    lr × norm_lr_scale with weight decay ÷ norm_lr_scale (the same decay per step). Without
+    `decay_norm_and_bias`, biases and BN parameters get no weight decay. Empty groups are dropped."""
+    norm_ids = {id(p) for m in model.modules() if isinstance(m, nn.modules.batchnorm._NormBase)
+                for p in m.parameters()}
     params = [p for p in model.parameters() if p.requires_grad]
-    if decay_norm_and_bias:
-        return [{"params": params, "weight_decay": weight_decay}]
-    return [{"params": [p for p in params if p.ndim > 1], "weight_decay": weight_decay},
-            {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0}]
+    small_wd = weight_decay if decay_norm_and_bias else 0.0
+    groups = [{"params": [p for p in params if p.ndim > 1 and id(p) not in norm_ids],
+               "lr": lr, "weight_decay": weight_decay},
+              {"params": [p for p in params if p.ndim <= 1 and id(p) not in norm_ids],
+               "lr": lr, "weight_decay": small_wd},
+              {"params": [p for p in params if id(p) in norm_ids],
+               "lr": lr * norm_lr_scale, "weight_decay": small_wd / norm_lr_scale}]
+    return [g for g in groups if g["params"]]
 
 
 def native_bf16(device: torch.device) -> bool:
@@ -146,31 +176,35 @@ def setup(cfg: CifarConfig, ctx) -> SimpleNamespace:
     precision, compiled = resolve_precision(cfg, ctx.device)
     if compiled:
         model.compile()  # in place: state_dict keys stay those of the plain model
-    opt = torch.optim.SGD(param_groups(model, cfg.weight_decay, cfg.decay_norm_and_bias), lr=cfg.lr,
-                          momentum=cfg.momentum, nesterov=cfg.nesterov)
+    groups = param_groups(model, cfg.lr, cfg.weight_decay, cfg.decay_norm_and_bias, cfg.norm_lr_scale)
+    opt = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
     steps = cfg.epochs * len(train_loader)
     if cfg.schedule == "onecycle":
-        # Linear warm-up to the peak, then linear decay to ~0 (the speed-run shape); momentum fixed.
+        # Linear warm-up from lr × lr_start_frac to the peak, then linear decay to lr × lr_end_frac
+        # (the speed-run triangle); momentum fixed. Each group peaks at its own LR.
         sched = torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=cfg.lr, total_steps=steps, pct_start=cfg.warmup_frac, anneal_strategy="linear",
-            cycle_momentum=False, div_factor=10.0, final_div_factor=1e3)
+            opt, max_lr=[g["lr"] for g in groups], total_steps=steps, pct_start=cfg.warmup_frac,
+            anneal_strategy="linear", cycle_momentum=False, div_factor=1 / cfg.lr_start_frac,
+            final_div_factor=cfg.lr_start_frac / cfg.lr_end_frac)
         interval = "batch"
     else:
         sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(cfg.milestones), gamma=cfg.gamma)
         interval = "epoch"
+    callbacks = [LookaheadEMA(cfg.lookahead_every, cfg.lookahead_start_epoch)] if cfg.lookahead_every else []
     learner = Learner(model, opt, nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing),
-                      scheduler=sched, scheduler_interval=interval, metrics=["accuracy"],
+                      scheduler=sched, scheduler_interval=interval, metrics=["accuracy"], callbacks=callbacks,
                       device=ctx.device, precision=precision, channels_last=cfg.channels_last)
     return SimpleNamespace(learner=learner, train=train_loader, test=test_loader, precision=precision,
                            compiled=compiled)
 
 
-def evaluate(learner: Learner, data, tta: bool) -> dict[str, float]:
-    """Test loss/accuracy, with the mirror-image average if `tta` (same weights, a wrapped forward)."""
+def evaluate(learner: Learner, data, tta: bool, translate: int = 0) -> dict[str, float]:
+    """Test loss/accuracy, with the mirror-image (and shifted-view) average if `tta` (same weights,
+    a wrapped forward)."""
     if not tta:
         return learner.evaluate(data)
     plain = learner.model
-    learner.model = FlipTTA(plain)
+    learner.model = FlipTTA(plain, translate)
     try:
         return learner.evaluate(data)
     finally:
@@ -185,7 +219,7 @@ def run(cfg: CifarConfig, ctx, title: str) -> dict:
     if history.rows:
         plot_history(history.rows, ctx.run_dir.plot_path("curves.png"), f"{title} on CIFAR-10")
     plain = s.learner.evaluate(s.test)
-    final = evaluate(s.learner, s.test, tta=True) if cfg.tta else plain
+    final = evaluate(s.learner, s.test, tta=True, translate=cfg.tta_translate) if cfg.tta else plain
     epochs_done = s.learner.epoch
     return {"test_accuracy": final["accuracy"], "test_loss": final["loss"],
             "test_accuracy_no_tta": plain["accuracy"], "train_time_s": train_time_s,

@@ -4,6 +4,9 @@ Ours, designed for a FLOP budget: a frozen 2×2 patch-whitening convolution (its
 eigenvectors of the training images' 2×2-patch covariance, ± each, as in airbench), then three
 groups of conv → max-pool → BN → GELU → conv → BN → GELU, a 3×3 max-pool and a bias-free linear
 head whose logits are scaled down (Page's trick: a tempered softmax early in training).
+As in airbench, the BN scales are frozen at 1 (only the shifts train; the convolutions before them are
+scale-invariant, so a trainable scale only duplicates the weight norm) and every 3×3 convolution
+starts as an identity ("dirac") map on its first `in_channels` outputs, an implicit residual path.
 
 Forward cost for 32×32 inputs, widths (w1, w2, w3), whitening width 24 (multiply-adds):
 31²·24·w1·9 + 15²·w1²·9 + 15²·w1·w2·9 + 7²·w2²·9 + 7²·w2·w3·9 + 3²·w3²·9
@@ -20,17 +23,25 @@ from torch import nn
 from .registry import register_model
 
 
-def conv_bn(in_ch: int, out_ch: int, pool: bool) -> list[nn.Module]:
-    """conv3×3 → (max-pool 2) → BN → GELU; pooling before BN halves the normalisation work."""
-    layers: list[nn.Module] = [nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=False)]
-    if pool:
-        layers.append(nn.MaxPool2d(2))
-    return layers + [nn.BatchNorm2d(out_ch), nn.GELU()]
+def conv_bn(in_ch: int, out_ch: int, pool: bool, bn_scale: bool = False, dirac: bool = True) -> list[nn.Module]:
+    """conv3×3 → (max-pool 2) → BN → GELU; pooling before BN halves the normalisation work.
+
+    bn_scale=False freezes BN's scale at 1 (airbench); dirac=True starts the convolution as the
+    identity on its first min(in, out) output channels (airbench; the rest keep torch's init).
+    """
+    conv = nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=False)
+    if dirac:
+        with torch.no_grad():
+            nn.init.dirac_(conv.weight[:min(in_ch, out_ch)])
+    norm = nn.BatchNorm2d(out_ch)
+    norm.weight.requires_grad_(bn_scale)
+    return [conv, *([nn.MaxPool2d(2)] if pool else []), norm, nn.GELU()]
 
 
 class FastCifarNet(nn.Module):
     def __init__(self, widths: tuple[int, int, int] = (64, 256, 256), whiten_width: int = 24,
-                 num_classes: int = 10, logit_scale: float = 1 / 9):
+                 num_classes: int = 10, logit_scale: float = 1 / 9, bn_scale: bool = False,
+                 dirac: bool = True):
         super().__init__()
         if whiten_width % 2 or whiten_width > 2 * 12:
             raise ValueError(f"whiten_width must be even and <= 24 (± 12 eigenvectors), got {whiten_width}")
@@ -38,11 +49,12 @@ class FastCifarNet(nn.Module):
         self.whiten = nn.Conv2d(3, whiten_width, 2, padding=0, bias=True)
         self.whiten.weight.requires_grad_(False)
         w1, w2, w3 = widths
+        opts = {"bn_scale": bn_scale, "dirac": dirac}
         self.features = nn.Sequential(
             nn.GELU(),
-            *conv_bn(whiten_width, w1, pool=True), *conv_bn(w1, w1, pool=False),  # (B, w1, 15, 15)
-            *conv_bn(w1, w2, pool=True), *conv_bn(w2, w2, pool=False),  # (B, w2, 7, 7)
-            *conv_bn(w2, w3, pool=True), *conv_bn(w3, w3, pool=False),  # (B, w3, 3, 3)
+            *conv_bn(whiten_width, w1, True, **opts), *conv_bn(w1, w1, False, **opts),  # (B, w1, 15, 15)
+            *conv_bn(w1, w2, True, **opts), *conv_bn(w2, w2, False, **opts),  # (B, w2, 7, 7)
+            *conv_bn(w2, w3, True, **opts), *conv_bn(w3, w3, False, **opts),  # (B, w3, 3, 3)
             nn.MaxPool2d(3),  # (B, w3, 1, 1)
         )
         self.fc = nn.Linear(w3, num_classes, bias=False)
