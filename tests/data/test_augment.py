@@ -37,6 +37,21 @@ def test_crop_shifts_content_by_the_drawn_offset_and_pads_with_zeros():
     assert (out == 0).any() and not torch.equal(out, x)
 
 
+def test_reflect_crop_mirrors_the_border_and_never_pads_with_zeros():
+    x = images(n=100)
+    out = random_crop(x, 2, gen(2), pad_mode="reflect")
+    # Same offsets as the zero-padded crop (the generator draws the same numbers) ...
+    zero = random_crop(x, 2, gen(2))
+    inside = zero != 0
+    assert torch.equal(out[inside], zero[inside])
+    # ... but the border comes from the image's mirror, never zeros.
+    assert not (out == 0).any()
+    row = torch.nn.functional.pad(x.float(), (2, 2, 2, 2), mode="reflect")[0, 0, 0, 2:12]
+    assert torch.equal(row, x[0, 0, 2].float())  # reflect: row -2 mirrors row 2
+    with pytest.raises(ValueError, match="pad_mode must be"):
+        CifarAugment(pad_mode="wrap")
+
+
 def test_flip_mirrors_about_half_the_images_exactly():
     x = images(n=400)
     out = random_flip(x, gen(2))

@@ -22,12 +22,13 @@ def _randint(high: int, n: int, gen: torch.Generator, device: torch.device) -> t
     return torch.randint(high, (n,), generator=gen).to(device, non_blocking=True)
 
 
-def random_crop(x: torch.Tensor, pad: int, gen: torch.Generator) -> torch.Tensor:
-    """Zero-pad by `pad` px on each side, then cut an H×W window at a random offset per image."""
+def random_crop(x: torch.Tensor, pad: int, gen: torch.Generator, pad_mode: str = "constant") -> torch.Tensor:
+    """Pad by `pad` px on each side (zeros, or "reflect" as airbench), then cut an H×W window at a
+    random offset per image."""
     if pad <= 0:
         return x
     n, c, h, w = x.shape
-    padded = F.pad(x, (pad, pad, pad, pad))  # (N, C, H + 2p, W + 2p)
+    padded = F.pad(x, (pad, pad, pad, pad), mode=pad_mode)  # (N, C, H + 2p, W + 2p)
     dy = _randint(2 * pad + 1, n, gen, x.device)
     dx = _randint(2 * pad + 1, n, gen, x.device)
     rows = (dy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]  # (N, 1, H, 1)
@@ -73,9 +74,14 @@ class CifarAugment:
     crop_pad: int = 4
     flip: bool = True
     cutout: int = 0
+    pad_mode: str = "constant"  # or "reflect"
+
+    def __post_init__(self):
+        if self.pad_mode not in ("constant", "reflect"):
+            raise ValueError(f"pad_mode must be 'constant' or 'reflect', got {self.pad_mode!r}")
 
     def __call__(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        x = random_crop(x, self.crop_pad, gen)
+        x = random_crop(x, self.crop_pad, gen, self.pad_mode)
         if self.flip:
             x = random_flip(x, gen)
         return cutout(x, self.cutout, gen)

@@ -54,6 +54,7 @@ class CifarConfig:
     lookahead_start_epoch: int = 3  # airbench
     label_smoothing: float = 0.0
     crop_pad: int = 4
+    crop_pad_mode: Literal["constant", "reflect"] = "constant"  # the crop's padding: zeros or mirrored
     flip: bool = True
     cutout: int = 16  # side of the cutout square in px; 0 = none
     tta: bool = False  # average the logits of each test image and its mirror image
@@ -161,7 +162,7 @@ def setup(cfg: CifarConfig, ctx) -> SimpleNamespace:
     x_train, y_train = subset(train.images, train.labels, cfg.train_limit)
     x_test, y_test = subset(test.images, test.labels, cfg.test_limit)
     norm = {"mean": MEAN, "std": STD, "device": ctx.device, "rank": rank, "world_size": world}
-    aug = CifarAugment(crop_pad=cfg.crop_pad, flip=cfg.flip, cutout=cfg.cutout)
+    aug = CifarAugment(crop_pad=cfg.crop_pad, flip=cfg.flip, cutout=cfg.cutout, pad_mode=cfg.crop_pad_mode)
     # drop_last: every process must take the same number of steps, each on a full share.
     train_loader = TensorLoader(x_train, y_train, cfg.batch_size,
                                 shuffle=True, drop_last=True, seed=ctx.seed, augment=aug, **norm)

@@ -23,7 +23,7 @@ HEADLINE = ("test_accuracy", "train_time_s", "wall_time_s")
 class Config(_cifar.CifarConfig):
     model: str = "fast_cifar"  # ours, airbench94's widths (64, 256, 256); see mlrepro.nn.fast_cifar
     dropout: float = 0.0
-    epochs: int = 10  # ours: calibrated to the 30-minute budget (airbench94: 9.9)
+    epochs: int = 12  # ours: fits the 30-minute budget at 1 thread (airbench94: 9.9 epochs for 94 % on PNGs)
     batch_size: int = 512  # ours (airbench94: 1024; its LR and decay are per example, so they carry over)
     # airbench94's hyperparameters, converted from its per-1024-example, summed-loss form
     # (lr 11.5 / (1024 · (1 + 1/(1 − 0.85))) per example, decay 0.0153 per 1024 examples) to torch's
@@ -40,6 +40,7 @@ class Config(_cifar.CifarConfig):
     lookahead_every: int = 5  # airbench94: Lookahead-EMA every 5 steps from epoch 3, decay 0.95^5·(t/T)^3
     label_smoothing: float = 0.2  # Page, airbench
     crop_pad: int = 2  # airbench: 2-px translation beats 4-px crops in short runs
+    crop_pad_mode: Literal["constant", "reflect"] = "reflect"  # airbench94
     cutout: int = 0  # ours: cutout pays off only in long runs
     tta: bool = True  # airbench, Page: mirror-image TTA
     tta_translate: int = 1  # airbench94's TTA level 2: also the views shifted 1 px
