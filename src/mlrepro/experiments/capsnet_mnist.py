@@ -45,7 +45,7 @@ class Config:
     recon_weight: float = 0.0005  # paper: sum of squared errors scaled by 0.0005
     train_limit: int = 0  # ours: 0 = all 60,000 training images
     test_limit: int = 0  # ours: 0 = the whole 10,000-image test set
-    precision: Literal["fp32", "bf16"] = "fp32"  # ours: this AVX2 CPU emulates bf16 (slower)
+    precision: Literal["fp32", "bf16"] = "fp32"  # ours: an AVX2-only CPU emulates bf16 (slower); bf16 routing unchecked
     channels_last: bool = False  # ours: slower for these 9×9 convs on this CPU
 
     def __post_init__(self):
@@ -57,7 +57,9 @@ class Config:
 
 PRESETS = {
     # One pass over the 60,000 images with a 1cycle schedule; no shifts (one epoch cannot overfit).
-    "cpu-1epoch": {"epochs": 1, "schedule": "onecycle", "lr": 2e-3, "shift_px": 0},
+    # Batch 32 (1,875 steps): 99.17 % on seed 0 against 99.06 % at batch 100, 99.12 % at 16 and
+    # 99.07 % at 32 with lr 3e-3 (docs/results.md).
+    "cpu-1epoch": {"epochs": 1, "schedule": "onecycle", "lr": 2e-3, "shift_px": 0, "batch_size": 32},
     "quick": {"epochs": 1, "train_limit": 600, "test_limit": 300, "batch_size": 50, "schedule": "onecycle",
               "lr": 2e-3},
 }
