@@ -65,3 +65,9 @@ def test_translate_tta_averages_the_six_views_with_airbench_weights():
 def test_config_rejects_bad_schedule_fractions(field, value):
     with pytest.raises(ValueError, match="lr_start_frac and lr_end_frac"):
         fast_cifar10.Config(**{field: value})
+
+
+@pytest.mark.parametrize("field", ["lookahead_every", "lookahead_start_epoch", "tta_translate"])
+def test_config_rejects_negative_counts(field):
+    with pytest.raises(ValueError, match="must be >= 0"):
+        fast_cifar10.Config(**{field: -1})

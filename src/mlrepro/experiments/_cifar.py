@@ -73,6 +73,8 @@ class CifarConfig:
             raise ValueError(f"warmup_frac must be in (0, 1), got {self.warmup_frac}")
         if not (0 < self.lr_start_frac <= 1 and 0 < self.lr_end_frac <= 1 and self.norm_lr_scale > 0):
             raise ValueError("lr_start_frac and lr_end_frac must be in (0, 1] and norm_lr_scale > 0")
+        if min(self.lookahead_every, self.lookahead_start_epoch, self.tta_translate) < 0:
+            raise ValueError("lookahead_every, lookahead_start_epoch and tta_translate must be >= 0")
         if not 0 <= self.label_smoothing < 1:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
 
