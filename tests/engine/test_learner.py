@@ -116,6 +116,26 @@ def test_scheduler_steps_per_batch_or_per_epoch(interval, expected):
     assert learner.optimizer.param_groups[0]["lr"] == pytest.approx(0.1 * 0.5 ** expected)
 
 
+@pytest.mark.parametrize("interval,expected", [("batch", [0.1 * 0.5 ** 3, 0.1 * 0.5 ** 7]), ("epoch", [0.1, 0.05])])
+def test_history_logs_the_lr_of_each_epochs_last_step(interval, expected):
+    x, y = make_data(n=128)
+    learner = make_learner()
+    learner.scheduler = torch.optim.lr_scheduler.StepLR(learner.optimizer, step_size=1, gamma=0.5)
+    learner.scheduler_interval = interval
+    hist = learner.fit(Batches(x, y, 32), 2)
+    assert [r["lr"] for r in hist.rows] == pytest.approx(expected)
+
+
+def test_history_lr_stays_inside_a_finished_onecycle():
+    x, y = make_data(n=128)
+    learner = make_learner()
+    learner.scheduler = torch.optim.lr_scheduler.OneCycleLR(learner.optimizer, max_lr=1.0, total_steps=8,
+                                                            anneal_strategy="linear")
+    learner.scheduler_interval = "batch"
+    hist = learner.fit(Batches(x, y, 32), 2)
+    assert hist.rows[-1]["lr"] == pytest.approx(1.0 / 25 / 1e4)
+
+
 def test_bad_arguments_are_rejected():
     model = nn.Linear(2, 2)
     with pytest.raises(ValueError, match="scheduler_interval"):

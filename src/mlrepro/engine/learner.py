@@ -190,8 +190,12 @@ class Learner:
         self._reset_running()
         self._emit("on_epoch_begin")
         start = time.perf_counter()
+        lr = self.optimizer.param_groups[0]["lr"]
         for batch in train_data:
             self._emit("on_batch_begin")
+            # The LR this step trains with: a per-batch scheduler steps inside train_step, and after the
+            # last step of a fixed-length schedule (OneCycleLR) the group holds an extrapolated value.
+            lr = self.optimizer.param_groups[0]["lr"]
             loss, outputs, targets = self.train_step(batch)
             self._accumulate(loss, outputs, targets)
             self.global_step += 1
@@ -200,7 +204,7 @@ class Learner:
         logs = {"epoch": self.epoch + 1, **self.running_logs()}
         if any(math.isnan(v) for v in logs.values()):
             raise StopTraining(f"loss became NaN in epoch {self.epoch + 1}")
-        logs["lr"] = self.optimizer.param_groups[0]["lr"]
+        logs["lr"] = lr  # the LR of the epoch's last step
         if self.scheduler is not None and self.scheduler_interval == "epoch":
             self.scheduler.step()
         if val_data is not None:
