@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from mlrepro.engine import Callback, Learner, LookaheadEMA
+from mlrepro.engine import Callback, Learner, LookaheadEMA, StopTraining
 
 
 def make_learner(callbacks=()):
@@ -90,6 +90,32 @@ def test_lookahead_ema_at_epoch_end_copies_the_average_back():
     for k, v in learner.model.state_dict().items():
         if v.is_floating_point():
             assert torch.equal(v, cb.ema[k])
+
+
+class Killer(Callback):
+    def __init__(self, after_epoch):
+        self.after_epoch = after_epoch
+
+    def on_epoch_end(self, learner, logs):
+        if learner.epoch == self.after_epoch:
+            raise StopTraining("killed")
+
+
+@pytest.mark.parametrize("stop_at", [1, 2, 3])
+def test_lookahead_ema_resumed_from_a_checkpoint_matches_an_unbroken_run(stop_at):
+    data = batches(n_batches=5)
+    kw = {"every": 2, "start_epoch": 1, "decay": 0.8, "power": 1.0}
+    unbroken = make_learner([LookaheadEMA(**kw)])
+    unbroken.fit(data, 4)
+    first = make_learner([LookaheadEMA(**kw), Killer(stop_at)])
+    first.fit(data, 4)  # the same run, killed after epoch `stop_at`
+    assert first.epoch == stop_at
+    state = first.state_dict()
+    resumed = make_learner([LookaheadEMA(**kw)])
+    resumed.load_state_dict(state)
+    resumed.fit(data, 4)
+    for (k, a), b in zip(unbroken.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), k
 
 
 @pytest.mark.parametrize("kw", [{"every": 0}, {"start_epoch": -1}, {"decay": 1.5}])

@@ -125,7 +125,8 @@ class LookaheadEMA(Callback):
     the average is weak early and strong at the end. Floating-point buffers (BN running statistics)
     are averaged with the parameters. At each epoch end the weights are set to the average.
     Written here because torch's `AveragedModel` keeps a separate copy and never writes it back.
-    The average is not checkpointed: a resumed run starts a fresh one at its next update.
+    A resumed run continues the same average without it being checkpointed: at every epoch end the
+    weights are the average, so a Learner restored from an epoch-end checkpoint rebuilds it exactly.
     """
 
     def __init__(self, every: int = 5, start_epoch: int = 3, decay: float = 0.95, power: float = 3.0):
@@ -138,8 +139,19 @@ class LookaheadEMA(Callback):
     def _tensors(self, learner: Learner) -> dict:
         return {k: v for k, v in learner.model.state_dict().items() if v.is_floating_point()}
 
+    def _first_update_step(self, learner: Learner) -> int | None:
+        """The global step of the first update (the one that starts the average), if it is known."""
+        if learner.steps_per_epoch is None:
+            return None
+        first = self.start_epoch * learner.steps_per_epoch + 1
+        return -(-first // self.every) * self.every
+
     def on_fit_begin(self, learner: Learner) -> None:
         self.ema = None
+        first = self._first_update_step(learner)
+        if learner.global_step and first is not None and first <= learner.global_step:
+            # Resumed after the average had started: it equals the restored weights (see above).
+            self.ema = {k: v.detach().clone() for k, v in self._tensors(learner).items()}
 
     def on_batch_end(self, learner: Learner, logs: dict) -> None:
         if learner.epoch < self.start_epoch or learner.global_step % self.every:
