@@ -74,6 +74,23 @@ def test_figures_are_written(tmp_path):
     assert (tmp_path / "grid.png").stat().st_size > 1000 and (tmp_path / "curve.png").stat().st_size > 1000
 
 
+@pytest.mark.parametrize("scores", ["logits", "lengths"])
+def test_example_titles_show_softmax_or_the_score_itself(monkeypatch, tmp_path, scores):
+    import mlrepro.plotting
+
+    figs = []
+    monkeypatch.setattr(mlrepro.plotting, "save_figure", lambda fig, path: figs.append(fig))
+    model, x, _ = trained_linear()
+    if scores == "lengths":
+        model = nn.Sequential(model, nn.Sigmoid())  # scores in (0, 1), not summing to 1
+    plot_examples(model, x, x.clone(), tmp_path / "g.png", n=1, scores=scores)  # nothing changed: x[0]
+    title = figs[0].axes[0].get_title()
+    with torch.no_grad():
+        out = model(x[:1])[0]
+    expected = f"{100 * out.softmax(0).max():.0f} %" if scores == "logits" else f"length {out.max():.2f}"
+    assert expected in title
+
+
 def test_adversarial_learner_trains_on_attacked_inputs():
     model, x, y = trained_linear()
     model.train()

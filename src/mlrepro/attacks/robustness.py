@@ -120,16 +120,22 @@ def plot_robustness(curves: dict[str, Sequence[float]], eps_values: Sequence[flo
 
 
 def plot_examples(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor, path: str | os.PathLike, *,
-                  classes: Sequence[str] | None = None, n: int = 5, title: str = "") -> None:
+                  classes: Sequence[str] | None = None, n: int = 5, title: str = "",
+                  scores: str = "logits") -> None:
     """The blog's figure: original | perturbation | adversarial, with predictions and confidences.
 
-    Shows the first `n` inputs whose prediction the attack changed (else the first `n`). Confidence
-    is the softmax of the model's scores.
+    Shows the first `n` inputs whose prediction the attack changed (else the first `n`). With
+    `scores="logits"` the confidence is the softmax of the model's scores; with `scores="lengths"`
+    (a CapsNet's capsule lengths, each already the probability that its class is present) it is the
+    predicted class's own score: a softmax over lengths in [0, 1] would be nearly flat.
     """
     from ..plotting import plt, save_figure
 
-    probs = torch.softmax(predict(model, x).float(), 1)
-    probs_adv = torch.softmax(predict(model, x_adv).float(), 1)
+    if scores not in ("logits", "lengths"):
+        raise ValueError(f"plot_examples: scores must be 'logits' or 'lengths', got {scores!r}")
+    to_conf = (lambda s: torch.softmax(s, 1)) if scores == "logits" else (lambda s: s)
+    probs = to_conf(predict(model, x).float())
+    probs_adv = to_conf(predict(model, x_adv).float())
     changed = (probs.argmax(1) != probs_adv.argmax(1)).nonzero().flatten()
     rest = (probs.argmax(1) == probs_adv.argmax(1)).nonzero().flatten()
     idx = torch.cat([changed, rest])[:n].tolist()
@@ -137,7 +143,8 @@ def plot_examples(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor, path: 
 
     def label(p):
         c = int(p.argmax())
-        return f"{classes[c] if classes else c} ({100 * p[c]:.0f} %)"
+        conf = f"{100 * p[c]:.0f} %" if scores == "logits" else f"length {p[c]:.2f}"
+        return f"{classes[c] if classes else c} ({conf})"
 
     def image(t):  # (C, H, W) → something imshow takes
         t = t.detach().float().cpu()
