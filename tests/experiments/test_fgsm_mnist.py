@@ -10,7 +10,8 @@ from mlrepro.runner import run_experiment
 def test_blog_preset_is_the_posts_setup():
     exp = get_experiment("fgsm-mnist")
     cfg = exp.Config(**exp.PRESETS["blog"])
-    assert (cfg.mlp_recipe, cfg.cnn, cfg.mlp_epochs, cfg.eps_linf) == ("blog", False, 10, 0.1)
+    assert (cfg.mlp_recipe, cfg.cnn, cfg.mlp_epochs, cfg.eps_linf, cfg.batch_size) == ("blog", False, 10, 0.1, 50)
+    assert exp.BLOG_LR == 1e-4  # the author's TF post's Adam
 
 
 def test_blog_preset_reports_clamped_and_unclamped_fgsm_without_the_cnn(tmp_path, data_dir):

@@ -7,8 +7,10 @@ Run:   mlrepro run fgsm-mnist --seeds 0,1,2        Quick: mlrepro run fgsm-mnist
 
 The two networks are trained with mnist-mlp's and mnist-cnn's recipes (inputs normalised by the
 loaders), then wrapped as `Normalize → network` so that every attack works on pixels in [0, 1].
-The `blog` preset trains the MLP the way a 2018 TensorFlow post would (raw [0, 1] pixels, Adam 1e-3
-at a constant rate, 10 epochs; the post gives no recipe) and skips the CNN.
+The `blog` preset trains the MLP on raw [0, 1] pixels with the optimizer of the same author's
+TensorFlow post (2017-09-12-intro-to-tensorflow: Adam at a constant 1e-4, minibatches of 50), for
+10 epochs (the adversarial post gives no recipe; this one lands on its 97 % clean accuracy), and
+skips the CNN.
 
 FGSM is reported twice: clamped to [0, 1] (`*_fgsm_accuracy`, valid images; the library's default)
 and unclamped (`*_fgsm_unclamped_accuracy`): the post's code, `adv_x = model.x + FLAGS.eps *
@@ -48,7 +50,7 @@ class Config:
     curve_eps: tuple[float, ...] = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3)  # issue
     mlp_epochs: int = 10  # mnist-mlp's recipe
     # "mnist-mlp": that experiment's recipe (normalised inputs, Adam 1cycle peak 3e-3). "blog": raw
-    # [0, 1] pixels, Adam 1e-3 at a constant rate (ours: how a 2018 TF post trains; the post gives none).
+    # [0, 1] pixels, Adam at a constant 1e-4 (the author's TF post; the adversarial post gives none).
     mlp_recipe: Literal["mnist-mlp", "blog"] = "mnist-mlp"
     cnn: bool = True  # ours: False skips the CNN (its training is most of a seed's time)
     cnn_epochs: int = 3  # mnist-cnn's fast recipe
@@ -68,7 +70,10 @@ class Config:
 PRESETS = {"quick": {"mlp_epochs": 2, "cnn_epochs": 1, "train_limit": 600, "val_size": 100,
                      "batch_size": 50, "test_limit": 500, "pgd_limit": 100, "pgd_steps": 10,
                      "curve_eps": (0.0, 0.1, 0.2, 0.3)},
-           "blog": {"mlp_recipe": "blog", "cnn": False}}
+           # The author's TF post's minibatch of 50 (with Adam 1e-4, below); Adam 1e-3 at batch 128
+           # gave 97.8 % clean and 8.1 % under unclamped FGSM, far from the post's < 1 %.
+           "blog": {"mlp_recipe": "blog", "cnn": False, "batch_size": 50}}
+BLOG_LR = 1e-4  # AdamOptimizer(1e-4) in the author's TF post
 
 
 def _train(exp, cfg, ctx, verbose: bool, normalize: bool = True) -> tuple[nn.Module, float, float]:
@@ -93,7 +98,7 @@ def run(cfg: Config, ctx) -> dict:
     common = {"train_limit": cfg.train_limit, "val_size": cfg.val_size, "batch_size": cfg.batch_size}
     blog = cfg.mlp_recipe == "blog"
     mlp_cfg = mnist_mlp.Config(epochs=cfg.mlp_epochs, **common,
-                               **({"schedule": "constant", "lr_max": 1e-3} if blog else {}))
+                               **({"schedule": "constant", "lr_max": BLOG_LR} if blog else {}))
     models = {"mlp": _train(mnist_mlp, mlp_cfg, ctx, ctx.verbose, normalize=not blog)}
     if cfg.cnn:
         models["cnn"] = _train(mnist_cnn, mnist_cnn.Config(epochs=cfg.cnn_epochs, test_limit=cfg.test_limit,
