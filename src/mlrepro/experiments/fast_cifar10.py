@@ -3,9 +3,10 @@
 Claim: ours, ≥ 91 % test accuracy in ≤ 30 minutes on a 2-core CPU with a network of airbench94's
 widths (118 M multiply-adds per image) and airbench94's training recipe; the "gpu" preset (batch 1024,
 bf16, compiled) aims at 94 % in seconds, as airbench reaches 94 % in 3.83 s on an A100. Measured
-(docs/results.md, CIFAR-10 JPEG copy): ≈ 90.6 % in 27 minutes at 1 thread per seed — the accuracy
-target is not met.
-Run:   mlrepro run fast-cifar10 --seeds 0,1,2        (GPU: --preset gpu)
+(docs/results.md, CIFAR-10 JPEG copy): 91.25 ± 0.22 % in 25.4 ± 2.3 minutes with both cores for one
+run (--preset two-threads, 22 epochs); 90.69 ± 0.21 % in 27.6 minutes at one core per run (12 epochs).
+Run:   mlrepro run fast-cifar10 --preset two-threads --threads 2 --seeds 0,1,2
+       mlrepro run fast-cifar10 --seeds 0,1,2        (GPU: --preset gpu)
 Quick: mlrepro run fast-cifar10 --quick
 """
 
@@ -52,9 +53,9 @@ PRESETS = {
     # GPU: airbench94's batch of 1024 (same per-example LR: 11.5 · 1024 / 7850.7 = 1.5) and ~its 9.9
     # epochs; bf16 + channels_last + torch.compile (precision/compile "auto" on CUDA). Not run here.
     "gpu": {"batch_size": 1024, "lr": 1.5, "epochs": 10},
-    # Both cores for one run (2 threads): 22 epochs fit the 30 minutes with a margin. The same VM
-    # took 61-73 s per epoch on one day and 71-85 s on another; 24 epochs (91.54 %, 25.7 min on the
-    # fast day) ran over 30 minutes on the slow one (docs/results.md).
+    # Both cores for one run (2 threads): 22 epochs fit the 30 minutes with a margin: 91.25 ± 0.22 %
+    # in 22.8-27.0 min over 3 seeds. 24 epochs took 25.7 min on a fast stretch of this VM and 31.2 min
+    # on a slow one (60-73 vs 71-85 s per epoch; docs/results.md).
     "two-threads": {"epochs": 22},
     "quick": {"model": "fast_cifar_small", "epochs": 2, "batch_size": 256, "train_limit": 2048,
               "test_limit": 1000, "eval_each_epoch": True},
