@@ -145,6 +145,20 @@ def test_attacks_run_the_model_in_eval_mode_and_restore_its_mode():
     assert model.training
 
 
+def test_attacks_leave_parameters_without_grads_and_trainable():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(36, 10))
+    model[1].bias.requires_grad_(False)  # a frozen parameter stays frozen
+    x, y = batch()
+    seen = []
+    model.register_forward_hook(lambda m, i, o: seen.append([p.requires_grad for p in m.parameters()]))
+    for attack in ("fgsm", "pgd"):
+        make_attack(attack, 0.1, steps=2)(model, x, y)
+    assert seen == [[False, False]] * 3  # ∇ₓ only: no weight-gradient paths recorded
+    assert [p.requires_grad for p in model.parameters()] == [True, False]
+    assert all(p.grad is None for p in model.parameters())
+
+
 @pytest.mark.parametrize("name", list_models())
 def test_every_registered_classifier_can_be_attacked_without_model_specific_code(name):
     torch.manual_seed(0)

@@ -79,6 +79,21 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
             m.training = training
 
 
+@contextlib.contextmanager
+def _attack_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Eval mode, with the parameters' requires_grad off: an attack needs ∇ₓ only, and autograd then
+    records no weight-gradient paths (the outputs are unchanged). Both restored afterwards."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    with eval_mode(model):
+        try:
+            for p in params:
+                p.requires_grad_(False)
+            yield model
+        finally:
+            for p in params:
+                p.requires_grad_(True)
+
+
 def _loss_grad(model: nn.Module, x: torch.Tensor, y: torch.Tensor, targeted: bool,
                check: bool = True) -> torch.Tensor:
     """∇ₓ of the attack's objective: CE(f(x), y) untargeted, -CE(f(x), target) targeted."""
@@ -111,7 +126,7 @@ def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *,
     """
     eps = check_eps(eps)
     check_inputs(x, y)
-    with eval_mode(model):
+    with _attack_mode(model):
         grad = _loss_grad(model, x, y, targeted)
     adv = x.detach() + eps * grad.sign()
     return adv.clamp_(0, 1) if clamp else adv
@@ -143,7 +158,7 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, alpha
                                  dtype=x.dtype).uniform_(0, 1, generator=generator)
             adv += delta * (radius * eps / _per_sample_norm(delta))
         adv.clamp_(0, 1)
-    with eval_mode(model):
+    with _attack_mode(model):
         for i in range(steps):
             grad = _loss_grad(model, adv, y, targeted, check=i == 0)  # the output's type is checked once
             if norm == "linf":
