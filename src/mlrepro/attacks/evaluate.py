@@ -24,6 +24,7 @@ def attack_run(run_dir: str | os.PathLike, attack: str = "fgsm", eps: float = 0.
     """
     from ..data import load_dataset
     from ..engine.runtime import resolve_device
+    from ..experiments import get_experiment
     from ..export import load_run_model
 
     check_eps(eps)
@@ -53,8 +54,6 @@ def attack_run(run_dir: str | os.PathLike, attack: str = "fgsm", eps: float = 0.
                "random_start": random_start if attack.startswith("pgd") else None, **stats,
                "dataset": test.name, "seed": seed}
     atomic_write_json(json_path, metrics)
-    from ..experiments import get_experiment
-
     plot_examples(model, x[:200], x_adv[:200], png_path, classes=test.classes,
                   scores=getattr(get_experiment(record["experiment"]), "SCORES", "logits"),
                   title=f"{record['experiment']}: {attack}, ε = {eps:g}"

@@ -149,7 +149,7 @@ class LookaheadEMA(Callback):
     def on_fit_begin(self, learner: Learner) -> None:
         self.ema = None
         first = self._first_update_step(learner)
-        if learner.global_step and first is not None and first <= learner.global_step:
+        if first is not None and first <= learner.global_step:
             # Resumed after the average had started: it equals the restored weights (see above).
             self.ema = {k: v.detach().clone() for k, v in self._tensors(learner).items()}
 

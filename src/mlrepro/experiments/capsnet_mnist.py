@@ -46,8 +46,9 @@ class Config:
     recon_weight: float = 0.0005  # paper: sum of squared errors scaled by 0.0005
     train_limit: int = 0  # ours: 0 = all 60,000 training images
     test_limit: int = 0  # ours: 0 = the whole 10,000-image test set
-    precision: Literal["fp32", "bf16"] = "fp32"  # ours: an AVX2-only CPU emulates bf16 (slower); with AVX512-BF16
-    # bf16 is 1.73x faster and as accurate after one epoch (docs/results.md)
+    # ours: an AVX2-only CPU emulates bf16 (slower); with AVX512-BF16, bf16 is 1.73x faster and as
+    # accurate after one epoch (docs/results.md)
+    precision: Literal["fp32", "bf16"] = "fp32"
     channels_last: bool = False  # ours: slower for these 9×9 convs on this CPU
 
     def __post_init__(self):
