@@ -171,3 +171,11 @@ def test_gradients_reach_the_input_after_an_inference_mode_pass():
     assert torch.allclose(scores, want, atol=1e-6)
     scores[:, 3].sum().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_caps_init_std_sets_the_scale_of_the_digit_capsule_weights():
+    torch.manual_seed(0)
+    small = create_model("capsnet_mnist").digits.weight
+    wide = create_model("capsnet_mnist", caps_init_std=0.05).digits.weight
+    assert small.std().item() == pytest.approx(0.01, rel=0.01)
+    assert wide.std().item() == pytest.approx(0.05, rel=0.01)

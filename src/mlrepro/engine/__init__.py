@@ -19,7 +19,15 @@ from .rundir import (
                         atomic_write_json,
                         atomic_write_text,
 )
-from .runtime import get_rng_state, hardware_info, resolve_device, seed_everything, set_rng_state
+from .runtime import (
+    get_rng_state,
+    hardware_info,
+    native_bf16,
+    resolve_device,
+    resolve_precision,
+    seed_everything,
+    set_rng_state,
+)
 
 __all__ = [
                         "METRICS",
@@ -41,7 +49,9 @@ __all__ = [
                         "atomic_write_text",
                         "get_rng_state",
                         "hardware_info",
+                        "native_bf16",
                         "resolve_device",
+                        "resolve_precision",
                         "seed_everything",
                         "set_rng_state",
 ]

@@ -69,6 +69,28 @@ def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
     return device
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether bf16 runs in hardware here (CUDA, or a CPU with AVX512-BF16 or AMX).
+
+    An AVX2-only CPU emulates bf16 and trains slower than in fp32, so "auto" precision picks bf16
+    only where this is true.
+    """
+    if device.type == "cuda":
+        return True
+    cpu = getattr(torch, "cpu", None)
+    return device.type == "cpu" and any(getattr(cpu, f, lambda: False)() for f in
+                                        ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """"fp32" or "bf16" as given; "auto" → bf16 where `native_bf16(device)`, else fp32."""
+    if precision not in ("auto", "fp32", "bf16"):
+        raise ValueError(f"precision must be 'auto', 'fp32' or 'bf16', got {precision!r}")
+    if precision == "auto":
+        return "bf16" if native_bf16(device) else "fp32"
+    return precision
+
+
 def init_distributed() -> tuple[int, int, int]:
     """Join the process group torchrun describes (RANK, WORLD_SIZE, LOCAL_RANK); (rank, world, local).
 

@@ -23,7 +23,7 @@ from torch import nn
 from ..data import TensorLoader
 from ..data.augment import CifarAugment
 from ..data.cifar10 import MEAN, STD
-from ..engine import Learner, LookaheadEMA
+from ..engine import Learner, LookaheadEMA, resolve_precision
 from ..errors import ConfigError
 from ..nn import create_model
 from ..plotting import plot_history
@@ -130,18 +130,9 @@ def param_groups(model: nn.Module, lr: float, weight_decay: float, decay_norm_an
     return [g for g in groups if g["params"]]
 
 
-def native_bf16(device: torch.device) -> bool:
-    """Whether bf16 runs in hardware here (CUDA, or a CPU with AVX512-BF16 or AMX)."""
-    if device.type == "cuda":
-        return True
-    cpu = getattr(torch, "cpu", None)
-    return device.type == "cpu" and any(getattr(cpu, f, lambda: False)() for f in
-                                        ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
-
-
-def resolve_precision(cfg: CifarConfig, device: torch.device) -> tuple[str, bool]:
+def resolve_run_options(cfg: CifarConfig, device: torch.device) -> tuple[str, bool]:
     """(precision, compile) for this device: "auto" measured per device (see the module docstring)."""
-    precision = cfg.precision if cfg.precision != "auto" else ("bf16" if native_bf16(device) else "fp32")
+    precision = resolve_precision(cfg.precision, device)
     compiled = cfg.compile == "on" or (cfg.compile == "auto" and device.type == "cuda")
     return precision, compiled
 
@@ -176,7 +167,7 @@ def setup(cfg: CifarConfig, ctx) -> SimpleNamespace:
     if hasattr(model, "init_whitening"):  # fast nets: whiten 2×2 patches of 5,000 random images
         pick = subset(x_train, y_train, 5000)[0]
         model.init_whitening(train_loader.preprocess(pick.to(ctx.device)).cpu())
-    precision, compiled = resolve_precision(cfg, ctx.device)
+    precision, compiled = resolve_run_options(cfg, ctx.device)
     if compiled:
         model.compile()  # in place: state_dict keys stay those of the plain model
     groups = param_groups(model, cfg.lr, cfg.weight_decay, cfg.decay_norm_and_bias, cfg.norm_lr_scale)

@@ -20,7 +20,7 @@ import torch
 
 from ..data import TensorLoader
 from ..data.multimnist import RandomShift
-from ..engine import Learner
+from ..engine import Learner, resolve_precision
 from ..errors import ConfigError
 from ..nn import create_model
 from ..nn.capsnet import CapsNet, capsnet_loss, margin_loss
@@ -36,9 +36,11 @@ SCORES = "lengths"  # what the model's outputs are (`mlrepro attack` shows them 
 class Config:
     routing_iterations: int = 3  # paper
     detach_routing: bool = True  # public ports: gradient only through the last routing iteration
+    caps_init_std: float = 0.01  # normal init of the DigitCaps W_ij, as the best public port
     epochs: int = 50  # ours (paper: not stated; the best public port: 50)
     batch_size: int = 100  # the best public port (paper: not stated)
     lr: float = 1e-3  # paper: Adam with TensorFlow's defaults
+    beta2: float = 0.999  # paper: TensorFlow's Adam default
     schedule: Literal["exponential", "onecycle"] = "exponential"  # paper: exponentially decaying LR
     lr_decay: float = 0.9  # per epoch, as the best public port
     warmup_frac: float = 0.2  # ours: 1cycle's rising part
@@ -47,15 +49,15 @@ class Config:
     train_limit: int = 0  # ours: 0 = all 60,000 training images
     test_limit: int = 0  # ours: 0 = the whole 10,000-image test set
     # ours: an AVX2-only CPU emulates bf16 (slower); with AVX512-BF16, bf16 is 1.73x faster and as
-    # accurate after one epoch (docs/results.md)
-    precision: Literal["fp32", "bf16"] = "fp32"
+    # accurate after one epoch (docs/results.md). "auto" = bf16 where it runs in hardware.
+    precision: Literal["auto", "fp32", "bf16"] = "fp32"
     channels_last: bool = False  # ours: slower for these 9×9 convs on this CPU
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1 or self.routing_iterations < 1:
             raise ValueError("epochs, batch_size and routing_iterations must be >= 1")
-        if self.shift_px < 0 or self.recon_weight < 0:
-            raise ValueError("shift_px and recon_weight must be >= 0")
+        if self.shift_px < 0 or self.recon_weight < 0 or self.caps_init_std <= 0:
+            raise ValueError("shift_px and recon_weight must be >= 0, caps_init_std > 0")
 
 
 PRESETS = {
@@ -98,7 +100,7 @@ class CapsNetLearner(Learner):
 def build_model(cfg: Config) -> CapsNet:
     """The network a run of this config trains (`mlrepro attack` / `export` rebuild it)."""
     return create_model("capsnet_mnist", routing_iterations=cfg.routing_iterations,
-                        detach_routing=cfg.detach_routing)
+                        detach_routing=cfg.detach_routing, caps_init_std=cfg.caps_init_std)
 
 
 def input_spec(cfg: Config) -> dict:
@@ -108,7 +110,8 @@ def input_spec(cfg: Config) -> dict:
 
 def make_learner(model: CapsNet, cfg, ctx, steps: int, metrics=("accuracy",)) -> CapsNetLearner:
     """Adam (fused) with the config's schedule, on the CapsNet loss (shared with capsnet-multimnist)."""
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=ctx.device.type in ("cpu", "cuda") or None)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, cfg.beta2),
+                           fused=ctx.device.type in ("cpu", "cuda") or None)
     if cfg.schedule == "onecycle":
         if not 1 < cfg.warmup_frac * steps < steps - 1:
             raise ConfigError(f"1cycle over {steps} steps with warmup_frac {cfg.warmup_frac} leaves a phase of "
@@ -120,7 +123,8 @@ def make_learner(model: CapsNet, cfg, ctx, steps: int, metrics=("accuracy",)) ->
         sched, interval = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_decay), "epoch"
     return CapsNetLearner(model, opt, recon_weight=cfg.recon_weight, scheduler=sched,
                           scheduler_interval=interval, metrics=metrics, device=ctx.device,
-                          precision=cfg.precision, channels_last=cfg.channels_last)
+                          precision=resolve_precision(cfg.precision, ctx.device),
+                          channels_last=cfg.channels_last)
 
 
 def setup(cfg: Config, ctx) -> SimpleNamespace:

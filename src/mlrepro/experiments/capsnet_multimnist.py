@@ -37,6 +37,7 @@ class Config:
     epochs: int = 1  # ours: one pass over the 60M pairs
     batch_size: int = 128  # ours (paper: not stated)
     lr: float = 1e-3  # paper: Adam
+    beta2: float = 0.999  # paper: TensorFlow's Adam default
     schedule: Literal["exponential", "onecycle"] = "onecycle"  # ours (paper: exponential decay)
     lr_decay: float = 0.9  # per epoch, with schedule=exponential
     warmup_frac: float = 0.1  # ours: 1cycle's rising part
@@ -45,7 +46,8 @@ class Config:
     train_limit: int = 0  # ours: base training digits used (0 = all 60,000)
     test_limit: int = 0  # ours: test pairs, one per test digit (0 = all 10,000)
     data_seed: int = 0  # ours: the test pairs depend on this, not on the run's seed
-    precision: Literal["fp32", "bf16"] = "fp32"  # ours: this AVX2 CPU emulates bf16 (slower)
+    # ours: "auto" = bf16 where it runs in hardware (engine.native_bf16); fp32 is what was measured
+    precision: Literal["auto", "fp32", "bf16"] = "fp32"
     channels_last: bool = False  # ours
 
     def __post_init__(self):

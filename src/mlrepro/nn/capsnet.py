@@ -127,12 +127,12 @@ class DigitCaps(nn.Module):
     """Fully connected capsules: û_j|i = W_ij u_i for every child i and parent j, then routing."""
 
     def __init__(self, in_caps: int = 1152, in_dim: int = 8, out_caps: int = 10, out_dim: int = 16,
-                 iterations: int = 3, detach_routing: bool = True):
+                 iterations: int = 3, detach_routing: bool = True, init_std: float = 0.01):
         super().__init__()
         self.out_caps, self.out_dim = out_caps, out_dim
         self.iterations, self.detach_routing = iterations, detach_routing
         # W_ij stored child-major as (I, in_dim, J*out_dim): one (in_dim → J*out_dim) map per child.
-        self.weight = nn.Parameter(0.01 * torch.randn(in_caps, in_dim, out_caps * out_dim))
+        self.weight = nn.Parameter(init_std * torch.randn(in_caps, in_dim, out_caps * out_dim))
         self._scratch = torch.empty(0)  # û / grad û buffer of the fused path; not model state
 
     def predictions(self, u: torch.Tensor) -> torch.Tensor:
@@ -170,12 +170,14 @@ class CapsNet(nn.Module):
         image_size: side of the square input (28 for MNIST, 36 for MultiMNIST).
         routing_iterations: r in Procedure 1 (paper: 3).
         detach_routing: see `route`.
+        caps_init_std: standard deviation of the normal init of the DigitCaps weights W_ij (0.01,
+            as the best-known public port; the paper does not say).
     """
 
     def __init__(self, in_channels: int = 1, image_size: int = 28, num_classes: int = 10,
                  routing_iterations: int = 3, detach_routing: bool = True, conv_channels: int = 256,
                  primary_caps: int = 32, primary_dim: int = 8, digit_dim: int = 16,
-                 decoder_sizes: tuple[int, ...] = (512, 1024)):
+                 decoder_sizes: tuple[int, ...] = (512, 1024), caps_init_std: float = 0.01):
         super().__init__()
         if routing_iterations < 1:
             raise ValueError(f"routing_iterations must be >= 1, got {routing_iterations}")
@@ -184,7 +186,7 @@ class CapsNet(nn.Module):
         self.primary = PrimaryCaps(conv_channels, primary_caps, primary_dim)
         side = ((image_size - 8) - 9) // 2 + 1  # 28 → 20 → 6; 36 → 28 → 10
         self.digits = DigitCaps(primary_caps * side * side, primary_dim, num_classes, digit_dim,
-                                routing_iterations, detach_routing)
+                                routing_iterations, detach_routing, caps_init_std)
         layers: list[nn.Module] = []
         width = num_classes * digit_dim
         for h in decoder_sizes:
