@@ -1,0 +1,25 @@
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from mlrepro.engine import runtime
+from mlrepro.experiments import capsnet_mnist
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_trains_in_bf16_only_where_the_hardware_has_it(monkeypatch, native):
+    monkeypatch.setattr(runtime, "native_bf16", lambda device: native)
+    cfg = capsnet_mnist.Config(**{**capsnet_mnist.PRESETS["cpu-1epoch"], "caps_init_std": 0.02,
+                                  "beta2": 0.99})
+    assert cfg.precision == "auto"
+    model = capsnet_mnist.build_model(cfg)
+    learner = capsnet_mnist.make_learner(model, cfg, SimpleNamespace(device=torch.device("cpu")), steps=100)
+    assert learner.precision == ("bf16" if native else "fp32")
+    assert learner.optimizer.param_groups[0]["betas"][1] == 0.99  # beta1 is cycled by 1cycle
+    assert model.digits.weight.std().item() == pytest.approx(0.02, rel=0.02)
+
+
+def test_a_non_positive_init_scale_is_refused():
+    with pytest.raises(ValueError, match="caps_init_std > 0"):
+        capsnet_mnist.Config(caps_init_std=0)
