@@ -206,5 +206,5 @@ def run(cfg: Config, ctx) -> dict:
     return {"test_accuracy": test_logs["accuracy"], "test_error_pct": 100 * (1 - test_logs["accuracy"]),
             "test_margin_loss": test_logs["loss"], "train_images_per_s": images / epoch_time,
             "epochs": s.learner.epoch, "train_images": len(s.train.inputs), "train_time_s": train_time_s,
-            "threads": torch.get_num_threads(),
+            "threads": torch.get_num_threads(), "precision": s.learner.precision,  # "auto" resolved
             "load_avg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}
