@@ -23,3 +23,11 @@ def test_auto_precision_trains_in_bf16_only_where_the_hardware_has_it(monkeypatc
 def test_a_non_positive_init_scale_is_refused():
     with pytest.raises(ValueError, match="caps_init_std > 0"):
         capsnet_mnist.Config(caps_init_std=0)
+
+
+@pytest.mark.parametrize("cycle", [True, False])
+def test_one_cycle_moves_adams_beta1_only_when_asked(cycle):
+    cfg = capsnet_mnist.Config(**{**capsnet_mnist.PRESETS["quick"], "cycle_momentum": cycle})
+    model = capsnet_mnist.build_model(cfg)
+    learner = capsnet_mnist.make_learner(model, cfg, SimpleNamespace(device=torch.device("cpu")), steps=100)
+    assert learner.optimizer.param_groups[0]["betas"][0] == (0.95 if cycle else 0.9)

@@ -44,6 +44,7 @@ class Config:
     schedule: Literal["exponential", "onecycle"] = "exponential"  # paper: exponentially decaying LR
     lr_decay: float = 0.9  # per epoch, as the best public port
     warmup_frac: float = 0.2  # ours: 1cycle's rising part
+    cycle_momentum: bool = True  # torch's 1cycle default: Adam's β1 0.95 → 0.85 → 0.95 (False: 0.9)
     shift_px: int = 2  # paper: shifts of up to 2 px, zero padded
     recon_weight: float = 0.0005  # paper: sum of squared errors scaled by 0.0005
     train_limit: int = 0  # ours: 0 = all 60,000 training images
@@ -119,7 +120,8 @@ def make_learner(model: CapsNet, cfg, ctx, steps: int, metrics=("accuracy",)) ->
             raise ConfigError(f"1cycle over {steps} steps with warmup_frac {cfg.warmup_frac} leaves a phase of "
                               "at most one step; train longer, lower --batch-size or use --schedule exponential")
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps,
-                                                    pct_start=cfg.warmup_frac)
+                                                    pct_start=cfg.warmup_frac,
+                                                    cycle_momentum=cfg.cycle_momentum)
         interval = "batch"
     else:
         sched, interval = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_decay), "epoch"

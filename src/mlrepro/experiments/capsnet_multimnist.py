@@ -41,6 +41,7 @@ class Config:
     schedule: Literal["exponential", "onecycle"] = "onecycle"  # ours (paper: exponential decay)
     lr_decay: float = 0.9  # per epoch, with schedule=exponential
     warmup_frac: float = 0.1  # ours: 1cycle's rising part
+    cycle_momentum: bool = True  # torch's 1cycle default: Adam's β1 0.95 → 0.85 → 0.95 (False: 0.9)
     max_shift: int = 4  # paper: each digit shifted up to 4 px → 36×36
     recon_weight: float = 0.0005  # paper
     train_limit: int = 0  # ours: base training digits used (0 = all 60,000)
