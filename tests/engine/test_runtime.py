@@ -27,3 +27,12 @@ def test_native_bf16_follows_the_cpu_flags(monkeypatch):
 def test_unknown_precision_is_a_clear_error():
     with pytest.raises(ValueError, match="precision must be 'auto', 'fp32' or 'bf16', got 'fp16'"):
         resolve_precision("fp16", torch.device("cpu"))
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_a_learner_resolves_auto_precision_itself(monkeypatch, native):
+    from mlrepro.engine import Learner
+
+    monkeypatch.setattr(runtime, "native_bf16", lambda device: native)
+    learner = Learner(torch.nn.Linear(2, 2), device="cpu", precision="auto")
+    assert learner.precision == ("bf16" if native else "fp32")

@@ -31,3 +31,8 @@ def test_one_cycle_moves_adams_beta1_only_when_asked(cycle):
     model = capsnet_mnist.build_model(cfg)
     learner = capsnet_mnist.make_learner(model, cfg, SimpleNamespace(device=torch.device("cpu")), steps=100)
     assert learner.optimizer.param_groups[0]["betas"][0] == (0.95 if cycle else 0.9)
+
+
+def test_an_adam_beta2_outside_0_1_is_refused_before_training():
+    with pytest.raises(ValueError, match=r"beta2 must be in \[0, 1\), got 1.5"):
+        capsnet_mnist.Config(beta2=1.5)

@@ -12,7 +12,7 @@ from torch import distributed as dist
 from torch import nn
 
 from .callbacks import Callback, History, StopTraining
-from .runtime import get_rng_state, resolve_device, set_rng_state
+from .runtime import get_rng_state, resolve_device, resolve_precision, set_rng_state
 
 Metric = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -37,7 +37,8 @@ class Learner:
         scheduler: a torch LR scheduler, stepped after every batch (`scheduler_interval="batch"`)
             or after every epoch (`"epoch"`).
         metrics: names from `METRICS` or `{name: fn(outputs, targets) -> scalar tensor}`.
-        precision: "fp32" or "bf16" (autocast on CPU and GPU).
+        precision: "fp32", "bf16" (autocast on CPU and GPU) or "auto" (bf16 where the device runs
+            it in hardware, see `runtime.native_bf16`); `self.precision` is the resolved one.
         channels_last: convnets on CPU and GPU run faster with NHWC memory layout.
 
     Under an initialised process group (torchrun) the train step runs through
@@ -52,9 +53,8 @@ class Learner:
                  channels_last: bool = False, grad_clip_norm: float | None = None):
         if scheduler_interval not in ("batch", "epoch"):
             raise ValueError(f"scheduler_interval must be 'batch' or 'epoch', got {scheduler_interval!r}")
-        if precision not in ("fp32", "bf16"):
-            raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
         self.device = resolve_device(device)
+        precision = resolve_precision(precision, self.device)  # also refuses unknown values
         self.channels_last = channels_last
         self.model = model.to(self.device)
         if channels_last:

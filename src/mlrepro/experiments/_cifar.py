@@ -23,7 +23,7 @@ from torch import nn
 from ..data import TensorLoader
 from ..data.augment import CifarAugment
 from ..data.cifar10 import MEAN, STD
-from ..engine import Learner, LookaheadEMA, resolve_precision
+from ..engine import Learner, LookaheadEMA
 from ..errors import ConfigError
 from ..nn import create_model
 from ..plotting import plot_history
@@ -130,11 +130,10 @@ def param_groups(model: nn.Module, lr: float, weight_decay: float, decay_norm_an
     return [g for g in groups if g["params"]]
 
 
-def resolve_run_options(cfg: CifarConfig, device: torch.device) -> tuple[str, bool]:
-    """(precision, compile) for this device: "auto" measured per device (see the module docstring)."""
-    precision = resolve_precision(cfg.precision, device)
-    compiled = cfg.compile == "on" or (cfg.compile == "auto" and device.type == "cuda")
-    return precision, compiled
+def use_compile(cfg: CifarConfig, device: torch.device) -> bool:
+    """Whether to torch.compile on this device: "auto" measured per device (see the module docstring).
+    Precision "auto" is resolved by the Learner (`engine.resolve_precision`)."""
+    return cfg.compile == "on" or (cfg.compile == "auto" and device.type == "cuda")
 
 
 def subset(images: torch.Tensor, labels: torch.Tensor, limit: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -167,7 +166,7 @@ def setup(cfg: CifarConfig, ctx) -> SimpleNamespace:
     if hasattr(model, "init_whitening"):  # fast nets: whiten 2×2 patches of 5,000 random images
         pick = subset(x_train, y_train, 5000)[0]
         model.init_whitening(train_loader.preprocess(pick.to(ctx.device)).cpu())
-    precision, compiled = resolve_run_options(cfg, ctx.device)
+    compiled = use_compile(cfg, ctx.device)
     if compiled:
         model.compile()  # in place: state_dict keys stay those of the plain model
     groups = param_groups(model, cfg.lr, cfg.weight_decay, cfg.decay_norm_and_bias, cfg.norm_lr_scale)
@@ -187,9 +186,9 @@ def setup(cfg: CifarConfig, ctx) -> SimpleNamespace:
     callbacks = [LookaheadEMA(cfg.lookahead_every, cfg.lookahead_start_epoch)] if cfg.lookahead_every else []
     learner = Learner(model, opt, nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing),
                       scheduler=sched, scheduler_interval=interval, metrics=["accuracy"], callbacks=callbacks,
-                      device=ctx.device, precision=precision, channels_last=cfg.channels_last)
-    return SimpleNamespace(learner=learner, train=train_loader, test=test_loader, precision=precision,
-                           compiled=compiled)
+                      device=ctx.device, precision=cfg.precision, channels_last=cfg.channels_last)
+    return SimpleNamespace(learner=learner, train=train_loader, test=test_loader,
+                           precision=learner.precision, compiled=compiled)
 
 
 def evaluate(learner: Learner, data, tta: bool, translate: int = 0) -> dict[str, float]:

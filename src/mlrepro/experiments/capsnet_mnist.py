@@ -20,7 +20,7 @@ import torch
 
 from ..data import TensorLoader
 from ..data.multimnist import RandomShift
-from ..engine import Learner, resolve_precision
+from ..engine import Learner
 from ..errors import ConfigError
 from ..nn import create_model
 from ..nn.capsnet import CapsNet, capsnet_loss, margin_loss
@@ -59,6 +59,8 @@ class Config:
             raise ValueError("epochs, batch_size and routing_iterations must be >= 1")
         if self.shift_px < 0 or self.recon_weight < 0 or self.caps_init_std <= 0:
             raise ValueError("shift_px and recon_weight must be >= 0, caps_init_std > 0")
+        if not 0 <= self.beta2 < 1:
+            raise ValueError(f"beta2 must be in [0, 1), got {self.beta2}")
 
 
 PRESETS = {
@@ -127,8 +129,7 @@ def make_learner(model: CapsNet, cfg, ctx, steps: int, metrics=("accuracy",)) ->
         sched, interval = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_decay), "epoch"
     return CapsNetLearner(model, opt, recon_weight=cfg.recon_weight, scheduler=sched,
                           scheduler_interval=interval, metrics=metrics, device=ctx.device,
-                          precision=resolve_precision(cfg.precision, ctx.device),
-                          channels_last=cfg.channels_last)
+                          precision=cfg.precision, channels_last=cfg.channels_last)
 
 
 def setup(cfg: Config, ctx) -> SimpleNamespace:

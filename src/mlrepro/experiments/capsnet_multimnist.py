@@ -54,6 +54,8 @@ class Config:
     def __post_init__(self):
         if min(self.epochs, self.batch_size, self.routing_iterations, self.pairs_per_image) < 1:
             raise ValueError("epochs, batch_size, routing_iterations and pairs_per_image must be >= 1")
+        if not 0 <= self.beta2 < 1:
+            raise ValueError(f"beta2 must be in [0, 1), got {self.beta2}")
 
 
 PRESETS = {
