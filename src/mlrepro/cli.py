@@ -29,8 +29,11 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="mlrepro", allow_abbrev=False,
                                      description="Reproduce classic ML results with one command.")
+    parser.add_argument("--version", action="version", version=f"mlrepro {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("list", help="list experiments (with -v: their options)")
