@@ -25,7 +25,16 @@ def test_list_names_every_experiment(capsys):
     assert code == 0
     for name in ("linreg-line", "kmeans-cola", "mnist-mlp"):
         assert name in out
-    assert "--lr-max (float, default 0.003)" in out
+    assert "presets: quick, restarts" in out
+
+
+def test_run_help_lists_the_experiments_options_with_sources(capsys):
+    code, out, _ = run_cli(capsys, "run", "mnist-mlp", "--help")
+    assert code == 0
+    assert "--seeds" in out and "--results-dir" in out  # the runner's own flags
+    assert "claim: 97 % test accuracy" in out and "quick        smoke test" in out
+    assert "--lr (float, > 0; default 0.003)" in out and "[ours] Adam's learning rate" in out
+    assert "--hidden (comma-separated ints, >= 1; default 256,256)" in out and "[blog]" in out
 
 
 @pytest.mark.parametrize("argv,message", [
@@ -34,7 +43,7 @@ def test_list_names_every_experiment(capsys):
     (["run", "linreg-line", "--max-iter", "many"], "option --max-iter expects int, got 'many'"),
     (["run", "linreg-line", "--preset", "huge"], "unknown preset 'huge' for linreg-line; valid: quick"),
     (["run", "linreg-line", "--device", "tpu"], "--device: unknown device 'tpu'"),
-    (["run", "--resume", "/nonexistent/run"], "--resume: /nonexistent/run is not a run folder"),
+    (["run", "--resume", "/nonexistent/run"], "--resume: /nonexistent/run does not exist"),
     (["run"], "run: name an experiment"),
 ])
 def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, argv, message):
@@ -155,7 +164,7 @@ def test_lr_find_writes_plot_and_suggestions(capsys, tmp_path, data_dir):
     assert json.loads((run_dir / "config.json").read_text())["config"]["hidden"] == [32]
 
     code, _, err = run_cli(capsys, "lr-find", "kmeans-cola", "--out", str(tmp_path))
-    assert code == 2 and "does not train a network" in err
+    assert code == 2 and "has no setup" in err
 
 
 def test_schedule_plot(capsys, tmp_path):

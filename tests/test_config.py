@@ -3,7 +3,7 @@ from typing import Literal
 
 import pytest
 
-from mlrepro.config import build_config, config_help, parse_overrides
+from mlrepro.config import ExperimentConfig, build_config, config_help, opt, parse_overrides
 from mlrepro.errors import ConfigError
 
 
@@ -60,5 +60,39 @@ def test_unknown_preset_lists_valid_ones():
 
 def test_config_help_lists_every_field():
     rows = config_help(Cfg)
-    assert [r[0] for r in rows] == ["--lr", "--epochs", "--name", "--flag", "--hidden", "--solver", "--limit"]
-    assert rows[0] == ("--lr", "float", 0.1)
+    assert [r.option for r in rows] == ["--lr", "--epochs", "--name", "--flag", "--hidden", "--solver",
+                                        "--limit"]
+    assert (rows[0].option, rows[0].type, rows[0].default) == ("--lr", "float", 0.1)
+
+
+@dataclass(frozen=True)
+class Ranged(ExperimentConfig):
+    lr: float = opt(0.1, "paper", "the step size", gt=0)
+    widths: tuple[int, ...] = opt((8, 8), "ours", "layer widths", ge=1)
+    frac: float = opt(0.5, "blog", "a fraction", ge=0, lt=1)
+    limit: int | None = opt(None, "ours", "a cap", ge=0)
+
+    renamed = {"lr_max": "lr"}
+
+
+def test_field_ranges_sources_and_help_come_from_the_field():
+    (lr, widths, frac, limit) = config_help(Ranged)
+    assert (lr.source, lr.help, lr.range) == ("paper", "the step size", "> 0")
+    assert frac.range == ">= 0 and < 1" and limit.range == ">= 0"
+    with pytest.raises(ConfigError, match=r"option --lr must be > 0, got -0.1"):
+        build_config(Ranged, overrides={"lr": "-0.1"})
+    with pytest.raises(ConfigError, match=r"option --widths must be >= 1, got \(8, 0\)"):
+        build_config(Ranged, overrides={"widths": "8,0"})
+    with pytest.raises(ConfigError, match="option --frac must be >= 0 and < 1, got 1.0"):
+        Ranged(frac=1.0)  # direct construction is checked too
+    with pytest.raises(ConfigError, match="option --lr expects float, got 'nan'"):
+        build_config(Ranged, overrides={"lr": "nan"})
+    assert build_config(Ranged, overrides={"limit": "none"}).limit is None
+    assert build_config(Ranged, overrides={"lr_max": "0.5"}).lr == 0.5  # an old name still loads
+    with pytest.raises(ValueError, match="needs a source and a help text"):
+        opt(1, "", "")
+
+
+def test_a_preset_with_an_unknown_key_is_a_config_error():
+    with pytest.raises(ConfigError, match="preset 'bad' of t sets unknown option --nope"):
+        build_config(Ranged, {"bad": {"nope": 1}}, "bad", what="t")

@@ -1,4 +1,7 @@
-"""`mlrepro list | run EXP [--key value ...] | aggregate RUN_DIR... | demo | lr-find EXP | schedule-plot | linreg CSV | kmeans CSV | play RUN_DIR | attack RUN_DIR | report`."""
+"""`mlrepro list | run EXP [--key value ...] | aggregate RUN_DIR... | demo | lr-find EXP | schedule-plot | linreg CSV | kmeans CSV | play RUN_DIR | export RUN_DIR | attack RUN_DIR | search EXP | report`.
+
+Every error a user can reach ends as one line, `mlrepro: error: …`, and exit status 2.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import ConfigError, MlreproError
+from .errors import ConfigError, MlreproError, RunInterrupted
 
 
 def _seeds(text: str) -> list[int]:
@@ -17,45 +20,94 @@ def _seeds(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
     if not seeds:
         raise argparse.ArgumentTypeError("expected at least one seed")
+    if min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"expected distinct integers >= 0, got {text!r}")
     return seeds
+
+
+def _count(low: int):
+    """An argparse type: an integer >= low."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value}")
+        return value
+    parse.__name__ = f"integer >= {low}"
+    return parse
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's errors as this CLI's one line and exit status 2 (argparse prints usage too)."""
+
+    def error(self, message: str):
+        print(f"mlrepro: error: {self.prog.removeprefix('mlrepro ')}: {message}", file=sys.stderr)
+        raise SystemExit(2)
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="runs", help="root folder for run folders (default: runs)")
     p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps")
-    p.add_argument("--data-dir", default=None, help="dataset folder (default: $MLREPRO_DATA)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--data-dir", default=None, help="dataset folder (default: $MLREPRO_DATA; with "
+                   "neither, the bundled samples serve)")
+    p.add_argument("--threads", type=_count(1), default=None, help="torch CPU threads")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+
+
+def _add_experiment_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quick", action="store_true", help="the seconds-long preset")
+    p.add_argument("--preset", default=None, help="a named preset of the experiment")
+    p.add_argument("--seed", type=_count(0), default=0)
+    p.add_argument("-h", "--help", action="store_true",
+                   help="this help, and the experiment's own options when EXP is given")
 
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    parser = argparse.ArgumentParser(prog="mlrepro", allow_abbrev=False,
-                                     description="Reproduce classic ML results with one command.")
+    parser = _Parser(prog="mlrepro", allow_abbrev=False,
+                     description="Reproduce classic ML results with one command.")
     parser.add_argument("--version", action="version", version=f"mlrepro {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    p = sub.add_parser("list", help="list experiments (with -v: their options)")
+    p = sub.add_parser("list", help="list experiments (with -v: their presets and options)")
     p.add_argument("-v", "--verbose", action="store_true")
 
-    p = sub.add_parser("run", allow_abbrev=False, help="run an experiment",
-                       description="Run EXP; any other --key value overrides a field of its Config.")
+    p = sub.add_parser("run", allow_abbrev=False, add_help=False, help="run an experiment",
+                       usage="mlrepro run EXP [options] [--FIELD VALUE ...]",
+                       description="Run EXP; any other --field value overrides a field of its Config "
+                                   "(`mlrepro run EXP --help` lists them).")
     p.add_argument("experiment", nargs="?", help="experiment name (see `mlrepro list`)")
-    p.add_argument("--quick", action="store_true", help="the seconds-long preset")
-    p.add_argument("--preset", default=None, help="a named preset of the experiment")
-    p.add_argument("--seed", type=int, default=0)
+    _add_experiment_options(p)
     p.add_argument("--seeds", type=_seeds, default=None,
-                   help="comma-separated seeds; writes results/EXP.json with mean ± std")
-    p.add_argument("--results-dir", default="results", help="where --seeds writes its summary")
+                   help="comma-separated seeds: a sweep folder with every run and summary.json "
+                        "(mean ± std); run the same command again to continue an interrupted sweep")
+    p.add_argument("--results-dir", default=None,
+                   help="with --seeds: also write the summary to DIR/EXP[.PRESET].json (full data only)")
+    p.add_argument("--force", action="store_true", help="replace an existing results file")
     p.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue a killed run")
+    p.add_argument("--dry-run", action="store_true",
+                   help="check the options, the extras and the output folders, then stop")
     _add_common(p)
 
     p = sub.add_parser("aggregate", help="mean ± std of finished runs (e.g. seeds run side by side)",
-                       description="Write results/EXP[.PRESET].json, as `run --seeds` does, from "
-                                   "finished run folders of one experiment, preset and config.")
+                       description="Write RESULTS_DIR/EXP[.PRESET].json, as `run --seeds --results-dir` "
+                                   "does, from finished run folders of one experiment, preset and config.")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     p.add_argument("--results-dir", default="results", help="where the summary goes")
+    p.add_argument("--force", action="store_true", help="replace an existing results file")
 
     p = sub.add_parser("demo", help="a short tour: the quick preset of every experiment")
     _add_common(p)
@@ -65,85 +117,84 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", required=True, help="the column to predict")
     p.add_argument("--columns", default=None, help="comma-separated feature columns (default: all others)")
     p.add_argument("--solver", choices=["gd", "closed_form"], default="gd")
-    p.add_argument("--lr", type=float, default=0.1)
-    p.add_argument("--max-iter", type=int, default=100_000)
-    p.add_argument("--test-frac", type=float, default=0.3)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--lr", type=_number, default=0.1)
+    p.add_argument("--max-iter", type=_count(1), default=100_000)
+    p.add_argument("--test-frac", type=_number, default=0.3)
+    p.add_argument("--seed", type=_count(0), default=0)
 
     p = sub.add_parser("kmeans", help="cluster the rows of a CSV file")
     p.add_argument("csv")
-    p.add_argument("-k", "--n-clusters", type=int, required=True)
+    p.add_argument("-k", "--n-clusters", type=_count(1), required=True)
     p.add_argument("--columns", default=None, help="comma-separated columns (default: all)")
-    p.add_argument("--n-init", type=int, default=10)
-    p.add_argument("--max-iter", type=int, default=300)
+    p.add_argument("--n-init", type=_count(1), default=10)
+    p.add_argument("--max-iter", type=_count(1), default=300)
     p.add_argument("--metric", choices=["euclidean", "cosine"], default="euclidean")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_count(0), default=0)
     p.add_argument("--labels-out", default=None, help="write one cluster label per row to this file")
 
-    p = sub.add_parser("lr-find", allow_abbrev=False, help="LR range test on an experiment's model",
-                       description="Sweep the LR exponentially; other --key value set Config fields.")
-    p.add_argument("experiment")
-    p.add_argument("--start", type=float, default=1e-7, help="first LR (default 1e-7)")
-    p.add_argument("--end", type=float, default=10.0, help="last LR (default 10)")
-    p.add_argument("--steps", type=int, default=100, help="number of batches (default 100)")
+    p = sub.add_parser("lr-find", allow_abbrev=False, add_help=False,
+                       help="LR range test on an experiment's model",
+                       usage="mlrepro lr-find EXP [options] [--FIELD VALUE ...]",
+                       description="Sweep the LR exponentially; other --field value set Config fields.")
+    p.add_argument("experiment", nargs="?")
+    p.add_argument("--start", type=_number, default=1e-7, help="first LR (default 1e-7)")
+    p.add_argument("--end", type=_number, default=10.0, help="last LR (default 10)")
+    p.add_argument("--steps", type=_count(5), default=100, help="number of batches (default 100)")
     p.add_argument("--suggestion", default="valley", choices=["valley", "steepest", "minimum/10", "blog"])
-    p.add_argument("--quick", action="store_true")
-    p.add_argument("--preset", default=None)
-    p.add_argument("--seed", type=int, default=0)
+    _add_experiment_options(p)
     _add_common(p)
 
     p = sub.add_parser("schedule-plot", help="draw a schedule's LR and momentum per iteration")
     p.add_argument("schedules", nargs="+", help="names: constant, onecycle, cosine-restarts, "
                    "cosine-restarts-decay, warmup-cosine, piecewise")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--steps-per-epoch", type=int, default=100)
-    p.add_argument("--lr", type=float, default=0.1, help="peak LR")
-    p.add_argument("--t-mult", type=float, default=2.0)
-    p.add_argument("--cycle-epochs", type=float, default=1.0)
-    p.add_argument("--restart-decay", type=float, default=0.5)
+    p.add_argument("--epochs", type=_count(1), default=10)
+    p.add_argument("--steps-per-epoch", type=_count(1), default=100)
+    p.add_argument("--lr", type=_number, default=0.1, help="peak LR")
+    p.add_argument("--t-mult", type=_number, default=2.0)
+    p.add_argument("--cycle-epochs", type=_number, default=1.0)
+    p.add_argument("--restart-decay", type=_number, default=0.5)
     p.add_argument("--milestones", default="60,120,160", help="piecewise milestones, in epochs")
     p.add_argument("--three-phase", action="store_true")
     p.add_argument("--output", "-o", default="schedules.png")
 
-    p = sub.add_parser("search", allow_abbrev=False, help="hyperparameter search (Optuna)",
-                       description="Search Config fields; other --key value fix fields for every trial.")
-    p.add_argument("experiment")
-    p.add_argument("--param", action="append", required=True, metavar="NAME=KIND:...",
+    p = sub.add_parser("search", allow_abbrev=False, add_help=False, help="hyperparameter search (Optuna)",
+                       usage="mlrepro search EXP --param NAME=KIND:... [options] [--FIELD VALUE ...]",
+                       description="Search Config fields; other --field value fix fields for every trial.")
+    p.add_argument("experiment", nargs="?")
+    p.add_argument("--param", action="append", default=None, metavar="NAME=KIND:...",
                    help="lr=log:1e-4:1, dropout=float:0:0.5, width=int:16:128, opt=choice:sgd,adam")
-    p.add_argument("--trials", type=int, default=20)
+    p.add_argument("--trials", type=_count(1), default=20)
     p.add_argument("--sampler", choices=["random", "grid", "tpe"], default="tpe")
     p.add_argument("--storage", default=None, help="e.g. sqlite:///study.db (shared, resumable)")
     p.add_argument("--study-name", default=None)
-    p.add_argument("--quick", action="store_true")
-    p.add_argument("--preset", default=None)
-    p.add_argument("--seed", type=int, default=0)
+    _add_experiment_options(p)
     _add_common(p)
 
     p = sub.add_parser("play", help="replay a trained agent (greedy) from a run folder; optional GIF")
     p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("--episodes", type=int, default=10)
+    p.add_argument("--episodes", type=_count(1), default=10)
     p.add_argument("--gif", default=None, help="write every tic of the episodes to this GIF")
-    p.add_argument("--seed", type=int, default=0, help="episode i is played with seed SEED + i")
-    p.add_argument("--fps", type=float, default=35.0, help="GIF speed (35 = Doom's real time)")
+    p.add_argument("--seed", type=_count(0), default=0, help="episode i is played with seed SEED + i")
+    p.add_argument("--fps", type=_number, default=35.0, help="GIF speed (35 = Doom's real time)")
 
     p = sub.add_parser("export", help="export a run's trained model (ONNX)")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--format", choices=["onnx"], default="onnx")
     p.add_argument("--output", "-o", default=None, help="default: RUN_DIR/model.onnx")
-    p.add_argument("--opset", type=int, default=None, help="ONNX opset (default: the exporter's)")
+    p.add_argument("--opset", type=_count(7), default=None, help="ONNX opset (default: the exporter's)")
     p.add_argument("--data-dir", default=None, help="dataset folder for the check against PyTorch")
 
     p = sub.add_parser("attack", help="attack a run's trained model (FGSM, BIM, PGD) on its test set")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--attack", choices=["fgsm", "bim", "pgd", "pgd-l2"], default="fgsm")
-    p.add_argument("--eps", type=float, default=0.1, help="ε: L∞ (or L2) radius, pixels in [0, 1]")
-    p.add_argument("--steps", type=int, default=None, help="iterations (pgd: 10, bim: Kurakin's rule)")
-    p.add_argument("--alpha", type=float, default=None, help="step size (pgd: 2.5·ε/steps, bim: 1/255)")
+    p.add_argument("--eps", type=_number, default=0.1, help="ε: L∞ (or L2) radius, pixels in [0, 1]")
+    p.add_argument("--steps", type=_count(1), default=None, help="iterations (pgd: 10, bim: Kurakin's rule)")
+    p.add_argument("--alpha", type=_number, default=None, help="step size (pgd: 2.5·ε/steps, bim: 1/255)")
     p.add_argument("--no-random-start", action="store_true", help="pgd: start at the input")
     p.add_argument("--target", type=int, default=None, metavar="CLASS", help="targeted: push every input to CLASS")
-    p.add_argument("--limit", type=int, default=0, help="first N test images (default: all)")
-    p.add_argument("--batch-size", type=int, default=1000)
-    p.add_argument("--seed", type=int, default=0, help="seeds PGD's random start")
+    p.add_argument("--limit", type=_count(0), default=0, help="first N test images (default: all)")
+    p.add_argument("--batch-size", type=_count(1), default=1000)
+    p.add_argument("--seed", type=_count(0), default=0, help="seeds PGD's random start")
     _add_common(p)
 
     p = sub.add_parser("report", help="regenerate the README's results table from results/")
@@ -152,18 +203,58 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def cmd_list(args) -> int:
+# --- list and help ---
+
+
+def _wrap(text: str, indent: int, width: int = 100) -> str:
+    import textwrap
+
+    return textwrap.fill(text, width, initial_indent=" " * indent, subsequent_indent=" " * indent)
+
+
+def experiment_help(name: str) -> str:
+    """What `mlrepro run EXP --help` adds: the claim, presets and every option with its source."""
     from .config import config_help
-    from .experiments import EXPERIMENTS, get_experiment, summary
+    from .experiments import get_experiment
+
+    exp = get_experiment(name)
+    lines = [f"{exp.name}: {exp.summary}", _wrap(f"claim: {exp.claim}", 2), "", "presets:"]
+    for key, preset in exp.presets.items():
+        took = f" ({preset.time})" if preset.time else ""
+        lines.append(_wrap(f"{key:<12} {preset.about}{took}", 2))
+    if exp.requires:
+        lines += ["", f"needs: {', '.join(exp.requires)} (pip install 'mlrepro[{exp.extra}]')"]
+    lines += ["", f"options of {exp.name} (--option value; [source] help):"]
+    for o in config_help(exp.config):
+        default = ",".join(map(str, o.default)) if isinstance(o.default, tuple) else o.default
+        rng = f", {o.range}" if o.range else ""
+        lines.append(f"  {o.option} ({o.type}{rng}; default {default})")
+        lines.append(_wrap(f"[{o.source}] {o.help}", 6))
+    return "\n".join(lines)
+
+
+def cmd_list(args) -> int:
+    from .experiments import EXPERIMENTS, get_experiment
 
     for name in EXPERIMENTS:
         exp = get_experiment(name)
-        print(f"{name:<22} {summary(exp)}")
+        print(f"{name:<22} {exp.summary}")
         if args.verbose:
-            print(f"{'':<22} presets: {', '.join(exp.PRESETS) or '-'}")
-            for opt, typ, default in config_help(exp.Config):
-                print(f"{'':<24}{opt} ({typ}, default {default})")
+            print(f"{'':<22} presets: {', '.join(exp.presets)}")
+    if args.verbose:
+        print("\nEach experiment's options: mlrepro run EXP --help")
     return 0
+
+
+def _help(parser: argparse.ArgumentParser, command: str, experiment: str | None) -> int:
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    print(sub.choices[command].format_help())
+    if experiment:
+        print(experiment_help(experiment))
+    return 0
+
+
+# --- runs ---
 
 
 def _setup(args) -> None:
@@ -175,23 +266,31 @@ def _setup(args) -> None:
         raise ConfigError(f"--data-dir: {args.data_dir} is not a folder")
 
 
+def _preset(args) -> str | None:
+    if args.quick and args.preset:
+        raise ConfigError("give either --quick or --preset, not both")
+    return "quick" if args.quick else args.preset
+
+
 def cmd_run(args, extra: list[str], argv: list[str]) -> int:
     from .config import parse_overrides
     from .runner import run_experiment, run_seeds
 
     _setup(args)
-    if args.quick and args.preset:
-        raise ConfigError("give either --quick or --preset, not both")
-    preset = "quick" if args.quick else args.preset
+    preset = _preset(args)
     overrides = parse_overrides(extra)
+    if args.results_dir is not None and not args.seeds:
+        raise ConfigError("--results-dir goes with --seeds (a results file summarises several seeds)")
     common = {"out": args.out, "device": args.device, "data_dir": args.data_dir, "verbose": not args.quiet}
+    if args.dry_run:
+        return _dry_run(args, preset, overrides)
     if args.resume:
         if overrides or preset or args.seeds:
             raise ConfigError("--resume continues a run as it was configured; drop the other options")
         run_dir, metrics = run_experiment(args.experiment, resume=args.resume, argv=argv, **common)
     elif args.seeds:
         path, summary = run_seeds(args.experiment, args.seeds, results_dir=args.results_dir,
-                                  preset=preset, overrides=overrides, argv=argv, **common)
+                                  force=args.force, preset=preset, overrides=overrides, argv=argv, **common)
         if summary:  # empty in torchrun's other processes: rank 0 writes and prints it
             _print_summary(path, summary)
         return 0
@@ -200,6 +299,37 @@ def cmd_run(args, extra: list[str], argv: list[str]) -> int:
                                           seed=args.seed, argv=argv, **common)
     _print_metrics(metrics)
     print(run_dir.path)
+    return 0
+
+
+def _dry_run(args, preset: str | None, overrides: dict) -> int:
+    """Everything a run checks before it trains, without making anything."""
+    from .engine.runtime import resolve_device
+    from .experiments import get_experiment
+    from .runner import check_results_target, check_writable, open_run_dir, results_path
+
+    if args.resume:
+        open_run_dir(args.resume, "--resume")
+        print(f"would resume {args.resume}")
+        return 0
+    if not args.experiment:
+        raise ConfigError("run: name an experiment (see `mlrepro list`) or give --resume RUN_DIR")
+    exp = get_experiment(args.experiment)
+    exp.check_requirements()
+    cfg = exp.make_config(preset, overrides)
+    try:
+        resolve_device(args.device)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    check_writable(args.out, "--out")
+    if args.results_dir is not None:
+        import dataclasses
+
+        check_results_target(results_path(args.results_dir, exp.name, preset),
+                             {"preset": preset or "default", "config": dataclasses.asdict(cfg),
+                              "seeds": args.seeds}, args.force)
+    print(f"would run {exp.name} (preset {preset or 'default'}) with seeds "
+          f"{','.join(map(str, args.seeds or [args.seed]))} into {args.out}")
     return 0
 
 
@@ -218,7 +348,8 @@ def _print_summary(path: Path, summary: dict) -> None:
 def cmd_aggregate(args, argv: list[str]) -> int:
     from .runner import aggregate_runs
 
-    path, summary = aggregate_runs(args.run_dirs, results_dir=args.results_dir, argv=argv)
+    path, summary = aggregate_runs(args.run_dirs, results_dir=args.results_dir, force=args.force,
+                                   argv=argv)
     _print_summary(path, summary)
     return 0
 
@@ -234,29 +365,27 @@ def _print_metrics(metrics: dict) -> None:
 
 
 def cmd_demo(args, argv: list[str]) -> int:
-    import importlib.util
-
-    from .experiments import EXPERIMENTS, get_experiment
-    from .runner import run_experiment
+    from .experiments import all_experiments
+    from .runner import check_writable, run_experiment
 
     _setup(args)
     out = Path(args.out) / "demo" if args.out == "runs" else Path(args.out)
+    check_writable(out, "--out")
     rows = []
     skipped = []
-    for name in EXPERIMENTS:
-        print(f"== {name} (quick preset)", flush=True)
-        missing = [m for m in getattr(get_experiment(name), "REQUIRES", ())
-                   if importlib.util.find_spec(m) is None]
+    for exp in all_experiments():
+        print(f"== {exp.name} (quick preset)", flush=True)
+        missing = exp.missing_requirements()
         if missing:
-            skipped.append(name)
-            print(f"   skipped: needs {', '.join(missing)} (pip install 'mlrepro[rl]')")
+            skipped.append(exp.name)
+            print(f"   skipped: needs {', '.join(missing)} (pip install 'mlrepro[{exp.extra}]')")
             continue
-        run_dir, metrics = run_experiment(name, preset="quick", out=out, device=args.device,
+        run_dir, metrics = run_experiment(exp.name, preset="quick", out=out, device=args.device,
                                           data_dir=args.data_dir, verbose=not args.quiet,
-                                          argv=["run", name, "--quick"])
-        headline = ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()
-                             if isinstance(v, float) and k != "wall_time_s")
-        rows.append((name, run_dir.path, metrics))
+                                          argv=["run", exp.name, "--quick"])
+        headline = ", ".join(f"{k}={metrics[k]:.4g}" for k in exp.headline
+                             if isinstance(metrics.get(k), float))
+        rows.append((exp.name, run_dir.path, metrics))
         print(f"   {headline}")
         for note in metrics.get("notes", []):
             print(f"   note: {note}")
@@ -272,8 +401,19 @@ def cmd_demo(args, argv: list[str]) -> int:
     return 0
 
 
+# --- classic estimators on a CSV ---
+
+
 def _columns(text: str | None) -> list[str] | None:
     return [c.strip() for c in text.split(",") if c.strip()] if text else None
+
+
+def _check_output_file(path: str, option: str) -> None:
+    from .runner import check_writable
+
+    if Path(path).is_dir():
+        raise ConfigError(f"{option}: {path} is a folder; expected a file name")
+    check_writable(Path(path).absolute().parent, option)
 
 
 def cmd_linreg(args) -> int:
@@ -283,10 +423,15 @@ def cmd_linreg(args) -> int:
 
     if not 0 <= args.test_frac < 1:
         raise ConfigError(f"--test-frac must be in [0, 1), got {args.test_frac}")
+    if not args.lr > 0:
+        raise ConfigError(f"--lr must be > 0, got {args.lr}")
     X, y, names = read_csv(args.csv, target=args.target, columns=_columns(args.columns))
     order = np.random.default_rng(args.seed).permutation(len(X))
     n_test = round(args.test_frac * len(X))
     test, train = order[:n_test], order[n_test:]
+    if len(train) < 2 or n_test == 1:
+        raise ConfigError(f"{args.csv}: {len(X)} rows leave {len(train)} to fit and {n_test} to test; "
+                          "R² needs at least 2 rows in each (or --test-frac 0)")
     model = LinearRegressionGD(args.lr, max_iter=args.max_iter, solver=args.solver).fit(X[train], y[train])
     print(f"{args.target} = {float(np.ravel(model.intercept_)[0]):.6g}"
           + "".join(f" + {c:.6g}·{n}" for c, n in zip(np.ravel(model.coef_), names)))
@@ -301,8 +446,10 @@ def cmd_kmeans(args) -> int:
     import numpy as np
 
     from .classic import KMeans, read_csv
-    from .engine.rundir import atomic_write_text
+    from .io import atomic_write_text
 
+    if args.labels_out:
+        _check_output_file(args.labels_out, "--labels-out")
     X, _, names = read_csv(args.csv, columns=_columns(args.columns))
     km = KMeans(args.n_clusters, n_init=args.n_init, max_iter=args.max_iter, metric=args.metric,
                 random_state=args.seed).fit(X)
@@ -317,15 +464,20 @@ def cmd_kmeans(args) -> int:
     return 0
 
 
+# --- other commands ---
+
+
 def cmd_lr_find(args, extra: list[str], argv: list[str]) -> int:
     from .config import parse_overrides
     from .runner import lr_find_experiment
 
     _setup(args)
-    if args.quick and args.preset:
-        raise ConfigError("give either --quick or --preset, not both")
+    if not args.experiment:
+        raise ConfigError("lr-find: name an experiment (see `mlrepro list`)")
+    if not 0 < args.start < args.end:
+        raise ConfigError(f"--start and --end must satisfy 0 < start < end, got {args.start} and {args.end}")
     run_dir, result = lr_find_experiment(
-        args.experiment, overrides=parse_overrides(extra), preset="quick" if args.quick else args.preset,
+        args.experiment, overrides=parse_overrides(extra), preset=_preset(args),
         seed=args.seed, out=args.out, device=args.device, data_dir=args.data_dir,
         verbose=not args.quiet, argv=argv, start_lr=args.start, end_lr=args.end,
         num_steps=args.steps, suggestion=args.suggestion)
@@ -347,6 +499,9 @@ def cmd_schedule_plot(args) -> int:
         milestones = [int(m) for m in args.milestones.split(",") if m.strip()]
     except ValueError:
         raise ConfigError(f"--milestones expects comma-separated integers, got {args.milestones!r}") from None
+    if not args.lr > 0:
+        raise ConfigError(f"--lr must be > 0, got {args.lr}")
+    _check_output_file(args.output, "--output")
     fig, (ax_lr, ax_m) = plt.subplots(2, 1, figsize=(8, 5.5), sharex=True)
     for name in args.schedules:
         try:
@@ -354,8 +509,9 @@ def cmd_schedule_plot(args) -> int:
                               t_mult=args.t_mult, cycle_epochs=args.cycle_epochs,
                               restart_decay=args.restart_decay, milestones_epochs=milestones,
                               three_phase=args.three_phase)
-        except ValueError as e:
-            raise ConfigError(str(e)) from None
+        except (ValueError, ZeroDivisionError) as e:
+            plt.close(fig)
+            raise ConfigError(f"schedule {name}: {e}") from None
         ax_lr.plot(lrs, label=name)
         ax_m.plot(moms, label=name)
     ax_lr.set(ylabel="learning rate", title=f"{args.epochs} epochs × {args.steps_per_epoch} iterations")
@@ -373,13 +529,14 @@ def cmd_search(args, extra: list[str]) -> int:
     from .search import parse_param, run_search
 
     _setup(args)
-    if args.quick and args.preset:
-        raise ConfigError("give either --quick or --preset, not both")
+    if not args.experiment:
+        raise ConfigError("search: name an experiment (see `mlrepro list`)")
+    if not args.param:
+        raise ConfigError("search: give at least one --param NAME=KIND:...")
     study = run_search(args.experiment, [parse_param(p) for p in args.param], trials=args.trials,
                        sampler=args.sampler, storage=args.storage, study_name=args.study_name,
-                       seed=args.seed, preset="quick" if args.quick else args.preset,
-                       overrides=parse_overrides(extra), out=args.out, device=args.device,
-                       data_dir=args.data_dir, verbose=not args.quiet)
+                       seed=args.seed, preset=_preset(args), overrides=parse_overrides(extra),
+                       out=args.out, device=args.device, data_dir=args.data_dir, verbose=not args.quiet)
     done = [t for t in study.trials if t.value is not None]
     print(f"{len(done)} trials; best {study.best_value:.6g} with "
           + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in study.best_params.items()))
@@ -388,23 +545,18 @@ def cmd_search(args, extra: list[str]) -> int:
 
 
 def cmd_play(args) -> int:
-    from .config import build_config
-    from .engine import RunDir
-    from .experiments import get_experiment
+    from .runfolder import load_run
 
-    if not (Path(args.run_dir) / "config.json").exists():
-        raise ConfigError(f"play: {args.run_dir} is not a run folder (no config.json)")
-    if args.episodes < 1:
-        raise ConfigError(f"--episodes must be >= 1, got {args.episodes}")
-    run_dir = RunDir(args.run_dir)
-    record = run_dir.read_config()
-    exp = get_experiment(record["experiment"])
-    if not hasattr(exp, "play"):
-        raise ConfigError(f"play: {args.run_dir} is a run of {record['experiment']}, which has no agent")
-    cfg = build_config(exp.Config, overrides=record["config"], what=record["experiment"])
+    rd, record, exp, cfg = load_run(args.run_dir, "play")
+    if exp.play is None:
+        raise ConfigError(f"play: {args.run_dir} is a run of {exp.name}, which has no agent")
+    exp.check_requirements()
+    if args.gif:
+        _check_output_file(args.gif, "--gif")
+    if not args.fps > 0:
+        raise ConfigError(f"--fps must be > 0, got {args.fps}")
     try:
-        out = exp.play(cfg, run_dir, episodes=args.episodes, gif=args.gif, seed=args.seed,
-                       fps=args.fps)
+        out = exp.play(cfg, rd, episodes=args.episodes, gif=args.gif, seed=args.seed, fps=args.fps)
     except FileNotFoundError as e:
         raise ConfigError(f"play: {e}") from None
     print("scores: " + " ".join(f"{s:.0f}" for s in out["scores"]))
@@ -416,8 +568,11 @@ def cmd_play(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from .export import export_onnx, load_run_model, onnx_max_abs_diff
+    from .export import export_onnx, onnx_max_abs_diff
+    from .runfolder import load_run_model, test_inputs
 
+    if args.data_dir is not None and not Path(args.data_dir).is_dir():
+        raise ConfigError(f"--data-dir: {args.data_dir} is not a folder")
     path = export_onnx(args.run_dir, args.output, opset=args.opset)
     print(f"onnx: {path} ({path.stat().st_size / 1e6:.1f} MB; input 'pixels' in [0, 1], any batch size)")
     try:
@@ -427,22 +582,18 @@ def cmd_export(args) -> int:
         return 0
     import torch
 
-    from .data import load_dataset
-
-    model, shape, record = load_run_model(args.run_dir)
-    test = load_dataset(record["config"].get("dataset", "mnist"), "test",
-                        args.data_dir or record.get("data_dir"))
-    x = test.images[:256].float().div(255).reshape(-1, *shape)
+    model, spec, record = load_run_model(args.run_dir, "export")
+    x, y, _, _ = test_inputs(spec, args.data_dir or record.get("data_dir"), 256)
     diff = onnx_max_abs_diff(path, model, x)
     with torch.inference_mode():
-        agree = (model(x).argmax(1) == test.labels[:256]).float().mean().item()
+        agree = (model(x).argmax(1) == y).float().mean().item()
     print(f"onnxruntime vs PyTorch on {len(x)} test images: max |Δ| = {diff:.2e}; "
           f"accuracy on them {agree:.4f}")
     return 0
 
 
 def cmd_attack(args) -> int:
-    from .attacks.evaluate import attack_run
+    from .runfolder import attack_run
 
     _setup(args)
     m, json_path, png_path = attack_run(
@@ -467,45 +618,32 @@ def cmd_report(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
-    if extra and args.command not in ("run", "lr-find", "search"):
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
-        if args.command == "list":
-            return cmd_list(args)
-        if args.command == "run":
-            return cmd_run(args, extra, argv)
-        if args.command == "aggregate":
-            return cmd_aggregate(args, argv)
-        if args.command == "demo":
-            return cmd_demo(args, argv)
-        if args.command == "linreg":
-            return cmd_linreg(args)
-        if args.command == "kmeans":
-            return cmd_kmeans(args)
-        if args.command == "lr-find":
-            return cmd_lr_find(args, extra, argv)
-        if args.command == "schedule-plot":
-            return cmd_schedule_plot(args)
-        if args.command == "search":
-            return cmd_search(args, extra)
-        if args.command == "play":
-            return cmd_play(args)
-        if args.command == "export":
-            return cmd_export(args)
-        if args.command == "attack":
-            return cmd_attack(args)
-        if args.command == "report":
-            return cmd_report(args)
-    except MlreproError as e:
-        print(f"mlrepro: error: {e}", file=sys.stderr)
+        args, extra = parser.parse_known_args(argv)
+    except SystemExit as e:  # --version, or a one-line argparse error (see _Parser)
+        return int(e.code or 0)
+    if extra and args.command not in ("run", "lr-find", "search"):
+        print(f"mlrepro: error: {args.command}: unrecognized arguments: {' '.join(extra)}", file=sys.stderr)
         return 2
+    commands = {"list": cmd_list, "demo": lambda a: cmd_demo(a, argv), "linreg": cmd_linreg,
+                "kmeans": cmd_kmeans, "schedule-plot": cmd_schedule_plot, "play": cmd_play,
+                "export": cmd_export, "attack": cmd_attack, "report": cmd_report,
+                "aggregate": lambda a: cmd_aggregate(a, argv),
+                "run": lambda a: cmd_run(a, extra, argv), "lr-find": lambda a: cmd_lr_find(a, extra, argv),
+                "search": lambda a: cmd_search(a, extra)}
+    try:
+        if getattr(args, "help", False):
+            return _help(parser, args.command, args.experiment)
+        return commands[args.command](args)
+    except MlreproError as e:
+        print(f"mlrepro: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
+    except RunInterrupted as e:
+        print(f"mlrepro: interrupted; {e.how_to_continue}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
-        print("mlrepro: interrupted (a run can be continued with `mlrepro run --resume RUN_DIR`)",
-              file=sys.stderr)
+        print("mlrepro: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
-    parser.error(f"unknown command {args.command}")
-    return 2

@@ -1,17 +1,71 @@
 """Typed experiment configs: a frozen dataclass per experiment is the only config object.
 
 The command line is generated from it: `--key value` (or `--key=value`, dashes or underscores)
-overrides a field; an unknown key or a value of the wrong type is a one-line `ConfigError`.
+overrides a field; an unknown key, a value of the wrong type or out of its range is a one-line
+`ConfigError`. Each field is declared with `opt(default, source, help, ge=..., ...)`, so its
+source (blog / paper / ours), help text and allowed range live next to it and `mlrepro run EXP
+--help` prints them.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
-from typing import Any, Literal, Union
+from typing import Any, ClassVar, Literal, Union
 
 from .errors import ConfigError
+
+_BOUNDS = ("ge", "gt", "le", "lt")
+
+
+def opt(default: Any, source: str, help: str, *, ge: float | None = None, gt: float | None = None,
+        le: float | None = None, lt: float | None = None) -> Any:
+    """A Config field with its source ("blog", "paper Table 1", "ours", ...), one line of help and,
+    for numbers, its allowed range (checked on every field value, and on each item of a tuple)."""
+    if not source or not help:
+        raise ValueError("opt(): every field needs a source and a help text")
+    bounds = {k: v for k, v in (("ge", ge), ("gt", gt), ("le", le), ("lt", lt)) if v is not None}
+    return dataclasses.field(default=default, metadata={"source": source, "help": help, **bounds})
+
+
+def _range_text(meta: Any) -> str:
+    words = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
+    return " and ".join(f"{words[k]} {meta[k]:g}" for k in _BOUNDS if k in meta)
+
+
+def check_ranges(cfg: Any) -> None:
+    """Raise ConfigError naming the option when a field's value lies outside its declared range."""
+    for f in dataclasses.fields(cfg):
+        meta = f.metadata
+        if not any(k in meta for k in _BOUNDS):
+            continue
+        value = getattr(cfg, f.name)
+        items = value if isinstance(value, tuple) else (value,)
+        for v in items:
+            if v is None or isinstance(v, (bool, str)):
+                continue
+            if (("ge" in meta and not v >= meta["ge"]) or ("gt" in meta and not v > meta["gt"])
+                    or ("le" in meta and not v <= meta["le"]) or ("lt" in meta and not v < meta["lt"])):
+                raise ConfigError(f"option --{f.name.replace('_', '-')} must be {_range_text(meta)}, "
+                                  f"got {value!r}")
+
+
+class ExperimentConfig:
+    """Base of every experiment's frozen Config dataclass: checks each field's declared range, then
+    `validate()`, the config's own checks across fields (raise ValueError or ConfigError)."""
+
+    # Old field name -> new one: config.json files of earlier runs (and old flags) still load.
+    renamed: ClassVar[dict[str, str]] = {}
+
+    def __post_init__(self) -> None:
+        check_ranges(self)
+        self.validate()
+
+    def validate(self) -> None:
+        """Checks that involve several fields; override in a Config."""
+
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -77,10 +131,15 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
             raise bad
         return int(f)
     if tp is float:
+        if isinstance(value, bool):
+            raise bad
         try:
-            return float(value)
+            f = float(value)
         except (TypeError, ValueError):
             raise bad from None
+        if math.isnan(f):  # NaN passes no range check and poisons everything downstream
+            raise bad
+        return f
     if tp is str:
         return str(value)
     raise ConfigError(f"option --{key}: unsupported field type {tp!r}")
@@ -119,12 +178,18 @@ def build_config(cls: type, presets: dict[str, dict] | None = None, preset: str 
     """`cls()` updated by `presets[preset]` then by `overrides` (strings or JSON values)."""
     presets = presets or {}
     types_ = field_types(cls)
+    renamed = getattr(cls, "renamed", {})
+    overrides = {renamed.get(k, k): v for k, v in (overrides or {}).items()}
     values: dict[str, Any] = {}
     if preset:
         if preset not in presets:
             valid = ", ".join(presets) or "(none)"
             raise ConfigError(f"unknown preset {preset!r} for {what}; valid: {valid}")
-        values.update(presets[preset])
+        for key, value in presets[preset].items():
+            if key not in types_:
+                raise ConfigError(f"preset {preset!r} of {what} sets unknown option "
+                                  f"--{key.replace('_', '-')}")
+            values[key] = value
     for key, value in (overrides or {}).items():
         if key not in types_:
             valid = ", ".join("--" + k.replace("_", "-") for k in types_)
@@ -133,12 +198,27 @@ def build_config(cls: type, presets: dict[str, dict] | None = None, preset: str 
     coerced = {k: _coerce(k, v, types_[k]) for k, v in values.items()}
     try:
         return cls(**coerced)
+    except ConfigError:
+        raise
     except (TypeError, ValueError) as e:
         raise ConfigError(f"{what}: {e}") from None
 
 
-def config_help(cls: type) -> list[tuple[str, str, Any]]:
-    """(option, type description, default) for each field, for `mlrepro list`/`--help`."""
+@dataclasses.dataclass(frozen=True)
+class OptionHelp:
+    """What `mlrepro run EXP --help` prints for one Config field."""
+
+    option: str  # --key-name
+    type: str  # "int", "one of a, b", "comma-separated ints", ...
+    default: Any
+    source: str
+    help: str
+    range: str  # ">= 0", "" when unbounded
+
+
+def config_help(cls: type) -> list[OptionHelp]:
+    """One `OptionHelp` per field of a Config class, in declaration order."""
     types_ = field_types(cls)
-    return [("--" + f.name.replace("_", "-"), _describe(types_[f.name]), f.default)
+    return [OptionHelp("--" + f.name.replace("_", "-"), _describe(types_[f.name]), f.default,
+                       f.metadata.get("source", ""), f.metadata.get("help", ""), _range_text(f.metadata))
             for f in dataclasses.fields(cls)]

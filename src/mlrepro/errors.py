@@ -15,3 +15,11 @@ class ConfigError(MlreproError, ValueError):
 
 class InputError(MlreproError, ValueError):
     """Bad arrays given to an estimator: NaN/inf, wrong shape, impossible setting."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run: says which folder to continue (or that nothing was kept)."""
+
+    def __init__(self, how_to_continue: str):
+        super().__init__(how_to_continue)
+        self.how_to_continue = how_to_continue

@@ -11,7 +11,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from .engine.rundir import atomic_write_bytes
+import numpy as np
+
+from .io import atomic_write_bytes
 
 
 def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> None:
@@ -58,4 +60,25 @@ def plot_scores(rows: Sequence[dict], path: str | os.PathLike, title: str = "") 
     ax.legend()
     if title:
         ax.set_title(title)
+    save_figure(fig, path)
+
+
+def plot_lr_find(result, path: str | os.PathLike, title: str = "LR range test") -> None:
+    """An `LRFinderResult`: loss vs LR on a log axis, every suggestion marked (the default bold)."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    ax.plot(result.lrs, result.raw_losses, color="0.75", lw=1, label="loss")
+    ax.plot(result.lrs, result.losses, color="tab:blue", lw=2, label="smoothed loss")
+    colors = {"valley": "tab:red", "steepest": "tab:orange", "minimum/10": "tab:green",
+              "blog": "tab:purple"}
+    for name, lr in result.suggestions.items():
+        y = float(np.interp(np.log(lr), np.log(result.lrs), result.losses))
+        ax.plot([lr], [y], "o", ms=10 if name == result.default else 7, color=colors.get(name, "k"),
+                label=f"{name}: {lr:.2e}" + (" (suggested)" if name == result.default else ""))
+    ax.set_xscale("log")
+    ax.set(xlabel="learning rate", ylabel="loss", title=title)
+    losses = result.losses
+    lo, hi = min(losses), losses[0]
+    ax.set_ylim(lo - 0.1 * (hi - lo + 1e-12), max(losses[: max(1, int(0.95 * len(losses)))]) * 1.05)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
     save_figure(fig, path)

@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from .engine.rundir import atomic_write_text
+from .io import atomic_write_text
 from .errors import MlreproError
 
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
@@ -48,6 +48,8 @@ def _command(r: dict) -> str:
 
 def results_table(results_dir: str | os.PathLike) -> tuple[str, int]:
     """Markdown table (and the number of result files it was built from)."""
+    if not Path(results_dir).is_dir():
+        raise MlreproError(f"--results-dir: {results_dir} is not a folder")
     files = sorted(Path(results_dir).glob("*.json"))
     rows = ["| experiment | preset | claim (source) | ours: headline, mean ± std | n | wall time | machine, torch | command |",
             "|---|---|---|---|---|---|---|---|"]
@@ -69,7 +71,11 @@ def results_table(results_dir: str | os.PathLike) -> tuple[str, int]:
 def update_readme(readme: str | os.PathLike, results_dir: str | os.PathLike) -> int:
     """Replace the text between the results markers in `readme`; returns the number of results."""
     path = Path(readme)
-    text = path.read_text()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise MlreproError(f"--readme: cannot read {readme} ({getattr(e, 'strerror', None) or e}); run "
+                           "`mlrepro report` in the repository, or name the README with --readme") from None
     if BEGIN not in text or END not in text:
         raise MlreproError(f"{readme}: no '{BEGIN}' … '{END}' markers to put the table between")
     table, n = results_table(results_dir)

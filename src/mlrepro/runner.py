@@ -1,8 +1,19 @@
-"""Runs experiments: one seed into a run folder, several seeds into `results/EXP.json`."""
+"""Runs experiments: one seed into a run folder, several seeds into a resumable sweep folder.
+
+The evidence rules live here. A run folder exists only once its config validated, and a start that
+fails before anything was trained leaves nothing behind. A run records the data folder it was given
+and what it read (format, files, checksums, sample or not); `--resume` reads the same data or stops.
+A finished run's metrics are never rewritten. A sweep's summary is written next to its runs; it
+becomes a results file only where a results folder is named, never from the bundled samples, and
+never over an existing results file without `force`.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import hashlib
+import json
 import os
 import shlex
 import shutil
@@ -10,78 +21,132 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from . import __version__
-from .config import build_config
-from .engine import Checkpoint, History, Learner, ProgressBar, RunDir, RunLogger
-from .engine.rundir import atomic_write_json
+from .engine import RunDir
 from .engine.runtime import hardware_info, init_distributed, resolve_device, seed_everything
-from .errors import ConfigError
+from .errors import ConfigError, DataError, RunInterrupted
+from .experiment import Experiment, RunContext
 from .experiments import get_experiment
+from .io import atomic_write_json
 
-
-@dataclass
-class RunContext:
-    """What an experiment's `run(cfg, ctx)` gets besides its config."""
-
-    run_dir: RunDir
-    seed: int
-    device: torch.device
-    data_dir: str | None = None
-    resume: bool = False
-    verbose: bool = True
-    config: dict = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    rank: int = 0  # under torchrun: this process's rank among world_size (data shard, who writes)
-    world_size: int = 1
-    resume_from: RunDir | None = None  # where the checkpoint is (default run_dir)
-
-    @property
-    def is_main(self) -> bool:
-        """Only the main process writes the run folder, checkpoints and results."""
-        return self.rank == 0
-
-    def log(self, msg: str) -> None:
-        if self.verbose:
-            print(msg, file=sys.stderr, flush=True)
-
-    def note(self, msg: str) -> None:
-        """A remark that belongs in metrics.json (e.g. 'used the bundled MNIST sample')."""
-        if msg not in self.notes:  # printed once at the end of the run (see cli.py)
-            self.notes.append(msg)
-
-    def fit(self, learner: Learner, train_data, epochs: int, *, val_data=None,
-            callbacks=(), checkpoint_every: int = 1) -> History:
-        """`learner.fit` with the run folder's history, checkpoints and progress bar; resumes if asked."""
-        if self.resume:
-            source = self.resume_from or self.run_dir
-            state = source.load_checkpoint(map_location=learner.device)
-            if state is not None:
-                learner.load_state_dict(state)
-                self.log(f"resumed from {source.checkpoint_path} after epoch {learner.epoch}")
-        cbs = []
-        if self.is_main:
-            cbs += [RunLogger(self.run_dir), Checkpoint(self.run_dir, self.config, every=checkpoint_every)]
-        if self.verbose:
-            cbs.append(ProgressBar())
-        return learner.fit(train_data, epochs, val_data=val_data, callbacks=[*cbs, *callbacks])
+SWEEP = "sweep.json"
+SUMMARY = "summary.json"
 
 
 def _command(argv: list[str] | None) -> str:
     return "mlrepro " + shlex.join(argv) if argv is not None else shlex.join(sys.argv)
 
 
+# --- paths: checked before anything is trained, created only when needed ---
+
+
+def check_writable(path: str | os.PathLike, option: str) -> Path:
+    """`path` as a folder that exists and is writable, or could be created; ConfigError naming the
+    option otherwise. Creates nothing."""
+    p = Path(path).expanduser().absolute()
+    probe = p
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        what = "is a file" if probe == p else f"lies under the file {probe}"
+        raise ConfigError(f"{option}: {path} {what}; expected a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(f"{option}: cannot write to {probe} (permission denied)")
+    return p
+
+
+def open_run_dir(path: str | os.PathLike, option: str) -> RunDir:
+    """An existing run folder (one with config.json); ConfigError otherwise. Creates nothing."""
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(f"{option}: {path} does not exist")
+    if not p.is_dir():
+        raise ConfigError(f"{option}: {path} is a file; expected a run folder")
+    if not (p / "config.json").is_file():
+        raise ConfigError(f"{option}: {path} is not a run folder (no config.json)")
+    return RunDir(p)
+
+
+def named_data_dir(data_dir: str | os.PathLike | None) -> tuple[str | None, str | None]:
+    """(the data folder the user named, where it was named): the argument, else $MLREPRO_DATA."""
+    if data_dir is not None:
+        return str(Path(data_dir).expanduser().absolute()), "--data-dir"
+    env = os.environ.get("MLREPRO_DATA") or None
+    if env is not None:
+        return str(Path(env).expanduser().absolute()), "MLREPRO_DATA"
+    return None, None
+
+
+def _read_json(path: Path, what: str) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{path}: cannot read {what} ({e.__class__.__name__}: {e})") from None
+
+
+def _content(prov: Any) -> Any:
+    """Provenance without where the files lie: moving a data folder does not change the data."""
+    if isinstance(prov, dict):
+        return {k: _content(v) for k, v in prov.items()
+                if k not in ("path", "data_dir", "data_dir_from", "source")}
+    if isinstance(prov, list):
+        return [_content(v) for v in prov]
+    return prov
+
+
+def used_sample(record: dict, metrics: dict | None = None) -> bool:
+    """Whether a run read any bundled sample (its recorded provenance, or an older run's note)."""
+    data = record.get("data") or {}
+    if any(bool(p.get("sample")) for p in data.values() if isinstance(p, dict)):
+        return True
+    return any("bundled" in n for n in (metrics or {}).get("notes", []))
+
+
+# --- one run ---
+
+
+def first_missing(path: str | os.PathLike) -> Path | None:
+    """The topmost folder of `path` that does not exist yet (what creating it would make), or None."""
+    p, top = Path(path).absolute(), None
+    while not p.exists():
+        top, p = p, p.parent
+    return top
+
+
+@contextlib.contextmanager
+def _started(run_dir: RunDir, made: Path | None, how_to_continue: str) -> Iterator[None]:
+    """Remove what a failed start made (`made`: the topmost folder it created) while nothing was
+    trained yet; on Ctrl-C, say how to continue."""
+    try:
+        yield
+    except BaseException as e:
+        kept = bool(run_dir.checkpoints()) or (run_dir.path / "metrics.json").exists()
+        if made is not None and not kept:
+            shutil.rmtree(made, ignore_errors=True)
+        if isinstance(e, KeyboardInterrupt) and not isinstance(e, RunInterrupted):
+            raise RunInterrupted(how_to_continue if kept else "nothing was trained yet, so nothing "
+                                 "was kept") from None
+        raise
+
+
 def run_experiment(name: str | None = None, *, overrides: dict[str, Any] | None = None,
                    preset: str | None = None, seed: int = 0, out: str | os.PathLike = "runs",
                    device: str = "auto", data_dir: str | None = None, resume: str | None = None,
-                   verbose: bool = True, argv: list[str] | None = None) -> tuple[RunDir, dict]:
+                   verbose: bool = True, argv: list[str] | None = None,
+                   run_path: str | os.PathLike | None = None, full_data_only: bool = False,
+                   how_to_continue: str | None = None) -> tuple[RunDir, dict]:
     """Run one seed of an experiment (or resume a run folder); returns (run_dir, metrics).
 
+    `run_path` fixes the run folder (a sweep's s<seed>/) instead of a new timestamped one;
+    `full_data_only` refuses the bundled samples (runs that will become a results row).
     Under torchrun every process runs this; processes other than rank 0 keep their (identical)
     records in a temporary folder that is deleted at the end.
     """
@@ -92,51 +157,89 @@ def run_experiment(name: str | None = None, *, overrides: dict[str, Any] | None 
         raise ConfigError(str(e)) from None
     if world > 1 and dev.type == "cuda":
         dev = torch.device("cuda", local_rank)
+    if seed < 0:
+        raise ConfigError(f"--seed must be >= 0, got {seed}")
+    made = None
     if resume:
-        run_dir = RunDir(resume)
-        if not (run_dir.path / "config.json").exists():
-            raise ConfigError(f"--resume: {resume} is not a run folder (no config.json)")
+        run_dir = open_run_dir(resume, "--resume")
         saved = run_dir.read_config()
-        if name and name != saved["experiment"]:
-            raise ConfigError(f"--resume: {resume} is a run of {saved['experiment']}, not {name}")
+        if name and name != saved.get("experiment"):
+            raise ConfigError(f"--resume: {resume} is a run of {saved.get('experiment')}, not {name}")
+        if (run_dir.path / "metrics.json").exists():
+            raise ConfigError(f"--resume: {resume} has finished (metrics.json exists); its metrics "
+                              "are evidence and are not rewritten")
         name, seed, preset = saved["experiment"], saved["seed"], saved.get("preset")
-        data_dir = data_dir or saved.get("data_dir")  # the same data as the interrupted run
         exp = get_experiment(name)
-        cfg = build_config(exp.Config, overrides=saved["config"], what=name)
+        exp.check_requirements()
+        cfg = exp.make_config(None, saved["config"])
+        # The same data as the interrupted run: its folder (or none), whatever the shell says now;
+        # an explicit --data-dir may point at a moved copy (checked file by file on loading).
+        if data_dir is None:
+            data_dir = saved.get("data_dir")
+            if data_dir is None and os.environ.get("MLREPRO_DATA"):
+                raise ConfigError(f"--resume: {resume} ran without a data folder, but MLREPRO_DATA "
+                                  "is set now; unset it to resume on the same data")
+        else:
+            data_dir = str(Path(data_dir).expanduser().absolute())
         record = saved
     else:
         if not name:
             raise ConfigError("run: name an experiment (see `mlrepro list`) or give --resume RUN_DIR")
         exp = get_experiment(name)
-        cfg = build_config(exp.Config, exp.PRESETS, preset, overrides, what=name)
-        run_dir = RunDir.new(out, name, seed) if rank == 0 else None
+        exp.check_requirements()
+        cfg = exp.make_config(preset, overrides)
+        data_dir, named_by = named_data_dir(data_dir)
+        if data_dir is not None and not Path(data_dir).is_dir():
+            raise ConfigError(f"{named_by}: {data_dir} is not a folder")
+        if rank == 0:
+            if run_path is not None:
+                check_writable(Path(run_path).parent, "--out")
+                made = first_missing(run_path)
+                run_dir = RunDir.create(run_path)
+            else:
+                check_writable(out, "--out")
+                made = first_missing(Path(out) / name)
+                run_dir = RunDir.new(out, name, seed)
+                made = made or run_dir.path
         record = {
             "experiment": name, "preset": preset, "seed": seed, "config": dataclasses.asdict(cfg),
-            "command": _command(argv), "data_dir": data_dir, "mlrepro": __version__,
-            "hardware": hardware_info(dev), **({"processes": world} if world > 1 else {}),
+            "command": _command(argv), "data_dir": data_dir, "data_dir_from": named_by,
+            "mlrepro": __version__, "hardware": hardware_info(dev),
+            **({"processes": world} if world > 1 else {}),
         }
     resume_from = None
     if rank != 0:
-        resume_from, run_dir = (run_dir if resume else None), RunDir(tempfile.mkdtemp(prefix="mlrepro-rank"))
+        resume_from = run_dir if resume else None
+        run_dir = RunDir(tempfile.mkdtemp(prefix="mlrepro-rank"))
         verbose = False
-    if not resume or rank != 0:
-        run_dir.write_config(record)
-        record = run_dir.read_config()  # plain JSON types only, as the checkpoint must hold
-    seed_everything(seed)
-    ctx = RunContext(run_dir, seed, dev, data_dir, resume=bool(resume), verbose=verbose,
-                     config=record, rank=rank, world_size=world, resume_from=resume_from)
-    start = time.perf_counter()
-    try:
-        metrics = dict(exp.run(cfg, ctx))
-    finally:
-        if rank != 0:
-            shutil.rmtree(run_dir.path, ignore_errors=True)
+    how = how_to_continue or f"continue with `mlrepro run --resume {run_dir.path}`"
+    with _started(run_dir, made, how):
+        if not resume or rank != 0:
+            run_dir.write_config(record)
+            record = run_dir.read_config()  # plain JSON types only, as the checkpoint must hold
+        seed_everything(seed)
+        ctx = RunContext(run_dir, seed, dev, data_dir, resume=bool(resume), verbose=verbose,
+                         config=record, rank=rank, world_size=world, resume_from=resume_from,
+                         full_data_only=full_data_only)
+        start = time.perf_counter()
+        try:
+            metrics = dict(exp.run(cfg, ctx))
+        finally:
+            if rank != 0:
+                shutil.rmtree(run_dir.path, ignore_errors=True)
     metrics["wall_time_s"] = time.perf_counter() - start
+    # What stretches wall times: the threads this run used and the machine's load while it ran.
+    metrics["threads"] = torch.get_num_threads()
+    metrics["load_avg_1m"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     if ctx.notes:
         metrics["notes"] = ctx.notes
+    metrics["data"] = ctx.config.get("data", {})
     if rank == 0:
         run_dir.write_metrics(metrics)
     return run_dir, metrics
+
+
+# --- several seeds ---
 
 
 def _mean_std(values: list[float]) -> dict:
@@ -145,30 +248,30 @@ def _mean_std(values: list[float]) -> dict:
             "values": values}
 
 
-def aggregate(name: str, preset: str | None, runs: list[tuple[RunDir, dict]], *,
+def aggregate(exp: Experiment, preset: str | None, runs: list[tuple[RunDir, dict]], *,
               command: str, wall_time_s: float) -> dict:
     """Mean ± std over seeds of every numeric metric, with the context needed to trust it."""
-    exp = get_experiment(name)
     def is_num(v):
         return isinstance(v, (int, float)) and not isinstance(v, bool)
 
     # Headline keys are always reported; a metric that is null in some runs (e.g. "epochs to reach a
     # target" when the target was not reached) is averaged over the runs that have it.
-    keys = list(getattr(exp, "HEADLINE", ())) + [k for _, m in runs for k, v in m.items() if is_num(v)]
+    keys = list(exp.headline) + [k for _, m in runs for k, v in m.items() if is_num(v)]
     metrics = {}
     for k in dict.fromkeys(keys):
         values = [float(m[k]) for _, m in runs if is_num(m.get(k))]
         metrics[k] = _mean_std(values) if values else {"mean": None, "std": None, "values": []}
         metrics[k]["missing"] = len(runs) - len(values)
     notes = sorted({n for _, m in runs for n in m.get("notes", [])})
-    config = runs[0][0].read_config()
+    records = [rd.read_config() for rd, _ in runs]
     return {
-        "experiment": name, "preset": preset or "default", "claim": getattr(exp, "CLAIM", ""),
-        "headline": list(getattr(exp, "HEADLINE", ())), "n": len(runs),
-        "seeds": [rd.read_config()["seed"] for rd, _ in runs], "metrics": metrics,
-        "config": config["config"], "hardware": config["hardware"], "torch": str(torch.__version__),
-        "wall_time_s": wall_time_s, "command": command, "date": time.strftime("%Y-%m-%d"),
-        "run_dirs": [str(rd.path) for rd, _ in runs], "notes": notes,
+        "experiment": exp.name, "preset": preset or "default", "claim": exp.claim,
+        "headline": list(exp.headline), "n": len(runs), "seeds": [r["seed"] for r in records],
+        "metrics": metrics, "config": records[0]["config"], "hardware": records[0]["hardware"],
+        "torch": str(torch.__version__), "wall_time_s": wall_time_s, "command": command,
+        "date": time.strftime("%Y-%m-%d"), "run_dirs": [str(rd.path) for rd, _ in runs],
+        "data_dir": records[0].get("data_dir"), "data": records[0].get("data", {}),
+        "sample": any(used_sample(r, m) for r, (_, m) in zip(records, runs)), "notes": notes,
     }
 
 
@@ -177,23 +280,125 @@ def results_path(results_dir: str | os.PathLike, name: str, preset: str | None) 
     return Path(results_dir) / f"{name}{suffix}.json"
 
 
-def run_seeds(name: str, seeds: list[int], *, results_dir: str | os.PathLike = "results",
-              preset: str | None = None, argv: list[str] | None = None, **kw) -> tuple[Path, dict]:
-    """Run `name` once per seed and write the mean ± std summary to results/NAME[.PRESET].json."""
-    start = time.perf_counter()
-    runs = [run_experiment(name, seed=s, preset=preset, argv=argv, **kw) for s in seeds]
-    path = results_path(results_dir, name, preset)
-    if init_distributed()[0] != 0:
-        return path, {}  # under torchrun only rank 0 writes the summary
-    summary = aggregate(name, preset, runs, command=_command(argv),
-                        wall_time_s=time.perf_counter() - start)
+def _differences(old: dict, new: dict) -> list[str]:
+    """How an existing results file differs from what would replace it (preset, config, data,
+    seeds); a file without a data record differs in its data."""
+    out = []
+    if old.get("preset") != new.get("preset"):
+        out.append(f"preset {old.get('preset')!r} vs {new.get('preset')!r}")
+    changed = sorted(k for k in set(old.get("config", {})) | set(new.get("config", {}))
+                     if old.get("config", {}).get(k) != new.get("config", {}).get(k))
+    if changed:
+        out.append("config (" + ", ".join(changed[:4]) + ("…" if len(changed) > 4 else "") + ")")
+    if "data" not in old:
+        out.append("data (the existing file records none)")
+    elif "data" in new and _content(old["data"]) != _content(new["data"]):
+        out.append("data")
+    if "seeds" in new and old.get("seeds") != new["seeds"]:
+        out.append(f"seeds {old.get('seeds')} vs {new['seeds']}")
+    return out
+
+
+def check_results_target(path: Path, planned: dict, force: bool) -> None:
+    """Refuse, before anything runs, to write a results file that cannot be written or that would
+    replace existing evidence without `force`."""
+    check_writable(path.parent, "--results-dir")
+    if path.is_dir():
+        raise ConfigError(f"--results-dir: {path} is a folder; expected a results file there")
+    if not path.exists() or force:
+        return
+    old = _read_json(path, "the existing results file")
+    diff = _differences(old, planned)
+    why = "it differs in " + "; ".join(diff) if diff else "it was measured with the same settings"
+    raise ConfigError(f"{path} exists ({why}); results are evidence: pass --force to replace it, or "
+                      "name another --results-dir")
+
+
+def _write_results(path: Path, summary: dict, force: bool) -> None:
+    if summary["sample"]:
+        raise DataError(f"{path}: not written, the runs used the bundled data samples (results rows "
+                        "come from the full data only; point --data-dir or MLREPRO_DATA at it)")
+    check_results_target(path, summary, force)
     atomic_write_json(path, summary)
-    return path, summary
+
+
+def sweep_dir(out: str | os.PathLike, name: str, preset: str | None, cfg: Any, seeds: list[int],
+              data_dir: str | None) -> Path:
+    """The folder of the sweep these settings define: the same command finds it again."""
+    spec = json.dumps({"experiment": name, "preset": preset, "config": dataclasses.asdict(cfg),
+                       "seeds": seeds, "data_dir": data_dir}, sort_keys=True, default=str)
+    digest = hashlib.sha256(spec.encode()).hexdigest()[:10]
+    return Path(out) / name / f"sweep-{preset or 'default'}-{digest}"
+
+
+def run_seeds(name: str, seeds: list[int], *, results_dir: str | os.PathLike | None = None,
+              force: bool = False, preset: str | None = None, overrides: dict[str, Any] | None = None,
+              out: str | os.PathLike = "runs", data_dir: str | None = None,
+              argv: list[str] | None = None, **kw) -> tuple[Path, dict]:
+    """Run `name` once per seed into a sweep folder and write the mean ± std summary there
+    (summary.json), and to RESULTS_DIR/NAME[.PRESET].json when `results_dir` is given.
+
+    Running the same sweep again continues it: finished seeds are kept, an interrupted one resumes.
+    """
+    if not seeds:
+        raise ConfigError("--seeds: give at least one seed")
+    if len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise ConfigError(f"--seeds must be distinct integers >= 0, got {','.join(map(str, seeds))}")
+    exp = get_experiment(name)
+    exp.check_requirements()
+    cfg = exp.make_config(preset, overrides)
+    named, _ = named_data_dir(data_dir)
+    folder = sweep_dir(out, name, preset, cfg, seeds, named)
+    command = _command(argv)
+    target = results_path(results_dir, name, preset) if results_dir is not None else None
+    if target is not None:
+        check_results_target(target, {"preset": preset or "default", "config": dataclasses.asdict(cfg),
+                                      "seeds": seeds}, force)
+    check_writable(folder, "--out")
+    rank = init_distributed()[0]
+    made = first_missing(folder)
+    if rank == 0 and not (folder / SWEEP).exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(folder / SWEEP, {"experiment": name, "preset": preset, "seeds": seeds,
+                                           "config": dataclasses.asdict(cfg), "data_dir": named,
+                                           "command": command})
+    start = time.perf_counter()
+    how = f"run the same command again to continue the sweep in {folder}"
+    runs = []
+    try:
+        for s in seeds:
+            path = folder / f"s{s}"
+            if (path / "metrics.json").exists():
+                rd = RunDir(path)
+                runs.append((rd, rd.read_metrics()))
+                print(f"seed {s}: finished earlier ({path})", file=sys.stderr)
+            elif (path / "config.json").exists():
+                runs.append(run_experiment(resume=str(path), argv=argv, data_dir=data_dir,
+                                           full_data_only=target is not None, how_to_continue=how, **kw))
+            else:
+                runs.append(run_experiment(name, seed=s, preset=preset, overrides=overrides, out=out,
+                                           data_dir=data_dir, argv=argv, run_path=path,
+                                           full_data_only=target is not None, how_to_continue=how,
+                                           **kw))
+    except BaseException:
+        if made is not None and not any(folder.glob("s*")):  # a failed start: leave nothing behind
+            shutil.rmtree(made, ignore_errors=True)
+        raise
+    if rank != 0:
+        return folder / SUMMARY, {}  # under torchrun only rank 0 writes the summary
+    summary = aggregate(exp, preset, runs, command=command, wall_time_s=time.perf_counter() - start)
+    summary["sweep_dir"] = str(folder)
+    atomic_write_json(folder / SUMMARY, summary)
+    if target is not None:
+        _write_results(target, summary, force)
+        return target, summary
+    return folder / SUMMARY, summary
 
 
 def aggregate_runs(run_dirs: list[str | os.PathLike], *, results_dir: str | os.PathLike = "results",
-                   argv: list[str] | None = None) -> tuple[Path, dict]:
-    """The `run_seeds` summary from finished run folders (e.g. seeds run as parallel processes).
+                   force: bool = False, argv: list[str] | None = None) -> tuple[Path, dict]:
+    """The `run --seeds` summary from finished run folders (e.g. seeds run as parallel processes),
+    written to RESULTS_DIR/NAME[.PRESET].json under the same rules.
 
     The runs must be one experiment, preset and config apart from the seed, each seed once.
     `wall_time_s` is the sum of the runs' own wall times (they may have run side by side).
@@ -202,9 +407,7 @@ def aggregate_runs(run_dirs: list[str | os.PathLike], *, results_dir: str | os.P
         raise ConfigError("aggregate: give at least one run folder")
     runs, records = [], []
     for d in run_dirs:
-        rd = RunDir(d)
-        if not (rd.path / "config.json").exists():
-            raise ConfigError(f"aggregate: {d} is not a run folder (no config.json)")
+        rd = open_run_dir(d, "aggregate")
         if not (rd.path / "metrics.json").exists():
             raise ConfigError(f"aggregate: {d} has not finished (no metrics.json); "
                               f"continue it with `mlrepro run --resume {d}`")
@@ -216,16 +419,22 @@ def aggregate_runs(run_dirs: list[str | os.PathLike], *, results_dir: str | os.P
             if rec.get(key) != first.get(key):
                 raise ConfigError(f"aggregate: {d} differs from {run_dirs[0]} in its {key} "
                                   f"({rec.get(key)!r} vs {first.get(key)!r}); aggregate like runs only")
+        if _content(rec.get("data")) != _content(first.get("data")):
+            raise ConfigError(f"aggregate: {d} read other data than {run_dirs[0]}; aggregate like "
+                              "runs only")
     seeds = [rec["seed"] for rec in records]
     if len(set(seeds)) != len(seeds):
         raise ConfigError(f"aggregate: seeds repeat ({seeds}); give each seed's run folder once")
-    name, preset = first["experiment"], first.get("preset")
-    summary = aggregate(name, preset, runs, command=_command(argv),
+    exp = get_experiment(first["experiment"])
+    summary = aggregate(exp, first.get("preset"), runs, command=_command(argv),
                         wall_time_s=sum(float(m.get("wall_time_s", 0.0)) for _, m in runs))
     summary["run_commands"] = [rec.get("command") for rec in records]
-    path = results_path(results_dir, name, preset)
-    atomic_write_json(path, summary)
+    path = results_path(results_dir, exp.name, first.get("preset"))
+    _write_results(path, summary, force)
     return path, summary
+
+
+# --- the LR range test on an experiment's setup ---
 
 
 def lr_find_experiment(name: str, *, overrides: dict[str, Any] | None = None, preset: str | None = None,
@@ -234,30 +443,41 @@ def lr_find_experiment(name: str, *, overrides: dict[str, Any] | None = None, pr
                        **sweep) -> tuple[RunDir, Any]:
     """The LR range test on an experiment's model and data; writes plots/lr_find.png and lr_find.json."""
     from .engine.lr_finder import lr_find
+    from .plotting import plot_lr_find
 
     exp = get_experiment(name)
-    if not hasattr(exp, "setup"):
-        raise ConfigError(f"lr-find: experiment {name} does not train a network with the engine")
+    if exp.setup is None:
+        raise ConfigError(f"lr-find: experiment {name} has no setup (a learner and its data) to sweep")
     try:
         dev = resolve_device(device)
     except ValueError as e:
         raise ConfigError(str(e)) from None
-    cfg = build_config(exp.Config, exp.PRESETS, preset, overrides, what=name)
+    if seed < 0:
+        raise ConfigError(f"--seed must be >= 0, got {seed}")
+    cfg = exp.make_config(preset, overrides)
+    data_dir, named_by = named_data_dir(data_dir)
+    if data_dir is not None and not Path(data_dir).is_dir():
+        raise ConfigError(f"{named_by}: {data_dir} is not a folder")
+    check_writable(Path(out) / "lr-find", "--out")
+    made = first_missing(Path(out) / "lr-find" / name)
     run_dir = RunDir.new(Path(out) / "lr-find", name, seed)
-    run_dir.write_config({"experiment": name, "preset": preset, "seed": seed, "task": "lr-find",
-                          "sweep": sweep, "config": dataclasses.asdict(cfg), "command": _command(argv),
-                          "hardware": hardware_info(dev)})
-    seed_everything(seed)
-    ctx = RunContext(run_dir, seed, dev, data_dir, verbose=verbose)
-    s = exp.setup(cfg, ctx)
-    try:
-        result = lr_find(s.learner, s.train, **sweep)
-    except ValueError as e:
-        raise ConfigError(str(e)) from None
-    result.plot(run_dir.plot_path("lr_find.png"), f"LR range test: {name}")
-    atomic_write_json(run_dir.path / "lr_find.json", {"lrs": result.lrs, "losses": result.losses,
-                                                      "raw_losses": result.raw_losses})
-    run_dir.write_metrics({"suggestion": result.suggestion, "default": result.default,
-                           "suggestions": result.suggestions, "stopped_early": result.stopped_early,
-                           "steps": len(result.lrs)})
+    made = made or run_dir.path
+    record = {"experiment": name, "preset": preset, "seed": seed, "task": "lr-find", "sweep": sweep,
+              "config": dataclasses.asdict(cfg), "command": _command(argv), "data_dir": data_dir,
+              "data_dir_from": named_by, "hardware": hardware_info(dev)}
+    with _started(run_dir, made, "an LR range test is quick: run it again"):
+        run_dir.write_config(record)
+        seed_everything(seed)
+        ctx = RunContext(run_dir, seed, dev, data_dir, verbose=verbose, config=record)
+        s = exp.setup(cfg, ctx)
+        try:
+            result = lr_find(s.learner, s.train, **sweep)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+        plot_lr_find(result, run_dir.plot_path("lr_find.png"), f"LR range test: {name}")
+        atomic_write_json(run_dir.path / "lr_find.json", {"lrs": result.lrs, "losses": result.losses,
+                                                          "raw_losses": result.raw_losses})
+        run_dir.write_metrics({"suggestion": result.suggestion, "default": result.default,
+                               "suggestions": result.suggestions, "stopped_early": result.stopped_early,
+                               "steps": len(result.lrs), "data": ctx.config.get("data", {})})
     return run_dir, result

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .config import field_types
-from .engine.rundir import atomic_write_json
+from .io import atomic_write_json
 from .errors import ConfigError
 from .experiments import get_experiment
 from .runner import run_experiment
@@ -68,15 +68,6 @@ def parse_param(text: str) -> Param:
     return Param(name, kind, low, high)
 
 
-def objective_of(exp) -> tuple[str, str]:
-    """(metric, direction): the experiment's SEARCH_METRIC, else its first headline metric."""
-    if hasattr(exp, "SEARCH_METRIC"):
-        return exp.SEARCH_METRIC
-    key = exp.HEADLINE[0]
-    lower = any(w in key for w in ("loss", "error", "inertia"))
-    return key, "minimize" if lower else "maximize"
-
-
 def run_search(name: str, params: list[Param], *, trials: int, sampler: str = "tpe",
                storage: str | None = None, study_name: str | None = None, seed: int = 0,
                preset: str | None = None, overrides: dict | None = None,
@@ -89,7 +80,7 @@ def run_search(name: str, params: list[Param], *, trials: int, sampler: str = "t
         raise ConfigError("search needs Optuna: pip install 'mlrepro[search]'") from None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     exp = get_experiment(name)
-    valid = field_types(exp.Config)
+    valid = field_types(exp.config)
     for p in params:
         if p.name not in valid:
             raise ConfigError(f"--param {p.name}: not an option of {name}; valid: "
@@ -98,7 +89,7 @@ def run_search(name: str, params: list[Param], *, trials: int, sampler: str = "t
         raise ConfigError(f"--sampler: unknown {sampler!r}; valid: {', '.join(SAMPLERS)}")
     if trials < 1:
         raise ConfigError(f"--trials must be >= 1, got {trials}")
-    metric, direction = objective_of(exp)
+    metric, direction = exp.objective()
     study_name = study_name or f"{name}-{sampler}"
     previous = 0
     if storage:

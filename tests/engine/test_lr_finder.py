@@ -7,6 +7,7 @@ from torch import nn
 
 from mlrepro.data.loader import TensorLoader
 from mlrepro.engine import Learner, get_rng_state
+from mlrepro.plotting import plot_lr_find
 from mlrepro.engine.lr_finder import lr_find, suggest
 
 
@@ -86,7 +87,7 @@ def test_sweep_is_exponential_stops_on_divergence_and_suggests_a_usable_lr(tmp_p
     assert set(res.suggestions) == {"valley", "steepest", "minimum/10", "blog"}
     assert 1e-3 <= res.suggestion <= 3.0
     # A short training run at the suggestion beats one at start_lr.
-    res.plot(tmp_path / "lr_find.png")
+    plot_lr_find(res, tmp_path / "lr_find.png")
     assert (tmp_path / "lr_find.png").stat().st_size > 5000
 
 

@@ -6,18 +6,25 @@ import pytest
 import torch
 
 from mlrepro.engine import RunDir, atomic_write_json, atomic_write_text
-from mlrepro.engine import rundir as rundir_mod
+from mlrepro import io as io_mod
 
 
-def test_new_run_dirs_are_unique_and_have_plots(tmp_path):
+def test_new_run_dirs_are_unique_and_make_plots_on_demand(tmp_path):
     a = RunDir.new(tmp_path, "exp", 0)
     b = RunDir.new(tmp_path, "exp", 0)
     assert a.path != b.path and a.path.parent == b.path.parent == tmp_path / "exp"
-    assert (a.path / "plots").is_dir()
+    assert not (a.path / "plots").exists()
+    assert a.plot_path("x.png").parent.is_dir()
+
+
+def test_opening_a_run_dir_creates_nothing(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        RunDir(tmp_path / "typo")
+    assert not (tmp_path / "typo").exists()
 
 
 def test_config_metrics_history_roundtrip(tmp_path):
-    rd = RunDir(tmp_path / "r")
+    rd = RunDir.create(tmp_path / "r")
     rd.write_config({"lr": 0.1, "t": torch.tensor([1, 2])})
     rd.write_metrics({"acc": 0.5, "bad": float("nan")})
     rd.append_history({"epoch": 1, "loss": 1.0})
@@ -36,7 +43,7 @@ def test_failed_write_leaves_old_file_and_no_temp(tmp_path, monkeypatch):
     def crash(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(rundir_mod.os, "replace", crash)
+    monkeypatch.setattr(io_mod.os, "replace", crash)
     with pytest.raises(OSError, match="disk full"):
         atomic_write_json(target, {"v": 2})
     assert json.loads(target.read_text()) == {"v": 1}

@@ -61,9 +61,11 @@ def test_translate_tta_averages_the_six_views_with_airbench_weights():
     torch.testing.assert_close(_cifar.FlipTTA(model)(x), mirror(x))
 
 
-@pytest.mark.parametrize("field,value", [("lr_start_frac", 0.0), ("lr_end_frac", 1.5), ("norm_lr_scale", 0.0)])
-def test_config_rejects_bad_schedule_fractions(field, value):
-    with pytest.raises(ValueError, match="lr_start_frac and lr_end_frac"):
+@pytest.mark.parametrize("field,value,rule", [("lr_start_frac", 0.0, "> 0 and <= 1"),
+                                              ("lr_end_frac", 1.5, "> 0 and <= 1"),
+                                              ("norm_lr_scale", 0.0, "> 0")])
+def test_config_rejects_bad_schedule_fractions(field, value, rule):
+    with pytest.raises(ValueError, match=f"--{field.replace('_', '-')} must be {rule}, got {value}"):
         fast_cifar10.Config(**{field: value})
 
 

@@ -22,8 +22,8 @@ def test_killed_run_resumes_to_the_same_history_and_plays_a_gif(tmp_path, monkey
 
     save = RunDir.save_checkpoint
 
-    def save_then_die(self, state):
-        save(self, state)
+    def save_then_die(self, state, stage=None):
+        save(self, state, stage)
         raise KeyboardInterrupt  # killed right after the first epoch's checkpoint
 
     monkeypatch.setattr(RunDir, "save_checkpoint", save_then_die)
@@ -67,8 +67,8 @@ def test_play_refuses_what_it_cannot_play(tmp_path, capsys):
     assert "is not a run folder" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("option, value, message", [("--n-step", "0", "n_step must be >= 1"),
-                                                    ("--test-epsilon", "1.5", "test_epsilon")])
+@pytest.mark.parametrize("option, value, message", [("--n-step", "0", "--n-step must be >= 1"),
+                                                    ("--test-epsilon", "1.5", "--test-epsilon must be >= 0 and <= 1")])
 def test_bad_option_values_are_one_line_errors(tmp_path, capsys, option, value, message):
     assert main(["run", "dqn-vizdoom-basic", option, value, "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err

@@ -3,19 +3,18 @@
 import pytest
 
 from mlrepro.errors import ConfigError
-from mlrepro.experiments import get_experiment
+from mlrepro.experiments import fgsm_mnist, get_experiment
 from mlrepro.runner import run_experiment
 
 
 def test_blog_preset_is_the_posts_setup():
-    exp = get_experiment("fgsm-mnist")
-    cfg = exp.Config(**exp.PRESETS["blog"])
+    cfg = get_experiment("fgsm-mnist").make_config("blog")
     assert (cfg.mlp_recipe, cfg.cnn, cfg.mlp_epochs, cfg.eps_linf, cfg.batch_size) == ("blog", False, 10, 0.1, 50)
-    assert exp.BLOG_LR == 1e-4  # the author's TF post's Adam
+    assert fgsm_mnist.BLOG_LR == 1e-4  # the author's TF post's Adam
 
 
 def test_blog_preset_reports_clamped_and_unclamped_fgsm_without_the_cnn(tmp_path, data_dir):
-    quick = dict(get_experiment("fgsm-mnist").PRESETS["quick"])
+    quick = dict(get_experiment("fgsm-mnist").presets["quick"])
     run_dir, metrics = run_experiment(
         "fgsm-mnist", preset="blog", overrides={k: v for k, v in quick.items() if k != "cnn_epochs"},
         out=tmp_path, device="cpu", data_dir=str(data_dir) if data_dir else None, verbose=False)

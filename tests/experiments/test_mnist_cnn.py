@@ -17,7 +17,7 @@ def test_total_steps_stops_mid_epoch(tmp_path, data_dir):
 
 def test_tutorial_preset_is_the_tutorials_recipe():
     exp = get_experiment("mnist-cnn")
-    t = exp.PRESETS["tutorial"]
+    t = exp.presets["tutorial"]
     assert (t["lr"], t["batch_size"], t["total_steps"], t["schedule"], t["init"]) == (
         1e-4, 50, 20_000, "constant", "tf")
 

@@ -1,14 +1,14 @@
 """Every schedule in engine.schedules is selectable in the MNIST experiments' configs (--schedule)."""
 
 import typing
-from types import SimpleNamespace
 
 import pytest
 import torch
 
-from mlrepro.config import build_config
+from mlrepro.engine import RunDir
 from mlrepro.engine.schedules import SCHEDULES
 from mlrepro.errors import ConfigError
+from mlrepro.experiment import RunContext
 from mlrepro.experiments import get_experiment
 
 EXPERIMENTS = ("mnist-mlp", "mnist-cnn", "fashion-mnist-cnn")
@@ -17,22 +17,21 @@ EXPERIMENTS = ("mnist-mlp", "mnist-cnn", "fashion-mnist-cnn")
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_schedule_field_offers_every_schedule(name):
     exp = get_experiment(name)
-    assert set(typing.get_args(typing.get_type_hints(exp.Config)["schedule"])) == set(SCHEDULES)
+    assert set(typing.get_args(typing.get_type_hints(exp.config)["schedule"])) == set(SCHEDULES)
     for s in SCHEDULES:
-        assert build_config(exp.Config, exp.PRESETS, None, {"schedule": s}, what=name).schedule == s
+        assert exp.make_config(None, {"schedule": s}).schedule == s
     with pytest.raises(ConfigError, match="--schedule expects one of"):
-        build_config(exp.Config, exp.PRESETS, None, {"schedule": "linear"}, what=name)
+        exp.make_config(None, {"schedule": "linear"})
 
 
-def _lrs(name, data_dir, **overrides):
+def _lrs(name, data_dir, tmp_path, **overrides):
     """The learning rate at every step of a quick run's schedule (the scheduler stepped, no training)."""
     exp = get_experiment(name)
-    cfg = build_config(exp.Config, exp.PRESETS, "quick", overrides, what=name)
-    ctx = SimpleNamespace(seed=0, device=torch.device("cpu"), data_dir=str(data_dir) if data_dir else None,
-                          note=lambda msg: None)
+    cfg = exp.make_config("quick", overrides)
+    ctx = RunContext(RunDir(tmp_path), 0, torch.device("cpu"), str(data_dir) if data_dir else None)
     s = exp.setup(cfg, ctx)
     opt, sched = s.learner.optimizer, s.learner.scheduler
-    total = getattr(s, "total_steps", None) or cfg.epochs * len(s.train)
+    total = s.info.get("total_steps") or cfg.epochs * len(s.train)
     lrs = []
     for _ in range(total):
         lrs.append(opt.param_groups[0]["lr"])
@@ -43,23 +42,22 @@ def _lrs(name, data_dir, **overrides):
 
 
 @pytest.mark.parametrize("name", ["mnist-cnn", "mnist-mlp"])
-def test_piecewise_and_constant_schedules_reach_the_optimizer(name, data_dir):
-    lr_key = "lr" if name == "mnist-cnn" else "lr_max"
-    flat, _ = _lrs(name, data_dir, schedule="constant", **{lr_key: 0.01})
+def test_piecewise_and_constant_schedules_reach_the_optimizer(name, data_dir, tmp_path):
+    flat, _ = _lrs(name, data_dir, tmp_path, schedule="constant", lr=0.01)
     assert set(flat) == {0.01}
-    steps, _ = _lrs(name, data_dir, schedule="piecewise", epochs=10, **{lr_key: 0.01})
+    steps, _ = _lrs(name, data_dir, tmp_path, schedule="piecewise", epochs=10, lr=0.01)
     # WRN paper: ×0.2 at 30/60/80 % of training.
     assert steps[0] == pytest.approx(0.01) and steps[-1] == pytest.approx(0.01 * 0.2**3)
     assert len({round(v, 12) for v in steps}) == 4
 
 
-def test_mnist_cnn_schedules_follow_the_step_budget(data_dir):
+def test_mnist_cnn_schedules_follow_the_step_budget(data_dir, tmp_path):
     # 13 steps (not whole epochs): 1cycle peaks at warmup_frac of them and ends annealed.
-    one, _ = _lrs("mnist-cnn", data_dir, schedule="onecycle", total_steps=13, lr=0.01, warmup_frac=0.3)
+    one, _ = _lrs("mnist-cnn", data_dir, tmp_path, schedule="onecycle", total_steps=13, lr=0.01, warmup_frac=0.3)
     assert abs(max(range(13), key=one.__getitem__) - 0.3 * 13) <= 1
     assert one[0] == pytest.approx(0.01 / 25) and one[-1] < 0.01 / 25
-    warm, _ = _lrs("mnist-cnn", data_dir, schedule="warmup-cosine", total_steps=40, lr=0.01, warmup_frac=0.25)
+    warm, _ = _lrs("mnist-cnn", data_dir, tmp_path, schedule="warmup-cosine", total_steps=40, lr=0.01, warmup_frac=0.25)
     assert warm[0] == pytest.approx(0.01 / 10) and warm[9] == pytest.approx(0.01) and warm[-1] < 0.001
-    sgdr, per_epoch = _lrs("mnist-cnn", data_dir, schedule="cosine-restarts", epochs=2, lr=0.01)
+    sgdr, per_epoch = _lrs("mnist-cnn", data_dir, tmp_path, schedule="cosine-restarts", epochs=2, lr=0.01)
     assert sgdr[0] == sgdr[per_epoch] == pytest.approx(0.01)  # a restart after one epoch
     assert sgdr[per_epoch - 1] < 0.01 * 0.1

@@ -2,7 +2,6 @@
 
 import pytest
 
-from mlrepro.config import build_config
 from mlrepro.errors import ConfigError
 from mlrepro.experiments import get_experiment
 from mlrepro.experiments.superconvergence import epoch_ratio, epochs_to_reach
@@ -50,28 +49,12 @@ def test_a_baseline_that_peaked_earlier_counts_from_its_first_visit_of_the_final
 
 def test_presets_build_and_bad_budgets_are_config_errors():
     exp = get_experiment("superconvergence")
-    for name in exp.PRESETS:
-        build_config(exp.Config, exp.PRESETS, name, {}, what="superconvergence")
-    with pytest.raises(ConfigError, match="budget"):
-        build_config(exp.Config, exp.PRESETS, None, {"onecycle_budgets": "0,2"}, what="superconvergence")
+    for name in exp.presets:
+        exp.make_config(name)
+    with pytest.raises(ConfigError, match="--onecycle-budgets must be >= 1"):
+        exp.make_config(None, {"onecycle_budgets": "0,2"})
 
 
-def test_crop_flip_cuts_shifted_or_mirrored_windows_of_the_padded_image():
-    torch = pytest.importorskip("torch")
-    from torch.nn import functional as F
-
-    from mlrepro.experiments.superconvergence import crop_flip
-
-    x = torch.randn(64, 1, 6, 6)
-    out = crop_flip(2, -9.0)(x, torch.Generator().manual_seed(0))
-    assert out.shape == x.shape
-    padded = F.pad(x, (2, 2, 2, 2), value=-9.0)
-    flips = shifts = 0
-    for img, pad in zip(out, padded):
-        crops = {(dy, dx): pad[:, dy:dy + 6, dx:dx + 6] for dy in range(5) for dx in range(5)}
-        windows = {(dy, dx, f) for (dy, dx), w in crops.items() for f in (False, True)
-                   if torch.equal(img, w.flip(-1) if f else w)}
-        assert windows, "every output is a window of the padded image, mirrored or not"
-        flips += any(f for *_, f in windows)
-        shifts += (2, 2, False) not in windows and (2, 2, True) not in windows
-    assert 16 < flips < 48 and shifts > 32  # about half mirrored; most moved off-centre
+def test_old_run_folders_spelling_of_the_crop_option_still_loads():
+    cfg = get_experiment("superconvergence").make_config(None, {"augment_pad": 2})
+    assert cfg.crop_pad == 2

@@ -7,7 +7,7 @@
 Inputs are pixels in [0, 1]; the model normalises them itself (`Normalize` as its first layer).
 """
 
-from ..export import Normalize
+from ..nn.normalize import Normalize
 from .attacks import bim, check_eps, check_inputs, check_scores, eval_mode, fgsm, pgd
 from .robustness import (
     ATTACKS,

@@ -29,16 +29,13 @@ def pgd_attack(eps: float, steps: int, alpha: float | None = None) -> Attack:
 
 
 class AdversarialLearner(Learner):
-    """A `Learner` whose train step trains on `attack(model, x, y)` instead of x.
+    """A `Learner` that trains on `attack(model, x, y)` instead of x: the engine's own train step
+    with the attack as its `transform_input` hook (so DDP, clipping, precision and callbacks stay).
 
     The attack runs the model in eval mode (dropout off, like evaluation); its random start draws
     from torch's global generator, which the engine's checkpoints save, so a resumed run repeats it.
     """
 
     def __init__(self, *args, attack: Attack, **kwargs):
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, transform_input=attack, **kwargs)
         self.attack = attack
-
-    def train_step(self, batch):
-        x, y = self.to_device(batch)
-        return super().train_step((self.attack(self.model, x, y), y))

@@ -70,6 +70,8 @@ def read_csv(path, *, target: str | None = None, columns=None):
     data = numbered[1:]
     if not data:
         raise InputError(f"{path}: header only, no data rows")
+    # Only the columns used are parsed: a text column left out with `columns` is no error.
+    used = [names.index(h) for h in features] + ([names.index(target)] if target is not None else [])
     values = np.empty((len(data), len(names)), dtype=np.float64)
     for r, (line_no, row) in enumerate(data, start=1):
         if len(row) != len(names):
@@ -77,7 +79,8 @@ def read_csv(path, *, target: str | None = None, columns=None):
                 f"{path}: row {r} (line {line_no}) has {len(row)} fields, expected {len(names)} "
                 "as in the header"
             )
-        for c, cell in enumerate(row):
+        for c in used:
+            cell = row[c]
             try:
                 value = float(cell)
             except ValueError:

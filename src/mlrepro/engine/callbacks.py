@@ -85,27 +85,31 @@ class EarlyStopping(Callback):
 
 
 class RunLogger(Callback):
-    """Writes each epoch's logs to the run folder's history.jsonl (atomically)."""
+    """Writes each epoch's logs to the run folder's history.jsonl (atomically); with a `stage`, the
+    rows are tagged with it (a run that trains several networks keeps one history)."""
 
-    def __init__(self, run_dir: RunDir):
-        self.run_dir = run_dir
+    def __init__(self, run_dir: RunDir, stage: str | None = None):
+        self.run_dir, self.stage = run_dir, stage
 
     def on_fit_begin(self, learner: Learner) -> None:
-        # On resume, drop epochs logged after the checkpoint we restarted from.
-        self.run_dir.write_history([r for r in self.run_dir.history() if r["epoch"] <= learner.epoch])
+        # On resume, drop this stage's epochs logged after the checkpoint we restarted from.
+        self.run_dir.write_history([r for r in self.run_dir.history()
+                                    if r.get("stage") != self.stage or r["epoch"] <= learner.epoch])
 
     def on_epoch_end(self, learner: Learner, logs: dict) -> None:
-        self.run_dir.append_history(logs)
+        self.run_dir.append_history(logs if self.stage is None else {**logs, "stage": self.stage})
 
 
 class Checkpoint(Callback):
-    """Saves {"model", "optimizer", "scheduler", "epoch", "rng", "history", "config"} every `every` epochs."""
+    """Saves {"model", "optimizer", "scheduler", "epoch", "rng", "history", "config"} every `every`
+    epochs, over the previous one (the stage's own file when a `stage` is named)."""
 
-    def __init__(self, run_dir: RunDir, config: dict | None = None, every: int = 1):
-        self.run_dir, self.config, self.every = run_dir, config, every
+    def __init__(self, run_dir: RunDir, config: dict | None = None, every: int = 1,
+                 stage: str | None = None):
+        self.run_dir, self.config, self.every, self.stage = run_dir, config, every, stage
 
     def _save(self, learner: Learner) -> None:
-        self.run_dir.save_checkpoint({**learner.state_dict(), "config": self.config})
+        self.run_dir.save_checkpoint({**learner.state_dict(), "config": self.config}, stage=self.stage)
 
     def on_epoch_end(self, learner: Learner, logs: dict) -> None:
         # learner.epoch already counts the epoch that just ended.

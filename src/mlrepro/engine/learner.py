@@ -15,6 +15,10 @@ from .callbacks import Callback, History, StopTraining
 from .runtime import get_rng_state, resolve_device, resolve_precision, set_rng_state
 
 Metric = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+# compute_loss(model, x, y) -> (loss, outputs); model is the one to train through (DDP under torchrun)
+LossHook = Callable[[nn.Module, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+# transform_input(model, x, y) -> x, before the step (e.g. an attack: adversarial training)
+InputHook = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def accuracy(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -40,6 +44,11 @@ class Learner:
         precision: "fp32", "bf16" (autocast on CPU and GPU) or "auto" (bf16 where the device runs
             it in hardware, see `runtime.native_bf16`); `self.precision` is the resolved one.
         channels_last: convnets on CPU and GPU run faster with NHWC memory layout.
+        compute_loss: `fn(model, x, y) -> (loss, outputs)` in place of `loss_fn(model(x), y)`
+            (Keras's `compute_loss`): a model whose loss needs more than its outputs (CapsNet's
+            reconstruction) keeps DDP, clipping, precision and every callback.
+        transform_input: `fn(model, x, y) -> x` applied to each training batch first (adversarial
+            training: the attack); it gets the plain model, not the DDP wrapper.
 
     Under an initialised process group (torchrun) the train step runs through
     DistributedDataParallel (gradients averaged across processes) and logged loss and metrics are
@@ -50,7 +59,8 @@ class Learner:
                  loss_fn: Callable | None = None, *, scheduler=None, scheduler_interval: str = "batch",
                  metrics: Sequence[str] | dict[str, Metric] = (), device: str | torch.device | None = None,
                  callbacks: Iterable[Callback] = (), precision: str = "fp32",
-                 channels_last: bool = False, grad_clip_norm: float | None = None):
+                 channels_last: bool = False, grad_clip_norm: float | None = None,
+                 compute_loss: LossHook | None = None, transform_input: InputHook | None = None):
         if scheduler_interval not in ("batch", "epoch"):
             raise ValueError(f"scheduler_interval must be 'batch' or 'epoch', got {scheduler_interval!r}")
         self.device = resolve_device(device)
@@ -64,6 +74,7 @@ class Learner:
         self.train_model = self.model if self.world_size == 1 else nn.parallel.DistributedDataParallel(
             self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         self.optimizer, self.loss_fn = optimizer, loss_fn
+        self.compute_loss_fn, self.transform_input = compute_loss, transform_input
         self.scheduler, self.scheduler_interval = scheduler, scheduler_interval
         if not isinstance(metrics, dict):
             unknown = [m for m in metrics if m not in METRICS]
@@ -98,13 +109,22 @@ class Learner:
         x, y = batch
         return self.prepare_input(x), y.to(self.device, non_blocking=True)
 
+    def compute_loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(loss, outputs) of one batch: the `compute_loss` hook, else `loss_fn(model(x), y)`."""
+        if self.compute_loss_fn is not None:
+            return self.compute_loss_fn(model, x, y)
+        outputs = model(x)
+        return self.loss_fn(outputs, y), outputs
+
     def train_step(self, batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One optimisation step; returns (loss, outputs, targets), detached."""
         x, y = self.to_device(batch)
+        if self.transform_input is not None:
+            x = self.transform_input(self.model, x, y)
         self.model.train()
         with self.autocast():
-            outputs = self.train_model(x)
-            loss = self.loss_fn(outputs, y)
+            loss, outputs = self.compute_loss(self.train_model, x, y)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.grad_clip_norm is not None:
@@ -151,8 +171,8 @@ class Learner:
     def fit(self, train_data: Iterable, epochs: int, *, val_data: Iterable | None = None,
             callbacks: Iterable[Callback] = ()) -> History:
         """Train until `epochs` epochs are completed in total (a restored Learner continues)."""
-        if self.optimizer is None or self.loss_fn is None:
-            raise ValueError("Learner.fit needs an optimizer and a loss_fn")
+        if self.optimizer is None or (self.loss_fn is None and self.compute_loss_fn is None):
+            raise ValueError("Learner.fit needs an optimizer and a loss_fn (or compute_loss)")
         self._active_callbacks = [self.history, *self.callbacks, *callbacks]
         self.target_epochs = epochs
         self.stop_reason = None

@@ -32,26 +32,6 @@ class LRFinderResult:
     def suggestion(self) -> float:
         return self.suggestions[self.default]
 
-    def plot(self, path, title: str = "LR range test") -> None:
-        """Loss vs LR on a log axis, every suggestion marked (the default one bold)."""
-        from ..plotting import plt, save_figure
-
-        fig, ax = plt.subplots(figsize=(6.4, 4.2))
-        ax.plot(self.lrs, self.raw_losses, color="0.75", lw=1, label="loss")
-        ax.plot(self.lrs, self.losses, color="tab:blue", lw=2, label="smoothed loss")
-        colors = {"valley": "tab:red", "steepest": "tab:orange", "minimum/10": "tab:green", "blog": "tab:purple"}
-        for name, lr in self.suggestions.items():
-            y = float(np.interp(np.log(lr), np.log(self.lrs), self.losses))
-            ax.plot([lr], [y], "o", ms=10 if name == self.default else 7, color=colors.get(name, "k"),
-                    label=f"{name}: {lr:.2e}" + (" (suggested)" if name == self.default else ""))
-        ax.set_xscale("log")
-        ax.set(xlabel="learning rate", ylabel="loss", title=title)
-        lo, hi = min(self.losses), self.losses[0]
-        ax.set_ylim(lo - 0.1 * (hi - lo + 1e-12), max(self.losses[: max(1, int(0.95 * len(self.losses)))]) * 1.05)
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=8)
-        save_figure(fig, path)
-
 
 def _valley(lrs: np.ndarray, losses: np.ndarray) -> float:
     """The middle (in log LR) of the descent: from the last point still on the starting plateau

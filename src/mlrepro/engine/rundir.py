@@ -6,17 +6,21 @@ run killed at any moment (even with SIGKILL) leaves either the old or the new fi
 
 from __future__ import annotations
 
-import contextlib
 import json
-import math
 import os
-import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
 
 import torch
+
+from ..io import (  # noqa: F401  (re-exported: the engine's public names)
+    atomic_torch_save,
+    atomic_write,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    to_json,
+)
 
 CONFIG = "config.json"
 HISTORY = "history.jsonl"
@@ -24,79 +28,35 @@ METRICS = "metrics.json"
 CHECKPOINT = "checkpoint.pt"
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> None:
-    """Call `write(f)` on a temp file in the same folder, fsync, then rename it over `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; these are ordinary files
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    atomic_write(path, lambda f: f.write(data))
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def _jsonable(obj: Any) -> Any:
-    """Tensors/numpy scalars to Python numbers; NaN/inf to None so the file stays valid JSON."""
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, torch.Tensor):
-        return _jsonable(obj.tolist())
-    if hasattr(obj, "item") and callable(obj.item):  # numpy scalar
-        return _jsonable(obj.item())
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
-
-
-def to_json(obj: Any, indent: int | None = 2) -> str:
-    return json.dumps(_jsonable(obj), indent=indent, allow_nan=False)
-
-
-def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
-    atomic_write_text(path, to_json(obj) + "\n")
-
-
-def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
-    atomic_write(path, lambda f: torch.save(obj, f))
-
-
 class RunDir:
-    """The folder that holds one run's evidence; safe to reopen for `--resume`."""
+    """The folder that holds one run's evidence; safe to reopen for `--resume`.
+
+    `RunDir(path)` opens a folder that exists and creates nothing (reading commands must never
+    make paths); `RunDir.new` / `RunDir.create` make one. `plots/` is created on the first figure.
+    """
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
+        if not self.path.is_dir():
+            raise FileNotFoundError(f"{self.path} is not a folder")
         self.plots = self.path / "plots"
-        self.plots.mkdir(exist_ok=True)
         self._history: list[dict] | None = None
+
+    @classmethod
+    def create(cls, path: str | os.PathLike) -> RunDir:
+        """Make `path` (and its parents) and open it."""
+        Path(path).mkdir(parents=True, exist_ok=True)
+        return cls(path)
 
     @classmethod
     def new(cls, root: str | os.PathLike, name: str, seed: int) -> RunDir:
         """A fresh folder `root/name/YYYYmmdd-HHMMSS-s<seed>` (suffixed if it already exists)."""
         base = Path(root) / name / f"{time.strftime('%Y%m%d-%H%M%S')}-s{seed}"
         path, i = base, 1
+        base.parent.mkdir(parents=True, exist_ok=True)
         while True:
             try:
-                path.mkdir(parents=True)
+                path.mkdir()
                 return cls(path)
             except FileExistsError:
                 i += 1
@@ -122,6 +82,8 @@ class RunDir:
         return json.loads((self.path / METRICS).read_text())
 
     def plot_path(self, name: str) -> Path:
+        """Where a figure goes (plots/ is made on demand)."""
+        self.plots.mkdir(exist_ok=True)
         return self.plots / name
 
     # --- history: one JSON line per epoch, rewritten atomically (files are small) ---
@@ -142,16 +104,27 @@ class RunDir:
     def append_history(self, row: dict) -> None:
         self.write_history([*self.history(), row])
 
-    # --- checkpoints ---
+    # --- checkpoints: the last one only (one per stage when a run trains several networks) ---
     @property
     def checkpoint_path(self) -> Path:
         return self.path / CHECKPOINT
 
-    def save_checkpoint(self, state: dict) -> None:
-        atomic_torch_save(state, self.checkpoint_path)
+    def checkpoint_file(self, stage: str | None = None) -> Path:
+        """checkpoint.pt, or checkpoint-STAGE.pt for a named stage."""
+        return self.checkpoint_path if stage is None else self.path / f"checkpoint-{stage}.pt"
 
-    def load_checkpoint(self, map_location: str | torch.device = "cpu") -> dict | None:
-        """The last checkpoint, or None; loaded with weights_only=True (no arbitrary unpickling)."""
-        if not self.checkpoint_path.exists():
+    def checkpoints(self) -> list[Path]:
+        """Every checkpoint file in the folder."""
+        return sorted(self.path.glob("checkpoint*.pt"))
+
+    def save_checkpoint(self, state: dict, stage: str | None = None) -> None:
+        atomic_torch_save(state, self.checkpoint_file(stage))
+
+    def load_checkpoint(self, map_location: str | torch.device = "cpu",
+                        stage: str | None = None) -> dict | None:
+        """The stage's last checkpoint, or None; loaded with weights_only=True (no arbitrary
+        unpickling)."""
+        path = self.checkpoint_file(stage)
+        if not path.exists():
             return None
-        return torch.load(self.checkpoint_path, map_location=map_location, weights_only=True)
+        return torch.load(path, map_location=map_location, weights_only=True)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import functools
 import math
+import typing
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 from torch.optim.lr_scheduler import (
@@ -20,8 +22,9 @@ from torch.optim.lr_scheduler import (
     OneCycleLR,
 )
 
-SCHEDULES = ("constant", "onecycle", "cosine-restarts", "cosine-restarts-decay", "warmup-cosine",
-             "piecewise")
+ScheduleName = Literal["constant", "onecycle", "cosine-restarts", "cosine-restarts-decay",
+                       "warmup-cosine", "piecewise"]
+SCHEDULES: tuple[str, ...] = typing.get_args(ScheduleName)
 
 
 def cosine_restarts_factor(step: int, cycle_steps: int, t_mult: float = 1.0, decay: float = 1.0,
@@ -51,10 +54,12 @@ def build_scheduler(name: str, optimizer: torch.optim.Optimizer, *, epochs: int,
                     cycle_epochs: float = 1.0, t_mult: float = 2.0, restart_decay: float = 0.5,
                     warmup_frac: float = 0.05, min_lr_frac: float = 0.0,
                     milestones_epochs: Sequence[int] = (60, 120, 160), gamma: float = 0.2,
-                    cycle_momentum: bool = True) -> LRScheduler | None:
+                    cycle_momentum: bool = True, anneal_strategy: str = "cos") -> LRScheduler | None:
     """A per-batch scheduler for `epochs` × `steps_per_epoch` steps (None for "constant").
 
-    `max_lr` defaults to the optimizer's current lr. Milestones are in epochs (WRN: 60/120/160, ×0.2).
+    `max_lr` defaults to each parameter group's current lr. Milestones are in epochs (WRN:
+    60/120/160, ×0.2). A 1cycle whose warm-up or annealing phase would last at most one step is
+    refused (torch would divide by zero or train at a constant LR).
     """
     if name not in SCHEDULES:
         raise ValueError(f"unknown schedule {name!r}; valid: {', '.join(SCHEDULES)}")
@@ -68,10 +73,14 @@ def build_scheduler(name: str, optimizer: torch.optim.Optimizer, *, epochs: int,
     if name == "constant":
         return None
     if name == "onecycle":
+        if not 1 < pct_start * total < total - 1:
+            raise ValueError(f"1cycle over {total} steps with a warm-up fraction of {pct_start:g} "
+                             "leaves a phase of at most one step; train for more steps")
         has_momentum = any("momentum" in g or "betas" in g for g in optimizer.param_groups)
         return OneCycleLR(optimizer, max_lr=[g["lr"] for g in optimizer.param_groups], total_steps=total,
                           pct_start=pct_start, three_phase=three_phase, div_factor=div_factor,
-                          final_div_factor=final_div_factor, cycle_momentum=cycle_momentum and has_momentum)
+                          final_div_factor=final_div_factor, anneal_strategy=anneal_strategy,
+                          cycle_momentum=cycle_momentum and has_momentum)
     cycle = max(1, round(cycle_epochs * steps_per_epoch))
     if name == "cosine-restarts":
         if t_mult < 1 or t_mult != int(t_mult):

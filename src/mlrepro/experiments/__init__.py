@@ -1,18 +1,19 @@
-"""One module per reproduced result: `Config`, `PRESETS`, `HEADLINE`, `CLAIM` and `run(cfg, ctx)`.
+"""One module per reproduced result, each ending in `EXPERIMENT = Experiment(...)` (see
+`mlrepro.experiment`): its Config, presets, claim, headline metrics and `run(cfg, ctx)`.
 
-Modules are imported lazily so `mlrepro list` stays fast.
+Modules are imported on first use. An experiment's name is its module name with dashes.
 """
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
-from types import ModuleType
 
 from ..errors import ConfigError
+from ..experiment import Experiment
 
 # The tour order of `mlrepro list` and `mlrepro demo`; modules not named here follow in
-# alphabetical order. An experiment's name is its module name with dashes.
+# alphabetical order.
 _ORDER = [
     "linreg_line",
     "kmeans_cola",
@@ -27,7 +28,7 @@ _ORDER = [
 
 
 def _discover() -> dict[str, str]:
-    """Every module in this package, found without importing it (keeps `mlrepro list` fast)."""
+    """Every module in this package, found without importing it."""
     found = sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
     ordered = [m for m in _ORDER if m in found] + [m for m in found if m not in _ORDER]
     return {m.replace("_", "-"): m for m in ordered}
@@ -36,28 +37,17 @@ def _discover() -> dict[str, str]:
 EXPERIMENTS: dict[str, str] = _discover()
 
 
-def load_splits(ctx, name: str, *splits: str) -> list:
-    """The given splits of a dataset from the run's data folder. A fall-back to the bundled sample
-    is noted in the run's metrics, so a result is never mistaken for a full-data one."""
-    from ..data import load_dataset
-
-    out = []
-    for split in splits:
-        ds = load_dataset(name, split, ctx.data_dir)
-        if ds.is_sample:
-            ctx.note(f"used the bundled {len(ds)}-image {ds.name} {ds.split} sample; "
-                     "point --data-dir or MLREPRO_DATA at the full data")
-        out.append(ds)
-    return out
-
-
-def get_experiment(name: str) -> ModuleType:
-    """The experiment module registered as `name`."""
+def get_experiment(name: str) -> Experiment:
+    """The experiment registered as `name`."""
     if name not in EXPERIMENTS:
         raise ConfigError(f"unknown experiment {name!r}; valid: {', '.join(EXPERIMENTS)}")
-    return importlib.import_module(f"{__name__}.{EXPERIMENTS[name]}")
+    module = importlib.import_module(f"{__name__}.{EXPERIMENTS[name]}")
+    exp = getattr(module, "EXPERIMENT", None)
+    if not isinstance(exp, Experiment) or exp.name != name:
+        raise TypeError(f"{module.__name__} must end with EXPERIMENT = Experiment(name={name!r}, ...)")
+    return exp
 
 
-def summary(module: ModuleType) -> str:
-    """First line of the experiment's docstring."""
-    return (module.__doc__ or "").strip().splitlines()[0]
+def all_experiments() -> list[Experiment]:
+    """Every registered experiment, in tour order."""
+    return [get_experiment(name) for name in EXPERIMENTS]

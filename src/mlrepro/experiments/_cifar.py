@@ -11,72 +11,66 @@ an AVX512-BF16 EPYC), fp32 elsewhere (an AVX2-only CPU emulates bf16, several ti
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Literal
 
 import torch
 from torch import nn
 
+from ..config import ExperimentConfig, opt
 from ..data import TensorLoader
 from ..data.augment import CifarAugment
 from ..data.cifar10 import MEAN, STD
 from ..engine import Learner, LookaheadEMA
 from ..errors import ConfigError
+from ..experiment import DataSpec, RunContext, Setup
 from ..nn import create_model
 from ..plotting import plot_history
-from . import load_splits
+from ..recipes import schedule
 
 
 @dataclass(frozen=True)
-class CifarConfig:
-    model: str = "wrn_28_10"
-    dropout: float = 0.3  # WRN only
-    epochs: int = 200
-    batch_size: int = 128  # the global batch (split across processes under torchrun)
-    lr: float = 0.1  # the peak for 1cycle
-    momentum: float = 0.9
-    nesterov: bool = True
-    weight_decay: float = 5e-4
-    decay_norm_and_bias: bool = True  # False: no weight decay on BN parameters and biases
-    # BN parameters' LR multiplier (airbench: 64 for the BN shifts); their weight decay is divided by
-    # it, so the decay per step stays that of the other weights.
-    norm_lr_scale: float = 1.0
-    schedule: Literal["step", "onecycle"] = "step"
-    milestones: tuple[int, ...] = (60, 120, 160)  # step: epochs where the LR is multiplied by gamma
-    gamma: float = 0.2
-    warmup_frac: float = 0.25  # onecycle: fraction of steps rising to the peak (then linear decay)
-    lr_start_frac: float = 0.1  # onecycle: the LR starts at lr × this
-    lr_end_frac: float = 1e-4  # onecycle: ... and ends at lr × this
-    lookahead_every: int = 0  # > 0: Lookahead-EMA of the weights every N steps (engine.LookaheadEMA)
-    lookahead_start_epoch: int = 3  # airbench
-    label_smoothing: float = 0.0
-    crop_pad: int = 4
-    crop_pad_mode: Literal["constant", "reflect"] = "constant"  # the crop's padding: zeros or mirrored
-    flip: bool = True
-    cutout: int = 16  # side of the cutout square in px; 0 = none
-    tta: bool = False  # average the logits of each test image and its mirror image
-    tta_translate: int = 0  # > 0 (with tta): also the views shifted by this many px (airbench's level 2)
-    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 where the hardware has it
-    channels_last: bool = True
-    compile: Literal["auto", "on", "off"] = "auto"  # auto: on for CUDA only
-    eval_each_epoch: bool = True  # test accuracy after every epoch (for the curve); costs time
-    train_limit: int = 0  # 0 = all 50,000 training images
-    test_limit: int = 0  # 0 = all 10,000 test images
-
-    def __post_init__(self):
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError("epochs and batch_size must be >= 1")
-        if not 0 < self.warmup_frac < 1:
-            raise ValueError(f"warmup_frac must be in (0, 1), got {self.warmup_frac}")
-        if not (0 < self.lr_start_frac <= 1 and 0 < self.lr_end_frac <= 1 and self.norm_lr_scale > 0):
-            raise ValueError("lr_start_frac and lr_end_frac must be in (0, 1] and norm_lr_scale > 0")
-        if min(self.lookahead_every, self.lookahead_start_epoch, self.tta_translate) < 0:
-            raise ValueError("lookahead_every, lookahead_start_epoch and tta_translate must be >= 0")
-        if not 0 <= self.label_smoothing < 1:
-            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+class CifarConfig(ExperimentConfig):
+    model: str = opt("wrn_28_10", "paper", "registered network (mlrepro.nn.list_models())")
+    dropout: float = opt(0.3, "paper", "dropout between a WRN block's convolutions", ge=0, lt=1)
+    epochs: int = opt(200, "paper", "training epochs", ge=1)
+    batch_size: int = opt(128, "paper", "the global batch (split across processes under torchrun)",
+                          ge=1)
+    lr: float = opt(0.1, "paper", "SGD learning rate (the peak for 1cycle)", gt=0)
+    momentum: float = opt(0.9, "paper", "SGD momentum", ge=0, lt=1)
+    nesterov: bool = opt(True, "paper", "Nesterov momentum")
+    weight_decay: float = opt(5e-4, "paper", "L2 weight decay", ge=0)
+    decay_norm_and_bias: bool = opt(True, "paper", "also decay BN parameters and biases")
+    norm_lr_scale: float = opt(1.0, "airbench", "LR multiplier of the BN parameters (their decay is "
+                               "divided by it: the same decay per step)", gt=0)
+    schedule: Literal["step", "onecycle"] = opt("step", "paper", "step: ×gamma at the milestones; "
+                                                "onecycle: linear warm-up then linear decay")
+    milestones: tuple[int, ...] = opt((60, 120, 160), "paper", "step: epochs where the LR is "
+                                      "multiplied by gamma", ge=1)
+    gamma: float = opt(0.2, "paper", "step: the LR factor at each milestone", gt=0)
+    warmup_frac: float = opt(0.25, "ours", "onecycle: fraction of steps rising to the peak", gt=0,
+                             lt=1)
+    lr_start_frac: float = opt(0.1, "ours", "onecycle: the LR starts at lr × this", gt=0, le=1)
+    lr_end_frac: float = opt(1e-4, "ours", "onecycle: the LR ends at lr × this", gt=0, le=1)
+    lookahead_every: int = opt(0, "airbench", "> 0: Lookahead-EMA of the weights every N steps",
+                               ge=0)
+    lookahead_start_epoch: int = opt(3, "airbench", "the epoch the Lookahead-EMA starts", ge=0)
+    label_smoothing: float = opt(0.0, "ours", "label smoothing of the cross-entropy", ge=0, lt=1)
+    crop_pad: int = opt(4, "paper", "random crops from a border this wide (0 = none)", ge=0)
+    crop_pad_mode: Literal["constant", "reflect"] = opt("constant", "paper",
+                                                         "the crop border: zeros or mirrored")
+    flip: bool = opt(True, "paper", "random horizontal flips")
+    cutout: int = opt(16, "DeVries & Taylor", "side of the cutout square in px (0 = none)", ge=0)
+    tta: bool = opt(False, "ours", "average the logits of each test image and its mirror image")
+    tta_translate: int = opt(0, "airbench", "with tta: also the views shifted this many px", ge=0)
+    precision: Literal["auto", "fp32", "bf16"] = opt("auto", "ours",
+                                                      "auto: bf16 where the hardware has it")
+    channels_last: bool = opt(True, "ours", "NHWC memory layout (faster convolutions)")
+    compile: Literal["auto", "on", "off"] = opt("auto", "ours", "torch.compile (auto: CUDA only)")
+    eval_each_epoch: bool = opt(True, "ours", "test accuracy after every epoch (the curve; costs time)")
+    train_limit: int = opt(0, "ours", "training images used, drawn at random (0 = all 50,000)", ge=0)
+    test_limit: int = opt(0, "ours", "test images used, drawn at random (0 = all 10,000)", ge=0)
 
 
 class FlipTTA(nn.Module):
@@ -108,8 +102,8 @@ def build_model(cfg: CifarConfig) -> nn.Module:
     return create_model(cfg.model, dropout=cfg.dropout)
 
 
-def input_spec(cfg: CifarConfig) -> dict:
-    return {"shape": (3, 32, 32), "mean": MEAN, "std": STD}
+def data_spec(cfg: CifarConfig) -> DataSpec:
+    return DataSpec("cifar10", (3, 32, 32), 10, MEAN, STD)
 
 
 def param_groups(model: nn.Module, lr: float, weight_decay: float, decay_norm_and_bias: bool,
@@ -145,12 +139,12 @@ def subset(images: torch.Tensor, labels: torch.Tensor, limit: int) -> tuple[torc
     return images[idx], labels[idx]
 
 
-def setup(cfg: CifarConfig, ctx) -> SimpleNamespace:
+def setup(cfg: CifarConfig, ctx: RunContext) -> Setup:
     """Loaders (sharded by rank under torchrun) and a ready Learner."""
-    rank, world = getattr(ctx, "rank", 0), getattr(ctx, "world_size", 1)
+    rank, world = ctx.rank, ctx.world_size
     if cfg.batch_size % world:
-        raise ConfigError(f"batch_size {cfg.batch_size} must be divisible by the {world} processes")
-    train, test = load_splits(ctx, "cifar10", "train", "test")
+        raise ConfigError(f"--batch-size {cfg.batch_size} must be divisible by the {world} processes")
+    train, test = ctx.load("cifar10", "train", "test")
     x_train, y_train = subset(train.images, train.labels, cfg.train_limit)
     x_test, y_test = subset(test.images, test.labels, cfg.test_limit)
     norm = {"mean": MEAN, "std": STD, "device": ctx.device, "rank": rank, "world_size": world}
@@ -159,7 +153,7 @@ def setup(cfg: CifarConfig, ctx) -> SimpleNamespace:
     train_loader = TensorLoader(x_train, y_train, cfg.batch_size,
                                 shuffle=True, drop_last=True, seed=ctx.seed, augment=aug, **norm)
     if len(train_loader) == 0:
-        raise ConfigError(f"batch_size {cfg.batch_size} exceeds the {len(x_train)} training images")
+        raise ConfigError(f"--batch-size {cfg.batch_size} exceeds the {len(x_train)} training images")
     test_loader = TensorLoader(x_test, y_test, 1000 * world, **norm)
 
     model = build_model(cfg)
@@ -170,25 +164,23 @@ def setup(cfg: CifarConfig, ctx) -> SimpleNamespace:
     if compiled:
         model.compile()  # in place: state_dict keys stay those of the plain model
     groups = param_groups(model, cfg.lr, cfg.weight_decay, cfg.decay_norm_and_bias, cfg.norm_lr_scale)
-    opt = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
-    steps = cfg.epochs * len(train_loader)
+    optim = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
     if cfg.schedule == "onecycle":
         # Linear warm-up from lr × lr_start_frac to the peak, then linear decay to lr × lr_end_frac
         # (the speed-run triangle); momentum fixed. Each group peaks at its own LR.
-        sched = torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=[g["lr"] for g in groups], total_steps=steps, pct_start=cfg.warmup_frac,
-            anneal_strategy="linear", cycle_momentum=False, div_factor=1 / cfg.lr_start_frac,
-            final_div_factor=cfg.lr_start_frac / cfg.lr_end_frac)
+        sched = schedule("onecycle", optim, epochs=cfg.epochs, steps_per_epoch=len(train_loader),
+                         pct_start=cfg.warmup_frac, anneal_strategy="linear", cycle_momentum=False,
+                         div_factor=1 / cfg.lr_start_frac,
+                         final_div_factor=cfg.lr_start_frac / cfg.lr_end_frac)
         interval = "batch"
     else:
-        sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(cfg.milestones), gamma=cfg.gamma)
+        sched = torch.optim.lr_scheduler.MultiStepLR(optim, milestones=list(cfg.milestones), gamma=cfg.gamma)
         interval = "epoch"
     callbacks = [LookaheadEMA(cfg.lookahead_every, cfg.lookahead_start_epoch)] if cfg.lookahead_every else []
-    learner = Learner(model, opt, nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing),
+    learner = Learner(model, optim, nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing),
                       scheduler=sched, scheduler_interval=interval, metrics=["accuracy"], callbacks=callbacks,
                       device=ctx.device, precision=cfg.precision, channels_last=cfg.channels_last)
-    return SimpleNamespace(learner=learner, train=train_loader, test=test_loader,
-                           precision=learner.precision, compiled=compiled)
+    return Setup(learner, train_loader, test=test_loader, info={"compiled": compiled})
 
 
 def evaluate(learner: Learner, data, tta: bool, translate: int = 0) -> dict[str, float]:
@@ -204,7 +196,7 @@ def evaluate(learner: Learner, data, tta: bool, translate: int = 0) -> dict[str,
         learner.model = plain
 
 
-def run(cfg: CifarConfig, ctx, title: str) -> dict:
+def run(cfg: CifarConfig, ctx: RunContext, title: str) -> dict:
     s = setup(cfg, ctx)
     start = time.perf_counter()
     history = ctx.fit(s.learner, s.train, cfg.epochs, val_data=s.test if cfg.eval_each_epoch else None)
@@ -218,6 +210,4 @@ def run(cfg: CifarConfig, ctx, title: str) -> dict:
             "test_accuracy_no_tta": plain["accuracy"], "train_time_s": train_time_s,
             "epochs": epochs_done, "steps": s.learner.global_step,
             "train_images_per_s": epochs_done * len(s.train) * cfg.batch_size / max(train_time_s, 1e-9),
-            "precision": s.precision, "compiled": s.compiled, "threads": torch.get_num_threads(),
-            "processes": getattr(ctx, "world_size", 1),
-            "load_avg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}
+            "precision": s.learner.precision, "compiled": s.info["compiled"], "processes": ctx.world_size}

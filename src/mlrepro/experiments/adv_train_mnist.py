@@ -22,7 +22,6 @@ from torch import nn
 
 from ..attacks import (
     AdversarialLearner,
-    Normalize,
     evaluate_attack,
     fgsm_rs_attack,
     make_attack,
@@ -31,51 +30,50 @@ from ..attacks import (
     plot_robustness,
     robustness_curve,
 )
+from ..config import ExperimentConfig, opt
 from ..data import TensorLoader
 from ..data.mnist import MNIST
 from ..engine import Learner
-from ..errors import ConfigError
-from ..nn import create_model
+from ..experiment import DataSpec, Experiment, Preset, RunContext
+from ..nn import Normalize, create_model
 from ..plotting import plot_history
-from . import load_splits
-
-CLAIM = "ours: ≥ 90 % under PGD-40 at ε = 0.1 with ≥ 98.5 % clean (FGSM-RS training, Wong et al. 2020)"
-HEADLINE = ("pgd_accuracy", "test_accuracy", "train_time_s")
+from ..recipes import holdout, schedule
 
 
 @dataclass(frozen=True)
-class Config:
-    method: Literal["fgsm-rs", "pgd", "none"] = "fgsm-rs"  # Wong et al. 2020; pgd: Madry et al. 2018
-    eps_linf: float = 0.1  # issue (pixels in [0, 1])
-    alpha_ratio: float = 1.25  # Wong et al. 2020: FGSM-RS step α = 1.25·ε
-    train_pgd_steps: int = 7  # ours (Madry et al.: 40 steps at ε = 0.3); α = 2.5·ε/steps
-    epochs: int = 4  # ours
-    batch_size: int = 128  # mnist-cnn's fast recipe
-    lr: float = 3e-3  # mnist-cnn's fast recipe: 1cycle Adam peak
-    warmup_frac: float = 0.25  # mnist-cnn's fast recipe
-    dropout: float = 0.5  # TF tutorial
-    val_size: int = 5000  # TF tutorial's 55k/5k split
-    train_limit: int = 0  # ours: 0 = every training image
-    test_limit: int = 0  # ours: 0 = the whole test set (clean and FGSM accuracy)
-    eval_pgd_steps: int = 40  # issue: PGD-40
-    eval_alpha: float = 0.01  # Madry et al. 2018 (MNIST evaluation step)
-    eval_limit: int = 2000  # ours: PGD-40 on the first 2,000 test images (CPU time)
-    curve_eps: tuple[float, ...] = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3)  # issue's ε grid
-    channels_last: bool = True  # mnist-cnn's fast recipe
-
-    def __post_init__(self):
-        if self.epochs < 1 or self.batch_size < 1 or self.train_pgd_steps < 1 or self.eval_pgd_steps < 1:
-            raise ValueError("epochs, batch_size, train_pgd_steps and eval_pgd_steps must be >= 1")
-        if not 0 <= self.eps_linf <= 1:
-            raise ValueError(f"eps_linf must be in [0, 1] (pixels), got {self.eps_linf}")
+class Config(ExperimentConfig):
+    method: Literal["fgsm-rs", "pgd", "none"] = opt(
+        "fgsm-rs", "Wong et al. 2020", "training attack: FGSM with random start, PGD (Madry et al. "
+        "2018) or none")
+    eps_linf: float = opt(0.1, "issue", "L∞ radius of the attacks, pixels in [0, 1]", ge=0, le=1)
+    alpha_ratio: float = opt(1.25, "Wong et al. 2020", "FGSM-RS step α = ratio × ε", gt=0)
+    train_pgd_steps: int = opt(7, "ours", "PGD steps when training with pgd (α = 2.5·ε/steps)", ge=1)
+    epochs: int = opt(4, "ours", "training epochs", ge=1)
+    batch_size: int = opt(128, "ours", "minibatch size (mnist-cnn's fast recipe)", ge=1)
+    lr: float = opt(3e-3, "ours", "1cycle Adam peak (mnist-cnn's fast recipe)", gt=0)
+    warmup_frac: float = opt(0.25, "ours", "rising part of 1cycle", gt=0, lt=1)
+    dropout: float = opt(0.5, "TF tutorial", "dropout before the last layer", ge=0, lt=1)
+    val_size: int = opt(5000, "TF tutorial", "training images held out to validate (55k/5k)", ge=1)
+    train_limit: int = opt(0, "ours", "training images used (0 = all)", ge=0)
+    test_limit: int = opt(0, "ours", "test images for clean and FGSM accuracy (0 = all)", ge=0)
+    eval_pgd_steps: int = opt(40, "issue", "PGD steps of the evaluation attack (PGD-40)", ge=1)
+    eval_alpha: float = opt(0.01, "Madry et al. 2018", "PGD evaluation step size", gt=0)
+    eval_limit: int = opt(2000, "ours", "test images attacked with PGD (CPU time)", ge=1)
+    curve_eps: tuple[float, ...] = opt((0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3), "issue",
+                                       "ε grid of the robustness curve", ge=0, le=1)
+    channels_last: bool = opt(True, "ours", "NHWC memory layout (faster convolutions on CPU)")
 
 
 PRESETS = {
-    "fgsm-rs": {"method": "fgsm-rs"},
-    "pgd": {"method": "pgd", "epochs": 3},
-    "none": {"method": "none", "epochs": 3},
-    "quick": {"epochs": 1, "train_limit": 600, "val_size": 100, "test_limit": 300, "eval_limit": 100,
-              "eval_pgd_steps": 10, "batch_size": 50, "curve_eps": (0.0, 0.1, 0.2, 0.3)},
+    "fgsm-rs": Preset({"method": "fgsm-rs"}, "fast adversarial training (Wong et al. 2020)",
+                      "≈ 7 min on a 2-core CPU"),
+    "pgd": Preset({"method": "pgd", "epochs": 3}, "PGD-7 adversarial training (Madry et al.)",
+                  "≈ 26 min on a 2-core CPU"),
+    "none": Preset({"method": "none", "epochs": 3}, "the undefended baseline", "≈ 3 min"),
+    "quick": Preset({"epochs": 1, "train_limit": 600, "val_size": 100, "test_limit": 300,
+                     "eval_limit": 100, "eval_pgd_steps": 10, "batch_size": 50,
+                     "curve_eps": (0.0, 0.1, 0.2, 0.3)},
+                    "smoke test: one epoch on 600 images", "seconds"),
 }
 
 
@@ -85,41 +83,33 @@ def build_model(cfg: Config) -> nn.Module:
                          create_model("tf_cnn_mnist", dropout=cfg.dropout, init="torch"))
 
 
-def input_spec(cfg: Config) -> dict:
-    """One input's shape; no normalisation outside: the model applies it."""
-    return {"shape": (1, 28, 28)}
+def data_spec(cfg: Config) -> DataSpec:
+    """Pixels in [0, 1]: the model normalises them itself."""
+    return DataSpec("mnist", (1, 28, 28), 10)
 
 
-def run(cfg: Config, ctx) -> dict:
-    train, test = load_splits(ctx, "mnist", "train", "test")
-    x, y = train.images, train.labels
-    if cfg.train_limit:
-        x, y = x[: cfg.train_limit + cfg.val_size], y[: cfg.train_limit + cfg.val_size]
-    n_val = min(cfg.val_size, len(x) // 5)
+def run(cfg: Config, ctx: RunContext) -> dict:
+    train, test = ctx.load("mnist", "train", "test")
+    x, y, vx, vy = holdout(train.images, train.labels, cfg.val_size, cfg.train_limit)
     # No mean/std: batches are pixels in [0, 1], as the attacks require.
-    train_loader = TensorLoader(x[:-n_val], y[:-n_val], cfg.batch_size, shuffle=True, seed=ctx.seed,
-                                device=ctx.device)
-    val_loader = TensorLoader(x[-n_val:], y[-n_val:], 1000, device=ctx.device)
+    train_loader = TensorLoader(x, y, cfg.batch_size, shuffle=True, seed=ctx.seed, device=ctx.device)
+    val_loader = TensorLoader(vx, vy, 1000, device=ctx.device)
     n_test = cfg.test_limit or len(test)
     x_test = test.images[:n_test].to(ctx.device).float().div_(255)
     y_test = test.labels[:n_test].to(ctx.device)
 
-    total = cfg.epochs * len(train_loader)
-    if not 1 < cfg.warmup_frac * total < total - 1:
-        raise ConfigError(f"1cycle over {total} steps with warmup_frac {cfg.warmup_frac} leaves a "
-                          "phase of at most one step; train longer")
     model = build_model(cfg)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=ctx.device.type in ("cpu", "cuda") or None)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total,
-                                                pct_start=cfg.warmup_frac)
+    optim = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=ctx.device.type in ("cpu", "cuda") or None)
+    sched = schedule("onecycle", optim, epochs=cfg.epochs, steps_per_epoch=len(train_loader),
+                     pct_start=cfg.warmup_frac)
     common = {"scheduler": sched, "metrics": ["accuracy"], "device": ctx.device,
               "channels_last": cfg.channels_last}
     if cfg.method == "none":
-        learner = Learner(model, opt, nn.CrossEntropyLoss(), **common)
+        learner = Learner(model, optim, nn.CrossEntropyLoss(), **common)
     else:
         attack = (fgsm_rs_attack(cfg.eps_linf, cfg.alpha_ratio) if cfg.method == "fgsm-rs"
                   else pgd_attack(cfg.eps_linf, cfg.train_pgd_steps))
-        learner = AdversarialLearner(model, opt, nn.CrossEntropyLoss(), attack=attack, **common)
+        learner = AdversarialLearner(model, optim, nn.CrossEntropyLoss(), attack=attack, **common)
 
     start = time.perf_counter()
     history = ctx.fit(learner, train_loader, cfg.epochs, val_data=val_loader)
@@ -151,3 +141,11 @@ def run(cfg: Config, ctx) -> dict:
             "fgsm_curve": dict(zip(map(str, cfg.curve_eps), curve)),
             "train_time_s": train_time_s, "eval_time_s": eval_time_s,
             "epochs": learner.epoch, "steps": learner.global_step}
+
+
+EXPERIMENT = Experiment(
+    name="adv-train-mnist", config=Config, run=run, presets=PRESETS, summary=__doc__.splitlines()[0],
+    claim="ours: ≥ 90 % under PGD-40 at ε = 0.1 with ≥ 98.5 % clean (FGSM-RS training, Wong et al. "
+          "2020)",
+    headline=("pgd_accuracy", "test_accuracy", "train_time_s"), data=data_spec,
+    build_model=build_model)

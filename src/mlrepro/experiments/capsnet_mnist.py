@@ -10,96 +10,58 @@ Quick: mlrepro run capsnet-mnist --quick
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Literal
 
 import torch
 
+from ..config import ExperimentConfig, opt
 from ..data import TensorLoader
 from ..data.multimnist import RandomShift
 from ..engine import Learner
-from ..errors import ConfigError
+from ..experiment import DataSpec, Experiment, Preset, RunContext, Setup
 from ..nn import create_model
-from ..nn.capsnet import CapsNet, capsnet_loss, margin_loss
+from ..nn.capsnet import CapsNet, CapsNetLoss, margin_loss
 from ..plotting import plot_history, save_figure
-from . import load_splits
-
-CLAIM = "0.25 % test error (paper Table 1); on a 2-core CPU: ≥ 99.2 % after one epoch"
-HEADLINE = ("test_accuracy", "train_images_per_s")
-SCORES = "lengths"  # what the model's outputs are (`mlrepro attack` shows them as confidences)
+from ..recipes import schedule
 
 
 @dataclass(frozen=True)
-class Config:
-    routing_iterations: int = 3  # paper
-    detach_routing: bool = True  # public ports: gradient only through the last routing iteration
-    caps_init_std: float = 0.01  # normal init of the DigitCaps W_ij, as the best public port
-    epochs: int = 50  # ours (paper: not stated; the best public port: 50)
-    batch_size: int = 100  # the best public port (paper: not stated)
-    lr: float = 1e-3  # paper: Adam with TensorFlow's defaults
-    beta2: float = 0.999  # paper: TensorFlow's Adam default
-    schedule: Literal["exponential", "onecycle"] = "exponential"  # paper: exponentially decaying LR
-    lr_decay: float = 0.9  # per epoch, as the best public port
-    warmup_frac: float = 0.2  # ours: 1cycle's rising part
-    cycle_momentum: bool = True  # torch's 1cycle default: Adam's β1 0.95 → 0.85 → 0.95 (False: 0.9)
-    shift_px: int = 2  # paper: shifts of up to 2 px, zero padded
-    recon_weight: float = 0.0005  # paper: sum of squared errors scaled by 0.0005
-    train_limit: int = 0  # ours: 0 = all 60,000 training images
-    test_limit: int = 0  # ours: 0 = the whole 10,000-image test set
-    # ours: an AVX2-only CPU emulates bf16 (slower); with AVX512-BF16, bf16 is 1.73x faster and as
-    # accurate after one epoch (docs/results.md). "auto" = bf16 where it runs in hardware.
-    precision: Literal["auto", "fp32", "bf16"] = "fp32"
-    channels_last: bool = False  # ours: slower for these 9×9 convs on this CPU
-
-    def __post_init__(self):
-        if self.epochs < 1 or self.batch_size < 1 or self.routing_iterations < 1:
-            raise ValueError("epochs, batch_size and routing_iterations must be >= 1")
-        if self.shift_px < 0 or self.recon_weight < 0 or self.caps_init_std <= 0:
-            raise ValueError("shift_px and recon_weight must be >= 0, caps_init_std > 0")
-        if not 0 <= self.beta2 < 1:
-            raise ValueError(f"beta2 must be in [0, 1), got {self.beta2}")
+class Config(ExperimentConfig):
+    routing_iterations: int = opt(3, "paper", "routing-by-agreement iterations", ge=1)
+    detach_routing: bool = opt(True, "public ports", "gradient only through the last routing "
+                               "iteration")
+    caps_init_std: float = opt(0.01, "public port", "std of the normal init of DigitCaps' W_ij",
+                               gt=0)
+    epochs: int = opt(50, "public port", "training epochs (the paper does not say)", ge=1)
+    batch_size: int = opt(100, "public port", "minibatch size (the paper does not say)", ge=1)
+    lr: float = opt(1e-3, "paper", "Adam's learning rate (TensorFlow's default)", gt=0)
+    beta2: float = opt(0.999, "paper", "Adam's beta2 (TensorFlow's default)", ge=0, lt=1)
+    schedule: Literal["exponential", "onecycle"] = opt("exponential", "paper",
+                                                       "exponentially decaying LR, or 1cycle")
+    lr_decay: float = opt(0.9, "public port", "exponential: LR factor per epoch", gt=0, le=1)
+    warmup_frac: float = opt(0.2, "ours", "onecycle: rising part", gt=0, lt=1)
+    cycle_momentum: bool = opt(True, "torch", "onecycle: Adam's beta1 0.95 → 0.85 → 0.95 (off: 0.9)")
+    shift_px: int = opt(2, "paper", "random shifts of up to this many px, zero padded", ge=0)
+    recon_weight: float = opt(0.0005, "paper", "weight of the summed squared reconstruction error",
+                              ge=0)
+    train_limit: int = opt(0, "ours", "training images used (0 = all 60,000)", ge=0)
+    test_limit: int = opt(0, "ours", "test images used (0 = all 10,000)", ge=0)
+    precision: Literal["auto", "fp32", "bf16"] = opt(
+        "fp32", "ours", "auto = bf16 where it runs in hardware (emulated bf16 is slower)")
+    channels_last: bool = opt(False, "ours", "NHWC layout (slower for these 9×9 convs on CPU)")
 
 
 PRESETS = {
-    # One pass over the 60,000 images with a 1cycle schedule; no shifts (one epoch cannot overfit).
-    # Batch 32 (1,875 steps): 99.17 % on seed 0 against 99.06 % at batch 100, 99.12 % at 16 and
-    # 99.07 % at 32 with lr 3e-3 (docs/results.md). bf16 where the CPU has it in hardware: as
-    # accurate as fp32 after one epoch and 1.73x faster with AVX512-BF16.
-    "cpu-1epoch": {"epochs": 1, "schedule": "onecycle", "lr": 2e-3, "shift_px": 0, "batch_size": 32,
-                   "precision": "auto"},
-    "quick": {"epochs": 1, "train_limit": 600, "test_limit": 300, "batch_size": 50, "schedule": "onecycle",
-              "lr": 2e-3},
+    "cpu-1epoch": Preset({"epochs": 1, "schedule": "onecycle", "lr": 2e-3, "shift_px": 0,
+                          "batch_size": 32, "precision": "auto"},
+                         "what a 2-core CPU can show: one epoch with 1cycle, no shifts",
+                         "≈ 8 min (bf16) to 14 min (fp32) on a 2-core CPU"),
+    "quick": Preset({"epochs": 1, "train_limit": 600, "test_limit": 300, "batch_size": 50,
+                     "schedule": "onecycle", "lr": 2e-3},
+                    "smoke test: one epoch on 600 images", "seconds"),
 }
-
-
-class CapsNetLearner(Learner):
-    """The engine's Learner with CapsNet's loss: margin + reconstruction of the true capsule(s).
-
-    Inputs with more channels than the model takes carry the reconstruction targets after the image
-    (MultiMNIST: merged image, first digit, second digit); otherwise the input is the target.
-    """
-
-    def __init__(self, model: CapsNet, optimizer, *, recon_weight: float = 0.0005, **kw):
-        super().__init__(model, optimizer, margin_loss, **kw)
-        self.recon_weight = recon_weight
-
-    def train_step(self, batch):
-        """The engine's step with `capsnet_loss` in place of `loss_fn(model(x), y)`."""
-        x, y = self.to_device(batch)
-        self.model.train()
-        c = self.model.in_channels
-        with self.autocast():
-            loss, outputs = capsnet_loss(self.model, x[:, :c], y, x[:, c:] if x.shape[1] > c else None,
-                                         self.recon_weight)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        if self.scheduler is not None and self.scheduler_interval == "batch":
-            self.scheduler.step()
-        return loss.detach(), outputs.detach(), y
 
 
 def build_model(cfg: Config) -> CapsNet:
@@ -108,41 +70,39 @@ def build_model(cfg: Config) -> CapsNet:
                         detach_routing=cfg.detach_routing, caps_init_std=cfg.caps_init_std)
 
 
-def input_spec(cfg: Config) -> dict:
-    """One input's shape; pixels stay in [0, 1] (no normalisation: the decoder outputs pixels)."""
-    return {"shape": (1, 28, 28)}
+def data_spec(cfg: Config) -> DataSpec:
+    """Pixels stay in [0, 1] (no normalisation: the decoder outputs pixels); scores are lengths."""
+    return DataSpec("mnist", (1, 28, 28), 10, scores="lengths")
 
 
-def make_learner(model: CapsNet, cfg, ctx, steps: int, metrics=("accuracy",)) -> CapsNetLearner:
-    """Adam (fused) with the config's schedule, on the CapsNet loss (shared with capsnet-multimnist)."""
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, cfg.beta2),
-                           fused=ctx.device.type in ("cpu", "cuda") or None)
+def make_learner(model: CapsNet, cfg, ctx: RunContext, steps_per_epoch: int,
+                 metrics=("accuracy",)) -> Learner:
+    """Adam (fused) with the config's schedule, on CapsNet's loss (shared with capsnet-multimnist):
+    the engine's Learner with the margin + reconstruction loss as its `compute_loss` hook."""
+    optim = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, cfg.beta2),
+                             fused=ctx.device.type in ("cpu", "cuda") or None)
     if cfg.schedule == "onecycle":
-        if not 1 < cfg.warmup_frac * steps < steps - 1:
-            raise ConfigError(f"1cycle over {steps} steps with warmup_frac {cfg.warmup_frac} leaves a phase of "
-                              "at most one step; train longer, lower --batch-size or use --schedule exponential")
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps,
-                                                    pct_start=cfg.warmup_frac,
-                                                    cycle_momentum=cfg.cycle_momentum)
+        sched = schedule("onecycle", optim, epochs=cfg.epochs, steps_per_epoch=steps_per_epoch,
+                         pct_start=cfg.warmup_frac, cycle_momentum=cfg.cycle_momentum)
         interval = "batch"
     else:
-        sched, interval = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_decay), "epoch"
-    return CapsNetLearner(model, opt, recon_weight=cfg.recon_weight, scheduler=sched,
-                          scheduler_interval=interval, metrics=metrics, device=ctx.device,
-                          precision=cfg.precision, channels_last=cfg.channels_last)
+        sched, interval = torch.optim.lr_scheduler.ExponentialLR(optim, gamma=cfg.lr_decay), "epoch"
+    return Learner(model, optim, margin_loss, scheduler=sched, scheduler_interval=interval,
+                   metrics=metrics, device=ctx.device, precision=cfg.precision,
+                   channels_last=cfg.channels_last,
+                   compute_loss=CapsNetLoss(model.in_channels, cfg.recon_weight))
 
 
-def setup(cfg: Config, ctx) -> SimpleNamespace:
+def setup(cfg: Config, ctx: RunContext) -> Setup:
     """Data loaders and a ready Learner (shared by `run` and `mlrepro lr-find`)."""
-    train, test = load_splits(ctx, "mnist", "train", "test")
+    train, test = ctx.load("mnist", "train", "test")
     n_train = cfg.train_limit or len(train)
     n_test = cfg.test_limit or len(test)
     train_loader = TensorLoader(train.images[:n_train], train.labels[:n_train], cfg.batch_size, shuffle=True,
                                 seed=ctx.seed, device=ctx.device, transform=RandomShift(cfg.shift_px))
-    model = build_model(cfg)
-    learner = make_learner(model, cfg, ctx, cfg.epochs * len(train_loader))
-    return SimpleNamespace(learner=learner, train=train_loader,
-                           test=TensorLoader(test.images[:n_test], test.labels[:n_test], 500, device=ctx.device))
+    learner = make_learner(build_model(cfg), cfg, ctx, len(train_loader))
+    return Setup(learner, train_loader,
+                 test=TensorLoader(test.images[:n_test], test.labels[:n_test], 500, device=ctx.device))
 
 
 @torch.inference_mode()
@@ -192,7 +152,7 @@ def plot_perturbations(model: CapsNet, x: torch.Tensor, path, steps: int = 11, s
     save_figure(fig, path)
 
 
-def run(cfg: Config, ctx) -> dict:
+def run(cfg: Config, ctx: RunContext) -> dict:
     s = setup(cfg, ctx)
     start = time.perf_counter()
     history = ctx.fit(s.learner, s.train, cfg.epochs)
@@ -209,5 +169,11 @@ def run(cfg: Config, ctx) -> dict:
     return {"test_accuracy": test_logs["accuracy"], "test_error_pct": 100 * (1 - test_logs["accuracy"]),
             "test_margin_loss": test_logs["loss"], "train_images_per_s": images / epoch_time,
             "epochs": s.learner.epoch, "train_images": len(s.train.inputs), "train_time_s": train_time_s,
-            "threads": torch.get_num_threads(), "precision": s.learner.precision,  # "auto" resolved
-            "load_avg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}
+            "precision": s.learner.precision}  # "auto" resolved
+
+
+EXPERIMENT = Experiment(
+    name="capsnet-mnist", config=Config, run=run, presets=PRESETS, summary=__doc__.splitlines()[0],
+    claim="0.25 % test error (paper Table 1); on a 2-core CPU: ≥ 99.2 % after one epoch",
+    headline=("test_accuracy", "train_images_per_s"), data=data_spec, build_model=build_model,
+    setup=setup)

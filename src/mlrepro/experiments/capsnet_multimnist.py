@@ -10,60 +10,54 @@ Quick: mlrepro run capsnet-multimnist --quick
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Literal
 
 import torch
 
+from ..config import ExperimentConfig, opt
 from ..data.multimnist import MultiMnistLoader
+from ..experiment import DataSpec, Experiment, Preset, RunContext, Setup
 from ..nn import create_model
 from ..nn.capsnet import CapsNet, top_k_match
 from ..plotting import plot_history, save_figure
-from . import load_splits
 from .capsnet_mnist import make_learner
-
-CLAIM = "5.2 % MultiMNIST error (both digits = the 2 longest capsules; paper §6)"
-HEADLINE = ("test_error_pct", "train_images_per_s")
 
 
 @dataclass(frozen=True)
-class Config:
-    routing_iterations: int = 3  # paper
-    detach_routing: bool = True  # public ports: gradient only through the last routing iteration
-    pairs_per_image: int = 1000  # paper: 1K MultiMNIST images per training digit → 60M
-    epochs: int = 1  # ours: one pass over the 60M pairs
-    batch_size: int = 128  # ours (paper: not stated)
-    lr: float = 1e-3  # paper: Adam
-    beta2: float = 0.999  # paper: TensorFlow's Adam default
-    schedule: Literal["exponential", "onecycle"] = "onecycle"  # ours (paper: exponential decay)
-    lr_decay: float = 0.9  # per epoch, with schedule=exponential
-    warmup_frac: float = 0.1  # ours: 1cycle's rising part
-    cycle_momentum: bool = True  # torch's 1cycle default: Adam's β1 0.95 → 0.85 → 0.95 (False: 0.9)
-    max_shift: int = 4  # paper: each digit shifted up to 4 px → 36×36
-    recon_weight: float = 0.0005  # paper
-    train_limit: int = 0  # ours: base training digits used (0 = all 60,000)
-    test_limit: int = 0  # ours: test pairs, one per test digit (0 = all 10,000)
-    data_seed: int = 0  # ours: the test pairs depend on this, not on the run's seed
-    # ours: "auto" = bf16 where it runs in hardware (engine.native_bf16); fp32 is what was measured
-    precision: Literal["auto", "fp32", "bf16"] = "fp32"
-    channels_last: bool = False  # ours
-
-    def __post_init__(self):
-        if min(self.epochs, self.batch_size, self.routing_iterations, self.pairs_per_image) < 1:
-            raise ValueError("epochs, batch_size, routing_iterations and pairs_per_image must be >= 1")
-        if not 0 <= self.beta2 < 1:
-            raise ValueError(f"beta2 must be in [0, 1), got {self.beta2}")
+class Config(ExperimentConfig):
+    routing_iterations: int = opt(3, "paper", "routing-by-agreement iterations", ge=1)
+    detach_routing: bool = opt(True, "public ports", "gradient only through the last routing "
+                               "iteration")
+    pairs_per_image: int = opt(1000, "paper", "MultiMNIST images per training digit (1K → 60M)", ge=1)
+    epochs: int = opt(1, "ours", "passes over the generated pairs", ge=1)
+    batch_size: int = opt(128, "ours", "minibatch size (the paper does not say)", ge=1)
+    lr: float = opt(1e-3, "paper", "Adam's learning rate", gt=0)
+    beta2: float = opt(0.999, "paper", "Adam's beta2 (TensorFlow's default)", ge=0, lt=1)
+    schedule: Literal["exponential", "onecycle"] = opt("onecycle", "ours",
+                                                       "1cycle (paper: exponential decay)")
+    lr_decay: float = opt(0.9, "public port", "exponential: LR factor per epoch", gt=0, le=1)
+    warmup_frac: float = opt(0.1, "ours", "onecycle: rising part", gt=0, lt=1)
+    cycle_momentum: bool = opt(True, "torch", "onecycle: Adam's beta1 0.95 → 0.85 → 0.95 (off: 0.9)")
+    max_shift: int = opt(4, "paper", "each digit shifted by up to this many px (→ 36×36)", ge=0)
+    recon_weight: float = opt(0.0005, "paper", "weight of the summed squared reconstruction error",
+                              ge=0)
+    train_limit: int = opt(0, "ours", "base training digits used (0 = all 60,000)", ge=0)
+    test_limit: int = opt(0, "ours", "test pairs, one per test digit (0 = all 10,000)", ge=0)
+    data_seed: int = opt(0, "ours", "seed of the test pairs (fixed across runs)", ge=0)
+    precision: Literal["auto", "fp32", "bf16"] = opt(
+        "fp32", "ours", "auto = bf16 where it runs in hardware (emulated bf16 is slower)")
+    channels_last: bool = opt(False, "ours", "NHWC layout")
 
 
 PRESETS = {
-    # A CPU's worth: 12,000 pairs (one per training digit, 12k digits), tested on 2,000 pairs.
-    "cpu-short": {"pairs_per_image": 1, "train_limit": 12_000, "test_limit": 2_000, "batch_size": 100,
-                  "lr": 2e-3, "warmup_frac": 0.2},
-    "quick": {"pairs_per_image": 1, "train_limit": 250, "test_limit": 100, "batch_size": 25,
-              "lr": 2e-3, "warmup_frac": 0.2},
+    "cpu-short": Preset({"pairs_per_image": 1, "train_limit": 12_000, "test_limit": 2_000,
+                         "batch_size": 100, "lr": 2e-3, "warmup_frac": 0.2},
+                        "a CPU's worth: 12,000 pairs, tested on 2,000", "≈ 8 min on a 2-core CPU"),
+    "quick": Preset({"pairs_per_image": 1, "train_limit": 250, "test_limit": 100, "batch_size": 25,
+                     "lr": 2e-3, "warmup_frac": 0.2},
+                    "smoke test: 250 pairs", "seconds"),
 }
 
 
@@ -73,12 +67,13 @@ def build_model(cfg: Config) -> CapsNet:
                         detach_routing=cfg.detach_routing)
 
 
-def input_spec(cfg: Config) -> dict:
-    return {"shape": (1, 36, 36)}
+def data_spec(cfg: Config) -> DataSpec:
+    """Single MNIST test digits centred on the 36×36 canvas (what `attack`/`export` feed it)."""
+    return DataSpec("mnist", (1, 36, 36), 10, canvas=36, scores="lengths")
 
 
-def setup(cfg: Config, ctx) -> SimpleNamespace:
-    train, test = load_splits(ctx, "mnist", "train", "test")
+def setup(cfg: Config, ctx: RunContext) -> Setup:
+    train, test = ctx.load("mnist", "train", "test")
     n_train, n_test = cfg.train_limit or len(train), cfg.test_limit or len(test)
     train_loader = MultiMnistLoader(train.images[:n_train], train.labels[:n_train], cfg.batch_size,
                                     pairs_per_image=cfg.pairs_per_image, seed=ctx.seed, with_parts=True,
@@ -86,9 +81,9 @@ def setup(cfg: Config, ctx) -> SimpleNamespace:
     # Pairs are drawn from the whole test split, so a short test set still has all 10 classes.
     test_loader = MultiMnistLoader(test.images, test.labels, 500, seed=cfg.data_seed, shuffle=False,
                                    max_shift=cfg.max_shift, device=ctx.device)
-    learner = make_learner(build_model(cfg), cfg, ctx, cfg.epochs * len(train_loader),
+    learner = make_learner(build_model(cfg), cfg, ctx, len(train_loader),
                            metrics={"accuracy": top_k_match})
-    return SimpleNamespace(learner=learner, train=train_loader, test=test_loader, n_test=n_test)
+    return Setup(learner, train_loader, test=test_loader, info={"n_test": n_test})
 
 
 def first_batches(loader, n: int):
@@ -126,14 +121,14 @@ def plot_segmentation(model: CapsNet, x: torch.Tensor, labels: torch.Tensor, pat
     save_figure(fig, path)
 
 
-def run(cfg: Config, ctx) -> dict:
+def run(cfg: Config, ctx: RunContext) -> dict:
     s = setup(cfg, ctx)
     start = time.perf_counter()
     history = ctx.fit(s.learner, s.train, cfg.epochs)
     train_time_s = time.perf_counter() - start
     if history.rows:
         plot_history(history.rows, ctx.run_dir.plot_path("curves.png"), "CapsNet on MultiMNIST")
-    x, y = first_batches(s.test, s.n_test)
+    x, y = first_batches(s.test, s.info["n_test"])
     test_logs = s.learner.evaluate([(x[i:i + 500], y[i:i + 500]) for i in range(0, len(x), 500)])
     plot_segmentation(s.learner.model, x[:10], y[:10], ctx.run_dir.plot_path("segmentation.png"))
     rows = history.rows[-cfg.epochs:]
@@ -141,5 +136,11 @@ def run(cfg: Config, ctx) -> dict:
     return {"test_error_pct": 100 * (1 - test_logs["accuracy"]), "test_accuracy": test_logs["accuracy"],
             "test_margin_loss": test_logs["loss"], "test_pairs": len(x),
             "train_images_per_s": images / (sum(r["time_s"] for r in rows) or train_time_s),
-            "train_pairs": images, "train_time_s": train_time_s, "threads": torch.get_num_threads(),
-            "load_avg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}
+            "train_pairs": images, "train_time_s": train_time_s}
+
+
+EXPERIMENT = Experiment(
+    name="capsnet-multimnist", config=Config, run=run, presets=PRESETS, summary=__doc__.splitlines()[0],
+    claim="5.2 % MultiMNIST error (both digits = the 2 longest capsules; paper §6)",
+    headline=("test_error_pct", "train_images_per_s"), data=data_spec, build_model=build_model,
+    setup=setup)

@@ -21,76 +21,78 @@ from typing import Literal
 import numpy as np
 import torch
 
-from ..engine import get_rng_state, set_rng_state
+from ..config import ExperimentConfig, opt
+from ..experiment import Experiment, Preset, RunContext
 from ..plotting import plot_scores
-
-CLAIM = "mean test score 66.3 after 20 × 2,000 steps (blog's program); target ≥ 82 in ≤ 5 min"
-HEADLINE = ("test_score",)
-REQUIRES = ("vizdoom", "gymnasium")  # the rl extra
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ExperimentConfig):
     # --- environment ---
-    scenario: str = "basic"  # blog (a shipped scenario name or a path to a .cfg)
-    frame_repeat: int = 6  # ours (blog: 12, where no policy averages more than 79.3: docs/results.md)
-    resolution: tuple[int, ...] = (30, 45)  # blog
-    frame_stack: int = 1  # blog
-    actions: Literal["all", "single"] = "all"  # blog: every button combination (8 in basic)
-    n_envs: int = 1  # ours: measured, see docs/results.md
-    async_envs: bool = True  # ours: the engine plays in a worker process while the net learns
+    scenario: str = opt("basic", "blog", "a shipped scenario name or a path to a .cfg")
+    frame_repeat: int = opt(6, "ours", "tics per action (blog: 12, where no policy averages > 79.3)",
+                            ge=1)
+    resolution: tuple[int, ...] = opt((30, 45), "blog", "observation size (h, w) in px", ge=8)
+    frame_stack: int = opt(1, "blog", "frames per observation", ge=1)
+    actions: Literal["all", "single"] = opt("all", "blog", "every button combination, or one button "
+                                            "at a time")
+    n_envs: int = opt(1, "ours", "environments played side by side", ge=1)
+    async_envs: bool = opt(True, "ours", "play in a worker process while the net learns")
     # --- schedule ---
-    epochs: int = 8  # ours (blog: 20)
-    steps_per_epoch: int = 3000  # ours (blog: 2000)
-    test_episodes: int = 100  # blog
-    test_epsilon: float = 0.0  # blog: greedy test episodes
-    eps_start: float = 1.0  # blog
-    eps_end: float = 0.1  # blog
-    eps_hold_frac: float = 0.1  # blog: ε = 1 for the first 10 % of training
-    eps_decay_end_frac: float = 0.6  # blog: linear decay until 60 %
-    eps_per_epoch: bool = False  # blog: True (ε changes once per epoch); ours: every step
+    epochs: int = opt(8, "ours", "epochs of training steps then test episodes (blog: 20)", ge=0)
+    steps_per_epoch: int = opt(3000, "ours", "environment steps per epoch (blog: 2,000)", ge=1)
+    test_episodes: int = opt(100, "blog", "greedy test episodes after each epoch", ge=1)
+    test_epsilon: float = opt(0.0, "blog", "ε of the test episodes (greedy: 0)", ge=0, le=1)
+    eps_start: float = opt(1.0, "blog", "ε at the start of training", ge=0, le=1)
+    eps_end: float = opt(0.1, "blog", "ε after the decay", ge=0, le=1)
+    eps_hold_frac: float = opt(0.1, "blog", "ε stays at eps_start for this share of training", ge=0,
+                               le=1)
+    eps_decay_end_frac: float = opt(0.6, "blog", "linear decay ends at this share of training", ge=0,
+                                    le=1)
+    eps_per_epoch: bool = opt(False, "ours", "ε changes once per epoch (blog: True) or every step")
     # --- learning ---
-    net: Literal["blog", "large"] = "blog"  # blog: conv 8@6×6 s3 → conv 8@3×3 s2 → fc 128
-    dueling: bool = True  # ours (blog: False)
-    optimizer: Literal["sgd", "adam"] = "adam"  # ours (blog: sgd)
-    lr: float = 1e-3  # ours (blog: 0.00025)
-    lr_schedule: Literal["constant", "cosine"] = "cosine"  # ours (blog: constant)
-    lr_min_frac: float = 0.1  # ours: the cosine ends at lr × this
-    loss: Literal["mse_all", "mse", "huber"] = "huber"  # ours (blog: mse_all)
-    double: bool = True  # ours (blog: False)
-    target_update_steps: int = 500  # ours (blog: 0, no target network)
-    grad_clip_norm: float = 10.0  # ours (blog: 0, none)
-    reward_scale: float = 0.01  # ours: scores ≈ ±100 → TD errors ≈ ±1 for Huber (blog: 1)
-    gamma: float = 0.99  # blog
-    n_step: int = 3  # ours (blog: 1-step targets)
-    batch_size: int = 64  # blog
-    replay_capacity: int = 10_000  # blog
-    learning_starts: int = 64  # blog: learn once a batch is stored
-    updates_per_step: float = 1.0  # blog
-    torch_threads: int = 1  # ours: 2 threads are 50–100× slower for this net under load
-    random_policy: bool = False  # ours: no learning, test uniformly random actions
-    checkpoint_replay: bool = True  # ours: resume with the replay memory as it was
+    net: Literal["blog", "large"] = opt("blog", "blog", "conv 8@6×6 s3 → conv 8@3×3 s2 → fc 128, "
+                                        "or a larger net")
+    dueling: bool = opt(True, "ours", "dueling value/advantage head (blog: no)")
+    optimizer: Literal["sgd", "adam"] = opt("adam", "ours", "optimizer (blog: sgd)")
+    lr: float = opt(1e-3, "ours", "learning rate (blog: 0.00025)", gt=0)
+    lr_schedule: Literal["constant", "cosine"] = opt("cosine", "ours", "LR schedule (blog: constant)")
+    lr_min_frac: float = opt(0.1, "ours", "the cosine ends at lr × this", ge=0, le=1)
+    loss: Literal["mse_all", "mse", "huber"] = opt("huber", "ours", "TD loss (blog: mse_all)")
+    double: bool = opt(True, "ours", "Double DQN targets (blog: no)")
+    target_update_steps: int = opt(500, "ours", "target network sync period (blog: 0, none)", ge=0)
+    grad_clip_norm: float = opt(10.0, "ours", "gradient norm clip (blog: 0, none)", ge=0)
+    reward_scale: float = opt(0.01, "ours", "reward multiplier: scores ≈ ±100 → TD errors ≈ ±1 "
+                              "(blog: 1)", gt=0)
+    gamma: float = opt(0.99, "blog", "discount", ge=0, le=1)
+    n_step: int = opt(3, "ours", "n-step returns (blog: 1)", ge=1)
+    batch_size: int = opt(64, "blog", "replay minibatch size", ge=1)
+    replay_capacity: int = opt(10_000, "blog", "transitions kept in the replay memory", ge=1)
+    learning_starts: int = opt(64, "blog", "learn once this many transitions are stored", ge=1)
+    updates_per_step: float = opt(1.0, "blog", "gradient updates per environment step", gt=0)
+    torch_threads: int = opt(1, "ours", "torch threads (2 are much slower for this net under load)",
+                             ge=1)
+    random_policy: bool = opt(False, "ours", "no learning: test uniformly random actions")
+    checkpoint_replay: bool = opt(True, "ours", "resume with the replay memory as it was")
 
-    def __post_init__(self):
+    def validate(self) -> None:
         if len(self.resolution) != 2:
             raise ValueError(f"resolution must be two integers (h, w), got {self.resolution}")
-        if self.epochs < 0 or self.steps_per_epoch < 1 or self.test_episodes < 1:
-            raise ValueError("need epochs >= 0, steps_per_epoch >= 1 and test_episodes >= 1")
-        if self.n_envs < 1 or self.torch_threads < 1 or self.n_step < 1:
-            raise ValueError("n_envs, torch_threads and n_step must be >= 1")
-        if not 0 <= self.test_epsilon <= 1:
-            raise ValueError(f"test_epsilon must be in [0, 1], got {self.test_epsilon}")
         if self.epochs == 0 and not self.random_policy:
             raise ValueError("epochs must be >= 1 (0 only with random_policy)")
 
 
 BLOG = {"frame_repeat": 12, "epochs": 20, "steps_per_epoch": 2000, "n_step": 1,
-        "eps_per_epoch": True, "dueling": False, "optimizer": "sgd", "lr": 0.00025, "loss": "mse_all", "double": False, "target_update_steps": 0, "grad_clip_norm": 0.0,
+        "eps_per_epoch": True, "dueling": False, "optimizer": "sgd", "lr": 0.00025, "loss": "mse_all",
+        "double": False, "target_update_steps": 0, "grad_clip_norm": 0.0,
         "reward_scale": 1.0, "lr_schedule": "constant", "async_envs": False}
 PRESETS = {
-    "quick": {"epochs": 2, "steps_per_epoch": 100, "test_episodes": 3, "replay_capacity": 1000},
-    "blog": BLOG,
-    "random": {"epochs": 0, "random_policy": True, "frame_repeat": 12},  # the blog's frame repeat
+    "quick": Preset({"epochs": 2, "steps_per_epoch": 100, "test_episodes": 3, "replay_capacity": 1000},
+                    "smoke test: 2 × 100 steps", "seconds"),
+    "blog": Preset(BLOG, "the blog's algorithm and schedule (20 × 2,000 steps)",
+                   "≈ 6 min on a 2-core CPU"),
+    "random": Preset({"epochs": 0, "random_policy": True, "frame_repeat": 12},
+                     "uniformly random actions at the blog's frame repeat", "seconds"),
 }
 
 
@@ -100,7 +102,7 @@ def _env_seed(seed: int, epoch: int, test: bool) -> int:
     return (seed * 1_000_003 + epoch * 2 + test) % 2**31
 
 
-def run(cfg: Config, ctx) -> dict:
+def run(cfg: Config, ctx: RunContext) -> dict:
     from ..rl import DQN, QNet, ReplayMemory, epsilon
     from ..rl.env import make_vector_env
     from ..rl.train import evaluate, greedy_policy, learning_steps, random_policy
@@ -134,22 +136,22 @@ def run(cfg: Config, ctx) -> dict:
                     lr_min_frac=cfg.lr_min_frac, n_step=cfg.n_step, device=ctx.device,
                     generator=gen)
         memory = ReplayMemory(cfg.replay_capacity, obs_shape, device=ctx.device, generator=gen)
-        start_epoch = 0
-        state = ctx.run_dir.load_checkpoint() if ctx.resume else None
-        if state is not None:
-            agent.load_state_dict(state["agent"])
-            if state["replay"] is not None:
-                memory.load_state_dict(state["replay"])
-            set_rng_state(state["rng"])
-            start_epoch = state["epoch"]
-            ctx.log(f"resumed from {ctx.run_dir.checkpoint_path} after epoch {start_epoch}")
-        ctx.run_dir.write_history([r for r in ctx.run_dir.history() if r["epoch"] <= start_epoch])
+
+        def state() -> dict:
+            return {"agent": agent.state_dict(),
+                    "replay": memory.state_dict() if cfg.checkpoint_replay else None}
+
+        def load_state(saved: dict) -> None:
+            agent.load_state_dict(saved["agent"])
+            if saved["replay"] is not None:
+                memory.load_state_dict(saved["replay"])
 
         total_steps = cfg.epochs * cfg.steps_per_epoch
         eps_kw = {"start": cfg.eps_start, "end": cfg.eps_end, "hold_frac": cfg.eps_hold_frac,
-                      "decay_end_frac": cfg.eps_decay_end_frac}
-        for epoch in range(start_epoch, cfg.epochs):
-            def eps_at(k, epoch=epoch):
+                  "decay_end_frac": cfg.eps_decay_end_frac}
+
+        def epoch_step(epoch: int) -> dict:
+            def eps_at(k: int) -> float:
                 done = epoch * cfg.steps_per_epoch + (0 if cfg.eps_per_epoch else k)
                 return epsilon(done / total_steps, **eps_kw)
 
@@ -161,28 +163,24 @@ def run(cfg: Config, ctx) -> dict:
             test_start = time.perf_counter()
             scores = evaluate(greedy_policy(agent, cfg.test_epsilon), envs, cfg.test_episodes,
                               seed=_env_seed(ctx.seed, epoch, True))
-            row = {"epoch": epoch + 1, **_score_stats("test_score", scores),
-                   **_score_stats("train_score", train["scores"]), "epsilon": eps_at(0),
-                   "loss": train["loss"], "updates": train["updates"],
+            row = {**_score_stats("test_score", scores), **_score_stats("train_score", train["scores"]),
+                   "epsilon": eps_at(0), "loss": train["loss"], "updates": train["updates"],
                    "train_steps_per_s": train["steps"] / train["time_s"],
                    "train_time_s": train["time_s"], "test_time_s": time.perf_counter() - test_start,
                    "time_s": time.perf_counter() - start}
-            ctx.run_dir.append_history(row)
-            ctx.run_dir.save_checkpoint({
-                "agent": agent.state_dict(),
-                "replay": memory.state_dict() if cfg.checkpoint_replay else None,
-                "epoch": epoch + 1, "rng": get_rng_state(), "config": ctx.config})
             ctx.log(f"epoch {epoch + 1}/{cfg.epochs}: test {row['test_score_mean']:.1f} ± "
                     f"{row['test_score_std']:.1f}, {row['train_episodes']} training episodes "
                     f"(ε {row['epsilon']:.2f}), loss {row['loss']:.4g}, "
                     f"{row['train_steps_per_s']:.0f} steps/s, {row['time_s']:.1f} s")
+            return row
+
+        # The run's lifecycle: a history row and a checkpoint after every epoch; resumes exactly.
+        rows = ctx.epochs(cfg.epochs, epoch_step, state=state, load_state=load_state)
     finally:
         envs.close()
         torch.set_num_threads(threads)
 
-    rows = ctx.run_dir.history()
-    plot_scores(rows, ctx.run_dir.plot_path("learning_curve.png"),
-                f"DQN on ViZDoom {cfg.scenario}")
+    plot_scores(rows, ctx.run_dir.plot_path("learning_curve.png"), f"DQN on ViZDoom {cfg.scenario}")
     last = rows[-1]
     return {"test_score": last["test_score_mean"], "test_score_std": last["test_score_std"],
             "best_test_score": max(r["test_score_mean"] for r in rows),
@@ -236,3 +234,9 @@ def play(cfg: Config, run_dir, *, episodes: int = 10, gif=None, seed: int = 0,
         write_gif(screens, gif, fps=fps)
     return {"scores": scores, "mean_score": float(np.mean(scores)), "frames": len(screens),
             "epoch": state["epoch"]}
+
+
+EXPERIMENT = Experiment(
+    name="dqn-vizdoom-basic", config=Config, run=run, presets=PRESETS, summary=__doc__.splitlines()[0],
+    claim="mean test score 66.3 after 20 × 2,000 steps (blog's program); target ≥ 82 in ≤ 5 min",
+    headline=("test_score",), play=play, requires=("vizdoom", "gymnasium"), extra="rl")

@@ -8,27 +8,32 @@ Run:   mlrepro run dqn-vizdoom-defend --seeds 0        Quick: mlrepro run dqn-vi
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
-from .dqn_vizdoom_basic import REQUIRES, play, run  # noqa: F401  (the same loop and replay)
-from .dqn_vizdoom_basic import Config as BasicConfig
-
-CLAIM = "no number in the blog; the basic agent on defend_the_center (max ≈ 25 kills)"
-HEADLINE = ("test_score",)
+from ..config import opt
+from ..experiment import Preset
+from . import dqn_vizdoom_basic
 
 
 @dataclass(frozen=True)
-class Config(BasicConfig):
-    scenario: str = "defend_the_center"  # ours
-    frame_repeat: int = 12  # blog
-    steps_per_epoch: int = 2000  # blog
-    n_step: int = 1  # blog
-    epochs: int = 10  # ours
-    test_episodes: int = 20  # ours: an episode lasts up to 175 steps (2,100 tics), basic's ≤ 25
-    reward_scale: float = 1.0  # ours: rewards are already ±1 per kill / death
+class Config(dqn_vizdoom_basic.Config):
+    scenario: str = opt("defend_the_center", "ours", "a shipped scenario name or a path to a .cfg")
+    frame_repeat: int = opt(12, "blog", "tics per action", ge=1)
+    steps_per_epoch: int = opt(2000, "blog", "environment steps per epoch", ge=1)
+    n_step: int = opt(1, "blog", "n-step returns", ge=1)
+    epochs: int = opt(10, "ours", "epochs of training steps then test episodes", ge=0)
+    test_episodes: int = opt(20, "ours", "test episodes per epoch (an episode lasts up to 175 "
+                             "steps)", ge=1)
+    reward_scale: float = opt(1.0, "ours", "reward multiplier (rewards are already ±1)", gt=0)
 
 
-PRESETS = {
-    "quick": {"epochs": 2, "steps_per_epoch": 100, "test_episodes": 2, "replay_capacity": 1000},
-    "random": {"epochs": 0, "random_policy": True, "test_episodes": 100},
-}
+# The same loop, replay and agent as dqn-vizdoom-basic.
+EXPERIMENT = dataclasses.replace(
+    dqn_vizdoom_basic.EXPERIMENT, name="dqn-vizdoom-defend", config=Config,
+    summary=__doc__.splitlines()[0],
+    claim="no number in the blog; the basic agent on defend_the_center (max ≈ 25 kills)",
+    presets={"quick": Preset({"epochs": 2, "steps_per_epoch": 100, "test_episodes": 2,
+                              "replay_capacity": 1000}, "smoke test: 2 × 100 steps", "seconds"),
+             "random": Preset({"epochs": 0, "random_policy": True, "test_episodes": 100},
+                              "uniformly random actions", "seconds")})

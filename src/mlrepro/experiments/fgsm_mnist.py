@@ -28,7 +28,6 @@ from typing import Literal
 from torch import nn
 
 from ..attacks import (
-    Normalize,
     evaluate_attack,
     fgsm,
     make_attack,
@@ -36,48 +35,50 @@ from ..attacks import (
     plot_robustness,
     robustness_curve,
 )
+from ..config import ExperimentConfig, opt
 from ..data.mnist import MNIST
-from ..engine import ProgressBar
-from . import load_splits, mnist_cnn, mnist_mlp
+from ..experiment import Experiment, Preset, RunContext
+from ..nn import Normalize
+from . import mnist_cnn, mnist_mlp
 
-CLAIM = "MLP: 97 % clean → < 1 % under FGSM at ε = 0.1 (blog); the CNN holds up far better"
 HEADLINE = ("mlp_fgsm_accuracy", "mlp_fgsm_unclamped_accuracy", "mlp_test_accuracy", "cnn_fgsm_accuracy")
-
-
-@dataclass(frozen=True)
-class Config:
-    eps_linf: float = 0.1  # blog
-    curve_eps: tuple[float, ...] = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3)  # issue
-    mlp_epochs: int = 10  # mnist-mlp's recipe
-    # "mnist-mlp": that experiment's recipe (normalised inputs, Adam 1cycle peak 3e-3). "blog": raw
-    # [0, 1] pixels, Adam at a constant 1e-4 (the author's TF post; the adversarial post gives none).
-    mlp_recipe: Literal["mnist-mlp", "blog"] = "mnist-mlp"
-    cnn: bool = True  # ours: False skips the CNN (its training is most of a seed's time)
-    cnn_epochs: int = 3  # mnist-cnn's fast recipe
-    batch_size: int = 128  # both recipes
-    val_size: int = 5000  # TF tutorial's 55k/5k split
-    train_limit: int = 0  # ours: 0 = every training image
-    test_limit: int = 0  # ours: 0 = the whole test set
-    pgd_steps: int = 40  # ours: a stronger attack next to FGSM, as in adv-train-mnist
-    pgd_alpha: float = 0.01  # Madry et al. 2018 (MNIST)
-    pgd_limit: int = 1000  # ours: PGD on the first 1,000 test images (CPU time)
-
-    def __post_init__(self):
-        if self.mlp_epochs < 1 or self.cnn_epochs < 1 or self.pgd_steps < 1:
-            raise ValueError("mlp_epochs, cnn_epochs and pgd_steps must be >= 1")
-
-
-PRESETS = {"quick": {"mlp_epochs": 2, "cnn_epochs": 1, "train_limit": 600, "val_size": 100,
-                     "batch_size": 50, "test_limit": 500, "pgd_limit": 100, "pgd_steps": 10,
-                     "curve_eps": (0.0, 0.1, 0.2, 0.3)},
-           # The author's TF post's minibatch of 50 (with Adam 1e-4, below); Adam 1e-3 at batch 128
-           # gave 97.8 % clean and 8.1 % under unclamped FGSM, far from the post's < 1 %.
-           "blog": {"mlp_recipe": "blog", "cnn": False, "batch_size": 50}}
 BLOG_LR = 1e-4  # AdamOptimizer(1e-4) in the author's TF post
 
 
-def _train(exp, cfg, ctx, verbose: bool, normalize: bool = True) -> tuple[nn.Module, float, float]:
-    """Train one network with its experiment's setup; returns (Normalize → net, clean acc, seconds).
+@dataclass(frozen=True)
+class Config(ExperimentConfig):
+    eps_linf: float = opt(0.1, "blog", "FGSM's L∞ radius, pixels in [0, 1]", ge=0, le=1)
+    curve_eps: tuple[float, ...] = opt((0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3), "issue",
+                                       "ε grid of the robustness curves", ge=0, le=1)
+    mlp_epochs: int = opt(10, "ours", "MLP training epochs (mnist-mlp's recipe)", ge=1)
+    mlp_recipe: Literal["mnist-mlp", "blog"] = opt(
+        "mnist-mlp", "ours", "mnist-mlp: normalised inputs, Adam 1cycle 3e-3; blog: raw pixels, Adam "
+        "at a constant 1e-4 (the author's TF post)")
+    cnn: bool = opt(True, "ours", "also train and attack the CNN (most of a seed's time)")
+    cnn_epochs: int = opt(3, "ours", "CNN training epochs (mnist-cnn's fast recipe)", ge=1)
+    batch_size: int = opt(128, "ours", "minibatch size of both recipes", ge=1)
+    val_size: int = opt(5000, "TF tutorial", "training images held out to validate (55k/5k)", ge=1)
+    train_limit: int = opt(0, "ours", "training images used (0 = all)", ge=0)
+    test_limit: int = opt(0, "ours", "test images attacked (0 = all)", ge=0)
+    pgd_steps: int = opt(40, "ours", "steps of the PGD attack reported next to FGSM", ge=1)
+    pgd_alpha: float = opt(0.01, "Madry et al. 2018", "PGD step size (MNIST)", gt=0)
+    pgd_limit: int = opt(1000, "ours", "test images attacked with PGD (CPU time)", ge=1)
+
+
+PRESETS = {
+    "quick": Preset({"mlp_epochs": 2, "cnn_epochs": 1, "train_limit": 600, "val_size": 100,
+                     "batch_size": 50, "test_limit": 500, "pgd_limit": 100, "pgd_steps": 10,
+                     "curve_eps": (0.0, 0.1, 0.2, 0.3)},
+                    "smoke test: both networks on 600 images", "seconds"),
+    "blog": Preset({"mlp_recipe": "blog", "cnn": False, "batch_size": 50},
+                   "the post as it ran: the MLP only, with the author's TF-post optimizer",
+                   "≈ 25 s per seed on a 2-core CPU"),
+}
+
+
+def _train(exp, name: str, cfg, ctx: RunContext, normalize: bool = True) -> tuple[nn.Module, float, float]:
+    """Train one network with its experiment's setup, as stage `name` of this run (its own
+    checkpoint, resumable); returns (Normalize → net, clean accuracy, seconds).
 
     `normalize=False` trains on raw [0, 1] pixels (the loaders' normalisation off) and returns the
     bare network.
@@ -87,24 +88,24 @@ def _train(exp, cfg, ctx, verbose: bool, normalize: bool = True) -> tuple[nn.Mod
         for loader in (s.train, s.val, s.test):
             loader.mean = loader.std = None  # TensorLoader then yields pixels in [0, 1]
     start = time.perf_counter()
-    s.learner.fit(s.train, cfg.epochs, val_data=s.val, callbacks=[ProgressBar()] if verbose else [])
+    ctx.fit(s.learner, s.train, cfg.epochs, val_data=s.val, stage=name)
     seconds = time.perf_counter() - start
     acc = s.learner.evaluate(s.test)["accuracy"]
     net = s.learner.model
     return (nn.Sequential(Normalize(MNIST.mean, MNIST.std), net) if normalize else net).eval(), acc, seconds
 
 
-def run(cfg: Config, ctx) -> dict:
+def run(cfg: Config, ctx: RunContext) -> dict:
     common = {"train_limit": cfg.train_limit, "val_size": cfg.val_size, "batch_size": cfg.batch_size}
     blog = cfg.mlp_recipe == "blog"
     mlp_cfg = mnist_mlp.Config(epochs=cfg.mlp_epochs, **common,
-                               **({"schedule": "constant", "lr_max": BLOG_LR} if blog else {}))
-    models = {"mlp": _train(mnist_mlp, mlp_cfg, ctx, ctx.verbose, normalize=not blog)}
+                               **({"schedule": "constant", "lr": BLOG_LR} if blog else {}))
+    models = {"mlp": _train(mnist_mlp, "mlp", mlp_cfg, ctx, normalize=not blog)}
     if cfg.cnn:
-        models["cnn"] = _train(mnist_cnn, mnist_cnn.Config(epochs=cfg.cnn_epochs, test_limit=cfg.test_limit,
-                                                           **common), ctx, ctx.verbose)
+        models["cnn"] = _train(mnist_cnn, "cnn", mnist_cnn.Config(epochs=cfg.cnn_epochs,
+                                                                  test_limit=cfg.test_limit, **common), ctx)
 
-    (test,) = load_splits(ctx, "mnist", "test")
+    (test,) = ctx.load("mnist", "test")
     n = cfg.test_limit or len(test)
     x = test.images[:n].to(ctx.device).float().div_(255)  # pixels in [0, 1]: the models normalise
     y = test.labels[:n].to(ctx.device)
@@ -136,3 +137,9 @@ def run(cfg: Config, ctx) -> dict:
                     ctx.run_dir.plot_path("robustness.png"), f"FGSM on {n} MNIST test images")
     # Without the CNN its headline metrics are null (the runner's summary keeps them as "missing").
     return {**{k: metrics.get(k) for k in HEADLINE}, **metrics, "pgd_images": n_pgd, "test_images": n}
+
+
+EXPERIMENT = Experiment(
+    name="fgsm-mnist", config=Config, run=run, presets=PRESETS, summary=__doc__.splitlines()[0],
+    claim="MLP: 97 % clean → < 1 % under FGSM at ε = 0.1 (blog); the CNN holds up far better",
+    headline=HEADLINE)

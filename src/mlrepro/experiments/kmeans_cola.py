@@ -15,29 +15,29 @@ from typing import Literal
 import numpy as np
 
 from ..classic import KMeans, make_cola_data
+from ..config import ExperimentConfig, opt
+from ..experiment import Experiment, Preset, RunContext
 from ..plotting import plt, save_figure
-
-CLAIM = "centres settle on the 3 groups in ~2 iterations (blog)"
-HEADLINE = ("label_agreement", "inertia")
 
 
 @dataclass(frozen=True)
-class Config:
-    n_per_cluster: int = 100  # ours (the blog plots roughly this many)
-    n_clusters: int = 3  # blog
-    init: Literal["random-box", "k-means++", "random"] = "random-box"  # blog: uniform in 0..100
-    n_init: int = 1  # blog: a single run
-    max_iter: int = 100  # ours
-    tol: float = 1e-4  # ours (blog: EPSILON on the centre shift)
-
-    def __post_init__(self):
-        if self.n_clusters < 1 or self.n_per_cluster < 1:
-            raise ValueError("n_clusters and n_per_cluster must be >= 1")
+class Config(ExperimentConfig):
+    n_per_cluster: int = opt(100, "ours", "survey answers per group (the blog plots about this many)",
+                             ge=1)
+    n_clusters: int = opt(3, "blog", "k, the number of centres", ge=1)
+    init: Literal["random-box", "k-means++", "random"] = opt(
+        "random-box", "blog", "initial centres (blog: uniform in the 0..100 rating box)")
+    n_init: int = opt(1, "blog", "restarts; the best inertia is kept (blog: a single run)", ge=1)
+    max_iter: int = opt(100, "ours", "Lloyd iterations at most", ge=1)
+    tol: float = opt(1e-4, "ours", "stop when the centres move less than this (blog: EPSILON)", ge=0)
 
 
-# The blog's single random start can settle two centres in one group (it says so itself);
-# "restarts" is our fix: k-means++ seeding and the best of 10 runs.
-PRESETS = {"quick": {"n_per_cluster": 40}, "restarts": {"init": "k-means++", "n_init": 10}}
+PRESETS = {
+    "quick": Preset({"n_per_cluster": 40}, "smoke test: 40 answers per group", "seconds"),
+    "restarts": Preset({"init": "k-means++", "n_init": 10},
+                       "our fix for the blog's trapped centres: k-means++ and the best of 10 runs",
+                       "seconds"),
+}
 
 
 def best_permutation_agreement(labels: np.ndarray, truth: np.ndarray, k: int) -> float:
@@ -47,7 +47,7 @@ def best_permutation_agreement(labels: np.ndarray, truth: np.ndarray, k: int) ->
     return max(conf[np.arange(k), list(p)].sum() for p in itertools.permutations(range(k))) / len(truth)
 
 
-def run(cfg: Config, ctx) -> dict:
+def run(cfg: Config, ctx: RunContext) -> dict:
     X, truth = make_cola_data(n_per_cluster=cfg.n_per_cluster, seed=ctx.seed)
     rng = np.random.default_rng(ctx.seed)
     init = rng.uniform(0, 100, size=(cfg.n_clusters, 2)) if cfg.init == "random-box" else cfg.init
@@ -76,3 +76,9 @@ def run(cfg: Config, ctx) -> dict:
             # Agreement with the survey's true groups is defined when k equals their number (3).
             "label_agreement": best_permutation_agreement(km.labels_, truth, cfg.n_clusters)
             if cfg.n_clusters == len(np.unique(truth)) else None}
+
+
+EXPERIMENT = Experiment(
+    name="kmeans-cola", config=Config, run=run, presets=PRESETS, summary=__doc__.splitlines()[0],
+    claim="centres settle on the 3 groups in ~2 iterations (blog)",
+    headline=("label_agreement", "inertia"))

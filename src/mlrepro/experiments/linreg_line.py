@@ -14,32 +14,27 @@ from typing import Literal
 import numpy as np
 
 from ..classic import LinearRegressionGD, make_line_data
+from ..config import ExperimentConfig, opt
+from ..experiment import Experiment, Preset, RunContext
 from ..plotting import plt, save_figure
-
-CLAIM = "R² 0.9980 on the held-out 30 % (blog)"
-HEADLINE = ("test_r2",)
 
 
 @dataclass(frozen=True)
-class Config:
-    n_samples: int = 200  # ours (the blog does not say)
-    test_frac: float = 0.3  # blog: 70/30 split
-    solver: Literal["gd", "closed_form"] = "gd"
-    lr: float = 0.1  # ours, on standardized features (blog: 0.0003 on raw ones)
-    max_iter: int = 25_000  # blog: converged after about 25,000 iterations
-    tol: float = 1e-12  # ours: stop when the cost changes by less than this (relative)
-
-    def __post_init__(self):
-        if not 0 < self.test_frac < 1:
-            raise ValueError(f"test_frac must be in (0, 1), got {self.test_frac}")
-        if self.n_samples < 10:
-            raise ValueError(f"n_samples must be >= 10, got {self.n_samples}")
+class Config(ExperimentConfig):
+    n_samples: int = opt(200, "ours", "points on the noisy line (the blog does not say)", ge=10)
+    test_frac: float = opt(0.3, "blog", "share of points held out to test (70/30 split)", gt=0, lt=1)
+    solver: Literal["gd", "closed_form"] = opt("gd", "blog", "batch gradient descent or least squares")
+    lr: float = opt(0.1, "ours", "GD step on standardized features (blog: 0.0003 on raw ones)", gt=0)
+    max_iter: int = opt(25_000, "blog", "GD iterations at most (the blog converged after ~25,000)",
+                        ge=1)
+    tol: float = opt(1e-12, "ours", "stop when the cost changes by less than this (relative)", ge=0)
 
 
-PRESETS = {"quick": {"n_samples": 100, "max_iter": 2_000}}
+PRESETS = {"quick": Preset({"n_samples": 100, "max_iter": 2_000}, "smoke test: 100 points",
+                           "seconds")}
 
 
-def run(cfg: Config, ctx) -> dict:
+def run(cfg: Config, ctx: RunContext) -> dict:
     X, y = make_line_data(n=cfg.n_samples, seed=ctx.seed)
     order = np.random.default_rng(ctx.seed).permutation(len(X))
     n_test = round(cfg.test_frac * len(X))
@@ -73,3 +68,8 @@ def run(cfg: Config, ctx) -> dict:
         "n_iter": int(model.n_iter_),
         "fit_time_s": fit_s,
     }
+
+
+EXPERIMENT = Experiment(
+    name="linreg-line", config=Config, run=run, presets=PRESETS, summary=__doc__.splitlines()[0],
+    claim="R² 0.9980 on the held-out 30 % (blog)", headline=("test_r2",))

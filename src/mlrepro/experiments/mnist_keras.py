@@ -11,34 +11,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from ..engine import Checkpoint, ProgressBar, RunLogger
-from ..keras.datasets import fashion_mnist, mnist
+from torch import nn
+
+from ..config import ExperimentConfig, opt
+from ..experiment import DataSpec, Experiment, Preset, RunContext
 from ..keras.layers import Conv2D, Dense, Dropout, Flatten, MaxPooling2D
 from ..keras.models import Sequential
 from ..keras.optimizers import Adadelta
 from ..keras.utils import to_categorical
 from ..plotting import plot_history
 
-CLAIM = "the post's Keras program; ours: ≥ 99.0 %"
-HEADLINE = ("test_accuracy",)
-
 
 @dataclass(frozen=True)
-class Config:
-    dataset: Literal["mnist", "fashion-mnist"] = "mnist"  # blog: mnist
-    epochs: int = 10  # blog
-    batch_size: int = 50  # blog
-    lr: float = 1.0  # blog: Adadelta() with Keras 2's default learning rate
-    train_limit: int = 0  # ours: 0 = all 60,000 training images
-    test_limit: int = 0  # ours: 0 = all 10,000 test images
-    precision: Literal["fp32", "bf16"] = "fp32"  # ours
-
-    def __post_init__(self):
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError("epochs and batch_size must be >= 1")
+class Config(ExperimentConfig):
+    dataset: Literal["mnist", "fashion-mnist"] = opt("mnist", "blog", "the dataset to train on")
+    epochs: int = opt(10, "blog", "training epochs", ge=1)
+    batch_size: int = opt(50, "blog", "minibatch size", ge=1)
+    lr: float = opt(1.0, "blog", "Adadelta's learning rate (Keras 2's default)", gt=0)
+    train_limit: int = opt(0, "ours", "training images used (0 = all 60,000)", ge=0)
+    test_limit: int = opt(0, "ours", "test images used (0 = all 10,000)", ge=0)
+    precision: Literal["fp32", "bf16"] = opt("fp32", "ours", "training precision (bf16 autocast)")
 
 
-PRESETS = {"quick": {"epochs": 1, "train_limit": 500, "test_limit": 500}}
+PRESETS = {"quick": Preset({"epochs": 1, "train_limit": 500, "test_limit": 500},
+                           "smoke test: one epoch on 500 images", "seconds")}
 
 
 def build_model(cfg: Config | None = None) -> Sequential:
@@ -60,20 +56,24 @@ def build_model(cfg: Config | None = None) -> Sequential:
     return model
 
 
-def input_spec(cfg: Config) -> dict:
-    """One input's shape: channels-last, pixels in [0, 1] as the post scales them."""
-    return {"shape": (28, 28, 1)}
+def network(cfg: Config) -> nn.Module:
+    """The torch module behind the post's model: what a run's checkpoint holds."""
+    return build_model(cfg).net
 
 
-def run(cfg: Config, ctx) -> dict:
+def data_spec(cfg: Config) -> DataSpec:
+    """Channels-last inputs, pixels in [0, 1] as the post scales them; softmax outputs."""
+    return DataSpec(cfg.dataset, (28, 28, 1), 10, channels_last=True, scores="probabilities")
+
+
+def run(cfg: Config, ctx: RunContext) -> dict:
     num_classes = 10
     model = build_model(cfg)
 
-    dataset = mnist if cfg.dataset == "mnist" else fashion_mnist
-    (x_train, y_train), (x_test, y_test) = dataset.load_data(ctx.data_dir)
-    if len(x_train) < 60_000:
-        ctx.note(f"used the bundled {len(x_train)}-image {cfg.dataset} sample; "
-                 "point --data-dir or MLREPRO_DATA at the full data")
+    # The post's `mnist.load_data()`, through the run's data loader (which records what was read).
+    train, test = ctx.load(cfg.dataset, "train", "test")
+    (x_train, y_train), (x_test, y_test) = ((train.images[:, 0].numpy(), train.labels.numpy()),
+                                            (test.images[:, 0].numpy(), test.labels.numpy()))
     if cfg.train_limit:
         x_train, y_train = x_train[: cfg.train_limit], y_train[: cfg.train_limit]
     if cfg.test_limit:
@@ -83,14 +83,9 @@ def run(cfg: Config, ctx) -> dict:
     y_train = to_categorical(y_train, num_classes)
     y_test = to_categorical(y_test, num_classes)
 
-    # The run folder's history, checkpoints and progress: the engine's callbacks, passed to fit.
-    callbacks = [RunLogger(ctx.run_dir), Checkpoint(ctx.run_dir, ctx.config)]
-    if ctx.verbose:
-        callbacks.append(ProgressBar())
-    initial_epoch = 0
-    if ctx.resume and (state := ctx.run_dir.load_checkpoint()) is not None:
-        model.learner().load_state_dict(state)
-        initial_epoch = model.learner().epoch
+    # The run's lifecycle (restore on --resume; history, checkpoint, progress) as fit's callbacks.
+    callbacks = ctx.lifecycle(model.learner())
+    initial_epoch = model.learner().epoch
     if initial_epoch < cfg.epochs:
         model.fit(x_train, y_train, epochs=cfg.epochs, batch_size=cfg.batch_size, verbose=0,
                   callbacks=callbacks, initial_epoch=initial_epoch)
@@ -100,3 +95,9 @@ def run(cfg: Config, ctx) -> dict:
     loss, accuracy = model.evaluate(x_test, y_test, batch_size=1000, verbose=0)
     return {"test_accuracy": accuracy, "test_loss": loss, "train_accuracy": rows[-1]["accuracy"],
             "epochs": len(rows), "params": model.count_params()}
+
+
+EXPERIMENT = Experiment(
+    name="mnist-keras", config=Config, run=run, presets=PRESETS, summary=__doc__.splitlines()[0],
+    claim="the post's Keras program; ours: ≥ 99.0 %", headline=("test_accuracy",),
+    data=data_spec, build_model=network)

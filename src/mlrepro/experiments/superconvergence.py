@@ -19,72 +19,70 @@ from typing import Literal
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
+from ..config import ExperimentConfig, opt
 from ..data import TensorLoader
-from ..engine import Learner, ProgressBar
+from ..data.augment import CifarAugment
+from ..engine import Learner
 from ..engine.lr_finder import lr_find
-from ..engine.schedules import build_scheduler
+from ..experiment import Experiment, Preset, RunContext
 from ..nn.wide_resnet import WideResNet
-from ..plotting import plt, save_figure
-from . import load_splits
-
-CLAIM = "1cycle needs ≤ ¼ of the piecewise schedule's epochs (blog / Smith & Topin)"
-HEADLINE = ("baseline_val_accuracy", "onecycle_val_accuracy", "epoch_ratio")
-SEARCH_METRIC = ("baseline_val_accuracy", "maximize")
+from ..plotting import plot_lr_find, plt, save_figure
+from ..recipes import holdout, schedule
 
 
 @dataclass(frozen=True)
-class Config:
-    dataset: Literal["fashion-mnist", "mnist"] = "fashion-mnist"  # ours: fits this CPU
-    depth: int = 10  # ours: WRN-10-1, the smallest pre-activation ResNet of the family
-    k: int = 1
-    first_width: int = 12  # ours: narrower than the paper's 16 to fit a CPU
-    baseline_epochs: int = 12  # ours (the paper's 200, scaled down)
-    baseline_lr: float = 0.1  # WRN paper
-    milestone_fracs: tuple[float, ...] = (0.3, 0.6, 0.8)  # WRN paper: epochs 60/120/160 of 200
-    gamma: float = 0.2  # WRN paper: LR × 0.2 at each milestone
-    onecycle_budgets: tuple[int, ...] = (2, 3, 6)  # ours: 1cycle lengths tried, shortest first
-    max_lr: float = 0.0  # 0 = the LR range test's pick (lr_suggestion); else this peak
-    # Which range-test pick is 1cycle's peak: the engine's (valley: ours, the default) or "minimum",
-    # the LR where the smoothed loss stops falling (Smith & Topin's upper bound).
-    lr_suggestion: Literal["valley", "steepest", "minimum/10", "blog", "minimum"] = "valley"
-    lr_find_steps: int = 100  # fastai's default sweep length
-    momentum: float = 0.9  # WRN paper (1cycle cycles it 0.95 → 0.85 → 0.95: torch's defaults, Smith's values)
-    div_factor: float = 25.0  # torch/fastai: 1cycle starts at max_lr / 25
-    weight_decay: float = 5e-4  # WRN paper
-    onecycle_weight_decay: float | None = None  # None = weight_decay (Smith 2018: less with large LRs)
-    batch_size: int = 128  # WRN paper
-    train_limit: int = 10_000  # ours: a 10k-image subset keeps 3 seeds within minutes
-    val_size: int = 5000  # ours
-    test_limit: int = 0  # ours: 0 = the whole test set
-    channels_last: bool = True  # ours: faster convnets on CPU
-    augment_pad: int = 0  # WRN paper: random crops from a 4-px border of 32 px, and flips; 0 = none
+class Config(ExperimentConfig):
+    dataset: Literal["fashion-mnist", "mnist"] = opt("fashion-mnist", "ours", "a dataset this CPU fits")
+    depth: int = opt(10, "ours", "WRN depth: WRN-10-1 is the family's smallest", ge=4)
+    k: int = opt(1, "ours", "WRN width multiplier", ge=1)
+    first_width: int = opt(12, "ours", "channels of the first convolution (paper: 16)", ge=8)
+    baseline_epochs: int = opt(12, "ours", "epochs of the piecewise baseline (paper: 200)", ge=2)
+    baseline_lr: float = opt(0.1, "WRN paper", "the piecewise schedule's starting LR", gt=0)
+    milestone_fracs: tuple[float, ...] = opt((0.3, 0.6, 0.8), "WRN paper",
+                                             "LR drops at these fractions of the epochs", gt=0, lt=1)
+    gamma: float = opt(0.2, "WRN paper", "LR factor at each drop", gt=0)
+    onecycle_budgets: tuple[int, ...] = opt((2, 3, 6), "ours", "1cycle lengths tried, shortest first",
+                                            ge=1)
+    max_lr: float = opt(0.0, "ours", "1cycle peak; 0 = the LR range test's pick", ge=0)
+    lr_suggestion: Literal["valley", "steepest", "minimum/10", "blog", "minimum"] = opt(
+        "valley", "ours", "which range-test pick is the peak (minimum: Smith & Topin's upper bound)")
+    lr_find_steps: int = opt(100, "fastai", "batches of the LR range test", ge=5)
+    momentum: float = opt(0.9, "WRN paper", "SGD momentum (1cycle cycles 0.95 → 0.85 → 0.95)", ge=0,
+                          lt=1)
+    div_factor: float = opt(25.0, "torch, fastai", "1cycle starts at max_lr / this", gt=1)
+    weight_decay: float = opt(5e-4, "WRN paper", "L2 weight decay", ge=0)
+    onecycle_weight_decay: float | None = opt(None, "Smith 2018", "1cycle's weight decay (none = "
+                                              "weight_decay; less with large LRs)", ge=0)
+    batch_size: int = opt(128, "WRN paper", "minibatch size", ge=1)
+    train_limit: int = opt(10_000, "ours", "training images used (0 = all)", ge=0)
+    val_size: int = opt(5000, "ours", "training images held out to validate", ge=1)
+    test_limit: int = opt(0, "ours", "test images used (0 = all)", ge=0)
+    channels_last: bool = opt(True, "ours", "NHWC memory layout (faster convolutions on CPU)")
+    crop_pad: int = opt(0, "WRN paper", "random crops from a border this wide, and flips (0 = none)",
+                        ge=0)
 
-    def __post_init__(self):
-        if self.baseline_epochs < 2 or not self.onecycle_budgets or min(self.onecycle_budgets) < 1:
-            raise ValueError("baseline_epochs must be >= 2 and every onecycle budget >= 1 epoch")
+    renamed = {"augment_pad": "crop_pad"}  # old run folders' config.json
+
+    def validate(self) -> None:
+        if not self.onecycle_budgets:
+            raise ValueError("onecycle_budgets: give at least one 1cycle length")
 
 
-# first_width=4 with channels_last crashes torch 2.13's CPU convolution backward ("double free or
-# corruption"); 8 and up are fine, so the quick preset stays at 8.
 PRESETS = {
-    "quick": {"train_limit": 600, "val_size": 200, "test_limit": 500, "baseline_epochs": 2,
-              "onecycle_budgets": (1,), "first_width": 8, "lr_find_steps": 15},
-    # A long baseline, as in the paper's comparison: 40 epochs of the WRN schedule (its 200, scaled
-    # to this CPU); 1cycle budgets of N/8, ~N/6 and N/4 epochs with Smith's large-LR settings:
-    # momentum 0.95 → 0.85, weight decay 1e-4, and a peak of 0.5: between the valley pick (0.18)
-    # and the loss minimum (0.8) of a calibration range test, and better than the valley pick in
-    # 10-epoch 1cycle trials on a calibration seed (10) — docs/results.md.
-    "long": {"baseline_epochs": 40, "onecycle_budgets": (5, 7, 10), "max_lr": 0.5,
-             "onecycle_weight_decay": 1e-4},
-    # The whole training set (55,000 images + 5,000 to validate on) with the WRN paper's crops and
-    # flips (2-px border of 28 px), so the piecewise baseline keeps improving to its last LR drop
-    # instead of standing at its final value after a third of its epochs, as `long` does on 12,000
-    # un-augmented images. 20 epochs (the paper's 200, scaled to what this CPU trains in ~30 min);
-    # 1cycle budgets of 3 and 5 epochs (≤ N/4), with `long`'s large-LR settings.
-    "full": {"train_limit": 0, "val_size": 5000, "augment_pad": 2, "baseline_epochs": 20,
-             "onecycle_budgets": (3, 5), "max_lr": 0.5, "onecycle_weight_decay": 1e-4},
+    # first_width=4 with channels_last crashes torch 2.13's CPU convolution backward ("double free
+    # or corruption"); 8 and up are fine, so the quick preset stays at 8.
+    "quick": Preset({"train_limit": 600, "val_size": 200, "test_limit": 500, "baseline_epochs": 2,
+                     "onecycle_budgets": (1,), "first_width": 8, "lr_find_steps": 15},
+                    "smoke test: 2 + 1 epochs on 600 images", "seconds"),
+    "long": Preset({"baseline_epochs": 40, "onecycle_budgets": (5, 7, 10), "max_lr": 0.5,
+                    "onecycle_weight_decay": 1e-4},
+                   "a 40-epoch baseline and 1cycle budgets of N/8 to N/4 with Smith's large-LR settings",
+                   "≈ 18 min on a 2-core CPU"),
+    "full": Preset({"train_limit": 0, "val_size": 5000, "crop_pad": 2, "baseline_epochs": 20,
+                    "onecycle_budgets": (3, 5), "max_lr": 0.5, "onecycle_weight_decay": 1e-4},
+                   "all of Fashion-MNIST with crops and flips, so the baseline improves to its end",
+                   "≈ 13.5 min on a 2-core CPU"),
 }
 
 
@@ -110,54 +108,37 @@ def epoch_ratio(baseline: Sequence[float], onecycle_runs: Sequence[Sequence[floa
             "schedule_ratio": len(hit) / len(baseline) if hit is not None else None}
 
 
-def crop_flip(pad: int, fill: float):
-    """The WRN paper's augmentation as batch tensor ops (a TensorLoader transform): a random
-    H×W window of the image padded by `pad` px of `fill`, mirrored left-right with probability ½."""
-
-    def transform(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:  # (B, C, H, W)
-        b, _, h, w = x.shape
-        dy, dx = (torch.randint(2 * pad + 1, (b,), generator=gen).to(x.device) for _ in range(2))
-        flip = (torch.rand(b, generator=gen) < 0.5).to(x.device)
-        rows = (dy[:, None] + torch.arange(h, device=x.device))[:, :, None]  # (B, H, 1)
-        cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, :]  # (B, 1, W)
-        cols = torch.where(flip[:, None, None], cols.flip(-1), cols)
-        padded = F.pad(x, (pad, pad, pad, pad), value=fill)  # (B, C, H + 2p, W + 2p)
-        out = padded[torch.arange(b, device=x.device)[:, None, None], :, rows, cols]  # (B, H, W, C)
-        return out.permute(0, 3, 1, 2).contiguous()
-
-    return transform
-
-
-def _learner(cfg, ctx, steps_per_epoch: int, schedule: str, epochs: int, lr: float,
+def _learner(cfg: Config, ctx: RunContext, steps_per_epoch: int, name: str, epochs: int, lr: float,
              weight_decay: float) -> Learner:
     torch.manual_seed(ctx.seed)  # every arm starts from the same weights
     model = WideResNet(cfg.depth, cfg.k, 0.0, in_channels=1, first_width=cfg.first_width)
-    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=cfg.momentum, nesterov=True,
-                          weight_decay=weight_decay)
+    optim = torch.optim.SGD(model.parameters(), lr=lr, momentum=cfg.momentum, nesterov=True,
+                            weight_decay=weight_decay)
     milestones = sorted({round(f * epochs) for f in cfg.milestone_fracs} - {0, epochs})
-    sched = build_scheduler(schedule, opt, epochs=epochs, steps_per_epoch=steps_per_epoch,
-                            milestones_epochs=milestones, gamma=cfg.gamma, div_factor=cfg.div_factor)
-    return Learner(model, opt, nn.CrossEntropyLoss(), scheduler=sched, metrics=["accuracy"],
+    sched = schedule(name, optim, epochs=epochs, steps_per_epoch=steps_per_epoch,
+                     milestones_epochs=milestones, gamma=cfg.gamma, div_factor=cfg.div_factor)
+    return Learner(model, optim, nn.CrossEntropyLoss(), scheduler=sched, metrics=["accuracy"],
                    device=ctx.device, channels_last=cfg.channels_last)
 
 
-def _train(cfg, ctx, data, schedule: str, epochs: int, lr: float, wd: float, label: str) -> list[dict]:
-    """One arm: per-epoch logs tagged with the arm's name and its final test accuracy."""
-    learner = _learner(cfg, ctx, len(data["train"]), schedule, epochs, lr, wd)
-    ctx.log(f"-- {label}: {schedule}, {epochs} epochs, lr {lr:.3g}, wd {wd:g}")
-    hist = learner.fit(data["train"], epochs, val_data=data["val"],
-                       callbacks=[ProgressBar()] if ctx.verbose else [])
+def _train(cfg: Config, ctx: RunContext, data: dict, name: str, epochs: int, lr: float, wd: float,
+           label: str) -> list[dict]:
+    """One arm, a stage of the run (its own checkpoint; resumable): per-epoch logs, each with the
+    arm's final test accuracy."""
+    learner = _learner(cfg, ctx, len(data["train"]), name, epochs, lr, wd)
+    ctx.log(f"-- {label}: {name}, {epochs} epochs, lr {lr:.3g}, wd {wd:g}")
+    hist = ctx.fit(learner, data["train"], epochs, val_data=data["val"], stage=label)
     test = learner.evaluate(data["test"])["accuracy"]
-    return [{**r, "arm": label, "test_accuracy": test} for r in hist.rows]
+    return [{**r, "stage": label, "test_accuracy": test} for r in hist.rows]
 
 
 def _plot(rows: list[dict], result: dict, path, title: str) -> None:
     """Validation accuracy per epoch of every arm, the target and where each arm first reached it."""
     fig, ax = plt.subplots(figsize=(7, 4.2))
     target = result["target"]
-    finals = {r["arm"]: r["val_accuracy"] for r in rows}.values()  # each arm's last epoch
-    for arm in dict.fromkeys(r["arm"] for r in rows):
-        acc = [r["val_accuracy"] for r in rows if r["arm"] == arm]
+    finals = {r["stage"]: r["val_accuracy"] for r in rows}.values()  # each arm's last epoch
+    for arm in dict.fromkeys(r["stage"] for r in rows):
+        acc = [r["val_accuracy"] for r in rows if r["stage"] == arm]
         (line,) = ax.plot(range(1, len(acc) + 1), acc, "o-", ms=3, label=arm)
         if (e := epochs_to_reach(acc, target)) is not None:
             ax.plot([e], [acc[e - 1]], "*", ms=12, color=line.get_color())
@@ -171,17 +152,15 @@ def _plot(rows: list[dict], result: dict, path, title: str) -> None:
     save_figure(fig, path)
 
 
-def run(cfg: Config, ctx) -> dict:
-    train, test = load_splits(ctx, cfg.dataset, "train", "test")
-    n = min(len(train), cfg.train_limit + cfg.val_size) if cfg.train_limit else len(train)
-    n_val = min(cfg.val_size, n // 5)
-    x, y = train.images[:n], train.labels[:n]
+def run(cfg: Config, ctx: RunContext) -> dict:
+    train, test = ctx.load(cfg.dataset, "train", "test")
+    x, y, vx, vy = holdout(train.images, train.labels, cfg.val_size, cfg.train_limit)
     norm = {"mean": train.mean, "std": train.std, "device": ctx.device}
-    # Padding is black in pixel space: (0 - mean) / std once normalised.
-    aug = crop_flip(cfg.augment_pad, -train.mean[0] / train.std[0]) if cfg.augment_pad else None
-    data = {"train": TensorLoader(x[:-n_val], y[:-n_val], cfg.batch_size, shuffle=True, drop_last=True,
-                                  seed=ctx.seed, transform=aug, **norm),
-            "val": TensorLoader(x[-n_val:], y[-n_val:], 1000, **norm),
+    # The WRN paper's crops (zero padding: black pixels) and flips, on the uint8 batch.
+    aug = CifarAugment(crop_pad=cfg.crop_pad, flip=True, cutout=0) if cfg.crop_pad else None
+    data = {"train": TensorLoader(x, y, cfg.batch_size, shuffle=True, drop_last=True, seed=ctx.seed,
+                                  augment=aug, **norm),
+            "val": TensorLoader(vx, vy, 1000, **norm),
             "test": TensorLoader(test.images[: cfg.test_limit or None], test.labels[: cfg.test_limit or None],
                                  1000, **norm)}
 
@@ -194,10 +173,11 @@ def run(cfg: Config, ctx) -> dict:
     wd = cfg.weight_decay if cfg.onecycle_weight_decay is None else cfg.onecycle_weight_decay
     # The range test always runs (its picks go into the metrics); a set max_lr overrides its pick.
     probe = _learner(cfg, ctx, len(data["train"]), "constant", 1, 1e-3, wd)
+    data["train"].set_epoch(0)  # the same batches whether or not the baseline was resumed
     found = lr_find(probe, data["train"], start_lr=1e-5, end_lr=10, num_steps=cfg.lr_find_steps)
     found.suggestions["minimum"] = found.lrs[min(range(len(found.losses)), key=found.losses.__getitem__)]
     found.default = cfg.lr_suggestion
-    found.plot(ctx.run_dir.plot_path("lr_find.png"), "LR range test")
+    plot_lr_find(found, ctx.run_dir.plot_path("lr_find.png"), "LR range test")
     max_lr = cfg.max_lr or found.suggestion
     one_runs: list[list[dict]] = []
     for budget in cfg.onecycle_budgets:
@@ -205,7 +185,6 @@ def run(cfg: Config, ctx) -> dict:
         if epochs_to_reach([r["val_accuracy"] for r in one_runs[-1]], target) is not None:
             break
     one_rows = [r for run_rows in one_runs for r in run_rows]
-    ctx.run_dir.write_history(rows + one_rows)
 
     result = epoch_ratio([r["val_accuracy"] for r in rows],
                          [[r["val_accuracy"] for r in run_rows] for run_rows in one_runs])
@@ -222,3 +201,10 @@ def run(cfg: Config, ctx) -> dict:
         "onecycle_val_accuracy": last[-1]["val_accuracy"], "onecycle_test_accuracy": last[-1]["test_accuracy"],
         "epoch_ratio": result["epoch_ratio"], "schedule_ratio": result["schedule_ratio"],
     }
+
+
+EXPERIMENT = Experiment(
+    name="superconvergence", config=Config, run=run, presets=PRESETS, summary=__doc__.splitlines()[0],
+    claim="1cycle needs ≤ ¼ of the piecewise schedule's epochs (blog / Smith & Topin)",
+    headline=("baseline_val_accuracy", "onecycle_val_accuracy", "epoch_ratio"),
+    search_metric=("baseline_val_accuracy", "maximize"))

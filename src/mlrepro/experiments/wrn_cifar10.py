@@ -10,33 +10,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..experiment import Experiment, Preset, RunContext
 from . import _cifar
-
-CLAIM = "95.84 % (blog); 96.11 % (paper); 96.92 % with cutout (DeVries & Taylor)"
-HEADLINE = ("test_accuracy", "train_time_s", "wall_time_s")
 
 
 @dataclass(frozen=True)
 class Config(_cifar.CifarConfig):
-    model: str = "wrn_28_10"  # paper, blog
-    dropout: float = 0.3  # paper (between the block's convolutions)
-    epochs: int = 200  # paper
-    batch_size: int = 128  # paper
-    lr: float = 0.1  # paper (the blog's learn.fit starts at 0.01)
-    weight_decay: float = 5e-4  # paper; applied to every parameter, as in the paper's code
-    milestones: tuple[int, ...] = (60, 120, 160)  # paper
-    gamma: float = 0.2  # paper
-    cutout: int = 16  # DeVries & Taylor's CIFAR-10 hole size
+    """The paper's recipe: CifarConfig's defaults are WRN-28-10's."""
 
 
 PRESETS = {
-    # Smoke test: WRN-10-2 (the recipe's code path, a network small enough for seconds on a CPU).
-    "quick": {"model": "wrn_10_2", "dropout": 0.0, "epochs": 2, "milestones": (1,), "train_limit": 1024,
-              "test_limit": 500, "batch_size": 128},
+    # WRN-10-2: the recipe's code path with a network small enough for seconds on a CPU.
+    "quick": Preset({"model": "wrn_10_2", "dropout": 0.0, "epochs": 2, "milestones": (1,),
+                     "train_limit": 1024, "test_limit": 500, "batch_size": 128},
+                    "smoke test: WRN-10-2, 2 epochs on 1,024 images", "seconds"),
 }
 
-build_model, input_spec, setup = _cifar.build_model, _cifar.input_spec, _cifar.setup
 
-
-def run(cfg: Config, ctx) -> dict:
+def run(cfg: Config, ctx: RunContext) -> dict:
     return _cifar.run(cfg, ctx, title=cfg.model)
+
+
+EXPERIMENT = Experiment(
+    name="wrn-cifar10", config=Config, run=run, presets=PRESETS, summary=__doc__.splitlines()[0],
+    claim="95.84 % (blog); 96.11 % (paper); 96.92 % with cutout (DeVries & Taylor)",
+    headline=("test_accuracy", "train_time_s", "wall_time_s"), data=_cifar.data_spec,
+    build_model=_cifar.build_model, setup=_cifar.setup)

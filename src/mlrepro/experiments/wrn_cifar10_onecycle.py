@@ -8,25 +8,24 @@ Run:   mlrepro run wrn-cifar10-onecycle --seeds 0,1,2        Quick: mlrepro run 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
-from . import _cifar, wrn_cifar10
-
-CLAIM = "ours: WRN-28-10 with 1cycle in 30 epochs (step schedule: 95.84 % blog, 96.11 % paper, 200 epochs)"
-HEADLINE = wrn_cifar10.HEADLINE
+from ..config import opt
+from . import wrn_cifar10
 
 
 @dataclass(frozen=True)
 class Config(wrn_cifar10.Config):
-    schedule: Literal["step", "onecycle"] = "onecycle"  # Smith (2018)
-    epochs: int = 30  # ours: 15 % of the paper's 200
-    lr: float = 0.2  # ours: 1cycle peaks above the step schedule's start (Smith: 2-4×)
-    warmup_frac: float = 0.3  # ours
-    decay_norm_and_bias: bool = False  # ours: with a high peak LR, decayed BN scales shrink fast
+    schedule: Literal["step", "onecycle"] = opt("onecycle", "Smith (2018)", "linear 1cycle")
+    epochs: int = opt(30, "ours", "training epochs (15 % of the paper's 200)", ge=1)
+    lr: float = opt(0.2, "ours", "1cycle peak, above the step schedule's start (Smith: 2-4×)", gt=0)
+    warmup_frac: float = opt(0.3, "ours", "fraction of steps rising to the peak", gt=0, lt=1)
+    decay_norm_and_bias: bool = opt(False, "ours", "no decay of BN scales and biases at high LRs")
 
 
-PRESETS = {"quick": wrn_cifar10.PRESETS["quick"]}
-
-build_model, input_spec, setup, run = (_cifar.build_model, _cifar.input_spec, _cifar.setup,
-                                       wrn_cifar10.run)
+EXPERIMENT = dataclasses.replace(
+    wrn_cifar10.EXPERIMENT, name="wrn-cifar10-onecycle", config=Config, summary=__doc__.splitlines()[0],
+    claim="ours: WRN-28-10 with 1cycle in 30 epochs (step schedule: 95.84 % blog, 96.11 % paper, "
+          "200 epochs)")

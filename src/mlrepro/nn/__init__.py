@@ -3,11 +3,12 @@
 import importlib
 import pkgutil
 
+from .normalize import Normalize
 from .registry import create_model, list_models, register_model
 
 # Importing each model-family module registers its models; every file here is a family.
 for _m in pkgutil.iter_modules(__path__):
-    if _m.name != "registry" and not _m.name.startswith("_"):
+    if _m.name not in ("registry", "normalize") and not _m.name.startswith("_"):
         importlib.import_module(f"{__name__}.{_m.name}")
 
-__all__ = ["create_model", "list_models", "register_model"]
+__all__ = ["Normalize", "create_model", "list_models", "register_model"]

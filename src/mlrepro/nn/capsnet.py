@@ -200,9 +200,15 @@ class CapsNet(nn.Module):
         h = F.relu(self.conv1(x))  # (B, 256, H-8, W-8)
         return self.digits(self.primary(h))  # (B, J, D)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Class scores: the length of each digit capsule, (B, num_classes), in [0, 1)."""
-        return torch.linalg.vector_norm(self.capsules(x), dim=-1)
+    def forward(self, x: torch.Tensor, recon_labels: torch.Tensor | None = None):
+        """Class scores: the length of each digit capsule, (B, num_classes), in [0, 1).
+
+        With `recon_labels` (training), also the reconstruction of those labels' capsules:
+        (lengths, images), so the whole loss goes through one forward call (and DDP's hooks).
+        """
+        v = self.capsules(x)
+        lengths = torch.linalg.vector_norm(v, dim=-1)
+        return lengths if recon_labels is None else (lengths, self.reconstruct(v, recon_labels))
 
     def reconstruct(self, v: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Decode the capsule of each label (B,) or (B, K) — the longest one if None — to images.
@@ -219,12 +225,13 @@ class CapsNet(nn.Module):
         return out if labels.ndim == 2 else out.squeeze(1)
 
 
-def capsnet_loss(model: CapsNet, x: torch.Tensor, labels: torch.Tensor,
+def capsnet_loss(model: nn.Module, x: torch.Tensor, labels: torch.Tensor,
                  recon_targets: torch.Tensor | None = None, recon_weight: float = 0.0005,
                  ) -> tuple[torch.Tensor, torch.Tensor]:
     """Margin loss + recon_weight × sum of squared reconstruction errors (per image, batch mean).
 
     Args:
+        model: a CapsNet, or a wrapper that forwards to one (DistributedDataParallel).
         labels: (B,) or (B, K); the decoder reconstructs the capsule of each true label.
         recon_targets: what each label's reconstruction should match, (B, C, H, W) or
             (B, K, C, H, W) (MultiMNIST: each digit on its own); default the input x.
@@ -232,14 +239,31 @@ def capsnet_loss(model: CapsNet, x: torch.Tensor, labels: torch.Tensor,
     Returns:
         (loss, capsule lengths (B, num_classes)).
     """
-    v = model.capsules(x)  # (B, J, D)
-    lengths = torch.linalg.vector_norm(v, dim=-1)
+    if not recon_weight:
+        lengths = model(x)
+        return margin_loss(lengths, labels), lengths
+    lengths, recon = model(x, labels)
+    target = x if recon_targets is None else recon_targets
     loss = margin_loss(lengths, labels)
-    if recon_weight:
-        target = x if recon_targets is None else recon_targets
-        recon = model.reconstruct(v, labels)
-        loss = loss + recon_weight * (recon - target.reshape(recon.shape)).pow(2).flatten(1).sum(1).mean()
+    loss = loss + recon_weight * (recon - target.reshape(recon.shape)).pow(2).flatten(1).sum(1).mean()
     return loss, lengths
+
+
+class CapsNetLoss:
+    """The Learner's `compute_loss` hook for CapsNet: margin + reconstruction.
+
+    Inputs with more channels than the model takes carry the reconstruction targets after the image
+    (MultiMNIST: merged image, first digit, second digit); otherwise the image is the target.
+    """
+
+    def __init__(self, in_channels: int, recon_weight: float = 0.0005):
+        self.in_channels, self.recon_weight = in_channels, recon_weight
+
+    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        c = self.in_channels
+        targets = x[:, c:] if x.shape[1] > c else None
+        return capsnet_loss(model, x[:, :c], y, targets, self.recon_weight)
 
 
 def top_k_match(lengths: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
