@@ -381,7 +381,7 @@ def run_seeds(name: str, seeds: list[int], *, results_dir: str | os.PathLike | N
                                            full_data_only=target is not None, how_to_continue=how,
                                            **kw))
     except BaseException:
-        if made is not None and not any(folder.glob("s*")):  # a failed start: leave nothing behind
+        if made is not None and not any(folder.glob("s[0-9]*")):  # a failed start: leave nothing behind
             shutil.rmtree(made, ignore_errors=True)
         raise
     if rank != 0:
