@@ -5,6 +5,7 @@ from sklearn.cluster import KMeans as SkKMeans
 from sklearn.datasets import make_blobs
 
 from mlrepro.classic import KMeans, make_cola_data
+from mlrepro.classic import kmeans as kmeans_module
 from mlrepro.classic.kmeans import auto_chunk_rows
 from mlrepro.errors import InputError
 
@@ -246,3 +247,105 @@ def test_verbose_prints_iterations(capsys):
     X = blobs(n=200, d=2, k=3)
     KMeans(3, random_state=0, verbose=True).fit(X)
     assert "Iteration 0, inertia" in capsys.readouterr().out
+
+
+# --- skipping rows with distance bounds, devices ---
+
+
+@pytest.mark.parametrize(
+    "metric, dtype, offset, std",
+    [
+        ("euclidean", np.float32, 0.0, 2.5),
+        ("euclidean", np.float32, 1000.0, 2.5),  # far from the origin: large rounding margins
+        ("euclidean", np.float64, 0.0, 4.0),
+        ("cosine", np.float32, 3.0, 2.0),
+    ],
+)
+def test_skipping_rows_changes_nothing(monkeypatch, metric, dtype, offset, std):
+    # the bounds only skip rows whose label a full scan would keep; switching them off must give
+    # the same labels, centres, inertia and iteration count
+    X = blobs(n=6000, d=6, k=12, std=std, offset=offset, dtype=dtype)
+    params = {"init": "random", "n_init": 3, "max_iter": 60, "tol": 0.0, "random_state": 0}
+    with_bounds = KMeans(12, metric=metric, chunk_size=500, **params).fit(X)
+    monkeypatch.setattr(kmeans_module, "_ieee_matmul", lambda X: False)
+    full = KMeans(12, metric=metric, chunk_size=500, **params).fit(X)
+    np.testing.assert_array_equal(with_bounds.labels_, full.labels_)
+    np.testing.assert_array_equal(with_bounds.cluster_centers_, full.cluster_centers_)
+    assert with_bounds.inertia_ == full.inertia_
+    assert with_bounds.n_iter_ == full.n_iter_
+
+
+def test_bounds_skip_most_rows_once_centres_settle(capsys):
+    X = blobs(n=20_000, d=4, k=10, std=1.0, dtype=np.float32)
+    KMeans(10, init=pick_rows(X, 10), n_init=1, max_iter=30, tol=0.0, verbose=True).fit(X)
+    scanned = [int(line.rsplit(" ", 1)[1]) for line in capsys.readouterr().out.splitlines()]
+    assert scanned[0] == 20_000  # the first assignment computes every distance
+    assert min(scanned[1:]) < 2_000
+
+
+def test_labels_match_sklearn_with_points_halfway_between_centres():
+    # near-ties far from the origin in float32, where skipped rows would show first
+    rng = np.random.default_rng(0)
+    base = np.array([500.0, -300.0, 200.0])
+    X = base + np.repeat(np.eye(3) * 4.0, 400, axis=0) + 0.25 * rng.normal(size=(1200, 3))
+    X = np.vstack([X, base + 2.0 * np.array([[1.0, 1.0, 0.0], [0.0, 1.0, 1.0]])]).astype(np.float32)
+    init = pick_rows(X, 3, seed=2)
+    params = {"init": init, "n_init": 1, "max_iter": 50, "tol": 0.0}
+    ours = KMeans(3, **params).fit(X)
+    theirs = SkKMeans(3, algorithm="lloyd", **params).fit(X)
+    np.testing.assert_array_equal(ours.labels_, theirs.labels_)
+    assert ours.inertia_ == pytest.approx(theirs.inertia_, rel=1e-5)
+
+
+def test_cpu_device_and_tensor_input_equal_the_default():
+    X = blobs(n=3000, k=6, std=2.0, dtype=np.float32)
+    default = KMeans(6, random_state=0).fit(X)
+    for model in (
+        KMeans(6, random_state=0, device="cpu").fit(X),
+        KMeans(6, random_state=0, device=torch.device("cpu")).fit(torch.from_numpy(X)),
+    ):
+        np.testing.assert_array_equal(model.labels_, default.labels_)
+        np.testing.assert_array_equal(model.cluster_centers_, default.cluster_centers_)
+        assert model.inertia_ == default.inertia_
+    np.testing.assert_array_equal(
+        KMeans(6, random_state=0, device="cpu").fit(X).predict(X), default.predict(X)
+    )
+
+
+@pytest.mark.gpu
+def test_cuda_matches_sklearn_from_the_same_centres():
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    X = blobs(n=20_000, d=8, k=16, std=1.5, offset=50.0, dtype=np.float32)
+    init = pick_rows(X, 16)
+    params = {"init": init, "n_init": 1, "max_iter": 100, "tol": 1e-4}
+    gpu = KMeans(16, device="cuda", **params).fit(X)
+    theirs = SkKMeans(16, algorithm="lloyd", **params).fit(X)
+    assert gpu.inertia_ == pytest.approx(theirs.inertia_, rel=1e-5)
+    assert np.mean(gpu.labels_ == theirs.labels_) > 0.999
+    assert isinstance(gpu.cluster_centers_, np.ndarray)
+    np.testing.assert_array_equal(gpu.predict(X), gpu.labels_)
+
+
+@pytest.mark.parametrize("offset", [0.0, 1000.0])
+def test_rounding_margin_bounds_the_gemm_error(offset):
+    # |(bias_j - 2 x.c_j) + ||w||^2 - ||w - c_j||^2| <= E(x) for the float32 GEMM, and E is
+    # not so loose that the bounds would rarely skip anything
+    rng = np.random.default_rng(1)
+    X = torch.from_numpy((offset + 30.0 * rng.normal(size=(4000, 24))).astype(np.float32))
+    pool = kmeans_module._Pool(len(X), 512, 1)
+    rows = kmeans_module._Rows(X, False, 512, pool)
+    lloyd = kmeans_module._Lloyd(rows, 50)
+    centers = rows.working_rows(torch.from_numpy(rng.choice(len(X), 50, replace=False)))
+    centers += torch.from_numpy(rng.normal(size=centers.shape).astype(np.float32))
+    neg2ct, bias = rows.gemm_terms(centers)
+    a, b, c = lloyd.margin(neg2ct, bias)
+    gemm = torch.addmm(bias, X, neg2ct).double() + rows.sq_norms.double()[:, None]
+    w = X.double() - rows.mean64  # the working-space rows, exactly
+    exact = torch.cdist(w, centers.double(), compute_mode="donot_use_mm_for_euclid_dist") ** 2
+    sqn = rows.sq_norms.double()
+    bound = (a + b * sqn.sqrt() + c * sqn) / 2
+    error = (gemm - exact).abs().amax(1)
+    assert bool((error <= bound).all())
+    assert float((error / bound).max()) > 1e-3  # measured: about 0.03
+    pool.close()

@@ -16,11 +16,17 @@ How an iteration stays cheap (N points, d features, k clusters):
   every centre and is not needed to compare them). The data mean is subtracted from the centres
   and folded into the per-centre bias, so float32 keeps most of its precision when the data sit
   far from the origin, without a centred copy of X.
-* The arg-min is the expensive part of a CPU Lloyd step (torch's ``min(dim)`` with indices is a
-  scalar loop). Instead, each block takes the vectorised row minimum and compares it with the
-  distance to the point's current centre: a point whose current centre is still the nearest keeps
-  its label (ties keep the current label); only the other points get an exact ``argmin``. After the
-  first few iterations that is a small fraction of N.
+* The arg-min is the expensive part of a CPU Lloyd step after the GEMM (torch's ``min(dim)`` with
+  indices is a scalar loop). Instead, each block puts +inf at every point's current centre and
+  takes the vectorised row minimum over the other centres: a point whose current centre is still
+  the nearest keeps its label (ties keep the current label); only the other points get an exact
+  ``argmin``. After the first few iterations that is a small fraction of N.
+* Most points need no distances at all once the centres settle (Hamerly, 2010): every point keeps
+  an upper bound on the distance to its centre and a lower bound on the distance to every other
+  one, both moved by how far the centres moved (triangle inequality). A point is skipped when the
+  bounds prove that a full scan would keep its label, with a margin for the rounding of the
+  float32 GEMM (``_Lloyd.margin``), so skipping changes no result. Only the other points are
+  gathered into blocks for the GEMM; when that is most of a shard, the shard is scanned whole.
 * Centre sums are kept in float64 and updated only for the points that moved (``index_add_``),
   which is exact up to float64 rounding and needs no pass over all N points.
 * On CPU the rows are split into one shard per torch thread, each shard run by its own Python
@@ -29,9 +35,10 @@ How an iteration stays cheap (N points, d features, k clusters):
 * `inertia_` is computed once per run from exact differences ``sum ||x - c||^2``, as scikit-learn
   does; the GEMM expansion would lose float32 precision for tight clusters.
 
-Memory beyond X itself (float32 X): per sample a label (8 bytes), the minimum distance (4), the
-squared norm (4) and a flag (1), plus up to 8 for the indices of the points that moved, 12 during
-k-means++ and 8 for the best run's labels when n_init > 1 -- at most about 45 bytes per sample;
+Memory beyond X itself (float32 X): per sample a label (8 bytes), the two bounds (8), the squared
+norm (4) and a flag (1), plus up to 8 for the indices of the points that are scanned or move, up to
+16 for the bounds' temporaries, 12 during k-means++ and 8 for the best run's labels when n_init > 1
+-- at most about 55 bytes per sample;
 per block of rows, a ``(chunk_size, k)`` distance block and ``(chunk_size, d)`` row copies per
 thread. The N x k distance matrix is never formed. Measured on 10M x 16 float32 (610 MiB), k = 64:
 peak extra resident memory 240 MiB with init="random", 280 MiB with k-means++. The default
@@ -44,6 +51,7 @@ from __future__ import annotations
 import numbers
 import warnings
 from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -62,6 +70,11 @@ _BLOCK_BYTES = 2 << 20  # distance block per chunk of rows; 1-2 MiB measured bes
 # Streaming passes with no reuse (means, norms, k-means++) use longer blocks: fewer ops, and far
 # fewer OpenMP fork/joins, which cost milliseconds each when the CPU is oversubscribed.
 _STREAM_BYTES = 4 << 20
+# Bounds are stored in the data's dtype; every update is rounded outwards by this factor.
+_ROUND = 2.0**-20
+# When more than this fraction of a shard's rows must be scanned, scan all of it in contiguous
+# blocks: gathering rows costs a copy, and skipping a few saves little.
+_DENSE_FRACTION = 0.5
 _INITS = ("k-means++", "random")
 _METRICS = ("euclidean", "cosine")
 
@@ -83,6 +96,16 @@ def _as_generator(random_state) -> np.random.Generator:
         raise InputError(
             f"random_state must be None, an int or a numpy Generator; got {random_state!r}"
         ) from None
+
+
+def _ieee_matmul(X: torch.Tensor) -> bool:
+    """Whether matrix products on X round like IEEE arithmetic in X's dtype (the skip bounds
+    rely on it); not so when TF32 or bfloat16 products were allowed for float32."""
+    if X.dtype != torch.float32:
+        return True
+    if torch.get_float32_matmul_precision() != "highest":
+        return False
+    return not (X.device.type == "cuda" and torch.backends.cuda.matmul.allow_tf32)
 
 
 def _ceil_div(a: int, b: int) -> int:
@@ -190,8 +213,11 @@ class _Rows:
         """What the distance GEMM reads for rows start:stop (raw X needs no copy)."""
         return self.working_block(start, stop, out) if self.spherical else self.X[start:stop]
 
-    def gemm_rows(self, index: torch.Tensor) -> torch.Tensor:
-        return self.X[index] * self.scale[index, None] if self.spherical else self.X[index]
+    def gemm_rows(self, index: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """What the distance GEMM reads for the rows in `index` (a gathered copy)."""
+        if self.spherical:
+            return torch.mul(self.X[index], self.scale[index, None], out=out)
+        return torch.index_select(self.X, 0, index, out=out)
 
     def working_rows(self, index: torch.Tensor) -> torch.Tensor:
         return self.gemm_rows(index) if self.spherical else self.X[index] - self.shift
@@ -224,6 +250,13 @@ class _Rows:
         return means - self.mean64
 
 
+class _Shifts(NamedTuple):
+    """How far every centre moved since the last assignment step (rounded up)."""
+
+    each: torch.Tensor  # (k,)
+    max: float
+
+
 class _Shard:
     """A contiguous range of rows with its own buffers; shards run on separate threads."""
 
@@ -231,13 +264,13 @@ class _Shard:
         self.lloyd, self.lo, self.hi = lloyd, lo, hi
         rows, k, c = lloyd.rows, lloyd.k, lloyd.rows.chunk
         opts = {"dtype": rows.X.dtype, "device": rows.X.device}
-        self.xbuf = torch.empty(c if rows.spherical else 0, rows.d, **opts)
+        self.xbuf = torch.empty(c, rows.d, **opts)
         self.dbuf = torch.empty(c, k, **opts)
-        self.cur = torch.empty(c, **opts)
         self.flat = torch.empty(c, dtype=torch.int64, device=rows.X.device)
         self.offsets = torch.arange(c, device=rows.X.device) * k  # row starts in a (c, k) block
         self.sums = torch.empty(k, rows.d, dtype=torch.float64, device=rows.X.device)
         self.counts = torch.empty(k, dtype=torch.int64, device=rows.X.device)
+        self.n_scanned = 0
         # Views for every block, made once: slicing costs ~1 us a view, and a scan does ~10 per
         # block while two threads share the interpreter lock.
         self.blocks = []
@@ -246,8 +279,8 @@ class _Shard:
             m = e - s
             self.blocks.append(
                 (s, e, None if rows.spherical else rows.X[s:e], self.dbuf[:m],
-                 lloyd.min_dist[s:e], lloyd.labels[s:e], self.flat[:m], self.offsets[:m],
-                 self.cur[:m], lloyd.moved[s:e])
+                 lloyd.labels[s:e], self.flat[:m], self.offsets[:m],
+                 lloyd.upper[s:e], lloyd.lower[s:e], lloyd.moved[s:e])
             )  # fmt: skip
 
     def _gemm_input(self, s, e, x_view):
@@ -257,38 +290,96 @@ class _Shard:
         """Exact arg-min for every row; float64 centre sums of the shard into self.sums."""
         L = self.lloyd
         self.sums.zero_()
-        for s, e, x_view, dist, row_min, labels, _, _, code, _ in self.blocks:
+        for s, e, x_view, dist, labels, _, _, upper, lower, _ in self.blocks:
             xb = self._gemm_input(s, e, x_view)
             torch.addmm(bias, xb, neg2ct, out=dist)  # (m, k)
-            labels.copy_(L.argmin(dist, row_min[:, None], code))
+            labels.copy_(L.argmin(dist, upper[:, None], lower))  # upper, lower: scratch here
             self.sums.index_add_(0, labels, xb.to(torch.float64))
         self.counts = torch.bincount(L.labels[self.lo : self.hi], minlength=L.k)
+        L.upper[self.lo : self.hi] = torch.inf  # no bounds yet: the next step scans every row
+        L.lower[self.lo : self.hi] = 0.0
 
-    def scan(self, neg2ct, bias):
-        """Row minimum, and whether the current centre attains it, for every row."""
-        for s, e, x_view, dist, row_min, labels, flat, offsets, cur, moved in self.blocks:
-            torch.addmm(bias, self._gemm_input(s, e, x_view), neg2ct, out=dist)  # (m, k)
-            torch.amin(dist, 1, out=row_min)
-            torch.take(dist, torch.add(labels, offsets, out=flat), out=cur)  # current centre's
-            torch.gt(cur, row_min, out=moved)
+    def prune(self, shifts: _Shifts, margin) -> torch.Tensor:
+        """Rows whose label may change in this step (Hamerly, 2010). Every row keeps an upper
+        bound u on the distance to its centre and a lower bound l on the distance to any other
+        centre; when centres move by s_j, u grows by s_label and l shrinks by max_j s_j. A row
+        whose GEMM distances provably still rank its centre first (u^2 + 2E < l^2, E the
+        rounding bound of one GEMM distance) would be left alone by a full scan, so it is
+        skipped. Returns a bool mask over the shard's rows."""
+        L, lo, hi = self.lloyd, self.lo, self.hi
+        u, lw = L.upper[lo:hi], L.lower[lo:hi]
+        torch.add(u, shifts.each[L.labels[lo:hi]], out=u).mul_(1 + _ROUND)
+        lw.sub_(shifts.max).clamp_min_(0.0).mul_(1 - _ROUND)
+        a, b, c = margin
+        sqn = L.rows.sq_norms[lo:hi]
+        test = torch.sqrt(sqn).mul_(b).add_(a).add_(sqn, alpha=c).addcmul_(u, u)  # u^2 + 2E
+        return test.mul_(1 + 4 * _ROUND) >= lw * lw
 
-    def step(self, neg2ct, bias, track_sums: bool, exact_centers=None):
-        """scan + relabel (+ the exact squared distances to `exact_centers` for the inertia),
-        all on this shard's rows, so shards never wait for each other within a step."""
-        self.scan(neg2ct, bias)
-        n_changed = self.relabel(neg2ct, bias, track_sums)
+    def scan(self, neg2ct, bias, margin, candidates=None) -> torch.Tensor:
+        """GEMM distances for every row, or only for the rows in the bool mask `candidates`:
+        whether another centre is strictly nearer than the current one (ties keep the current
+        label), and fresh bounds. Returns the indices of the rows flagged to move."""
+        L, lo, hi = self.lloyd, self.lo, self.hi
+        rows, c = L.rows, L.rows.chunk
+        if candidates is None:
+            for s, e, x_view, dist, labels, flat, offsets, cur, other, moved in self.blocks:
+                torch.addmm(bias, self._gemm_input(s, e, x_view), neg2ct, out=dist)  # (m, k)
+                torch.take(dist, torch.add(labels, offsets, out=flat), out=cur)  # current centre
+                dist.view(-1).index_fill_(0, flat, torch.inf)
+                torch.amin(dist, 1, out=other)  # nearest other centre
+                torch.gt(cur, other, out=moved)
+            self.n_scanned = hi - lo
+            flagged = L.moved[lo:hi].nonzero()[:, 0].add_(lo)
+            scanned = slice(lo, hi)
+        else:
+            scanned = candidates.nonzero()[:, 0].add_(lo)
+            self.n_scanned = scanned.numel()
+            parts = []
+            for s in range(0, scanned.numel(), c):
+                index = scanned[s : s + c]
+                m = index.numel()
+                xb = rows.gemm_rows(index, out=self.xbuf[:m])
+                dist = torch.addmm(bias, xb, neg2ct, out=self.dbuf[:m])  # (m, k)
+                flat = torch.add(L.labels[index], self.offsets[:m], out=self.flat[:m])
+                cur = torch.take(dist, flat)
+                dist.view(-1).index_fill_(0, flat, torch.inf)
+                other = torch.amin(dist, 1)
+                L.upper[index] = cur
+                L.lower[index] = other
+                parts.append(index[cur > other])
+            flagged = torch.cat(parts) if parts else scanned
+        # raw GEMM values -> bounds on true distances
+        a, b, c2 = margin
+        sqn = rows.sq_norms[scanned]
+        two_e = torch.sqrt(sqn).mul_(b).add_(a).add_(sqn, alpha=c2)
+        u = (L.upper[scanned] + sqn).add_(two_e, alpha=0.5).clamp_min_(0.0).sqrt_()
+        lw = (L.lower[scanned] + sqn).sub_(two_e, alpha=0.5).clamp_min_(0.0).sqrt_()
+        L.upper[scanned] = u.mul_(1 + _ROUND)
+        L.lower[scanned] = lw.mul_(1 - _ROUND)
+        L.lower[flagged] = 0.0  # a row that moves is scanned again in the next step
+        return flagged
+
+    def step(self, neg2ct, bias, margin, shifts, track_sums: bool, exact_centers=None):
+        """prune + scan + relabel (+ the exact squared distances to `exact_centers` for the
+        inertia), all on this shard's rows, so shards never wait for each other in a step."""
+        candidates = None
+        if shifts is not None:
+            candidates = self.prune(shifts, margin)
+            if int(candidates.sum()) > _DENSE_FRACTION * (self.hi - self.lo):
+                candidates = None  # most rows: contiguous blocks beat gathered rows
+        flagged = self.scan(neg2ct, bias, margin, candidates)
+        n_changed = self.relabel(flagged, neg2ct, bias, track_sums)
         if exact_centers is None:
             return n_changed, None
-        return n_changed, self.exact_sq_dist(exact_centers, per_point=False)
+        return n_changed, self.exact_sq_dist(exact_centers)
 
-    def relabel(self, neg2ct, bias, track_sums: bool) -> int:
-        """Exact arg-min for the rows flagged by `scan`; moved rows' sums go into self.sums
+    def relabel(self, flagged, neg2ct, bias, track_sums: bool) -> int:
+        """Exact arg-min for the rows `flagged` by `scan`; moved rows' sums go into self.sums
         (added to the new cluster, subtracted from the old). Returns how many labels changed."""
         rows, c, L = self.lloyd.rows, self.lloyd.rows.chunk, self.lloyd
         labels = L.labels
         self.sums.zero_()
         self.counts.zero_()
-        flagged = L.moved[self.lo : self.hi].nonzero()[:, 0].add_(self.lo)
         n_changed = 0
         for s in range(0, flagged.numel(), c):
             index = flagged[s : s + c]
@@ -308,32 +399,36 @@ class _Shard:
                 self.counts -= torch.bincount(old, minlength=L.k)
         return n_changed
 
-    def exact_sq_dist(self, centers_rows, per_point) -> float:
+    def exact_sq_dist(self, centers_rows, out=None) -> float:
         """Sum over the shard of ||x - c_label||^2 from differences, not the GEMM expansion
-        (which loses float32 precision when clusters are tight); optionally per point."""
+        (which loses float32 precision when clusters are tight); per point into `out` if given."""
         total = 0.0
-        for s, e, x_view, _, row_min, labels, _, _, _, _ in self.blocks:
+        for s, e, x_view, _, labels, _, _, _, _, _ in self.blocks:
             diff = centers_rows[labels]  # (m, d), a fresh tensor
             torch.sub(self._gemm_input(s, e, x_view), diff, out=diff).square_()
             d2 = diff.sum(1)  # (m,)
             total += float(d2.sum(dtype=torch.float64))
-            if per_point:
-                row_min.copy_(d2)
+            if out is not None:
+                out[s:e] = d2
         return total
 
 
 class _Lloyd:
     """Per-fit state: the rows, per-sample buffers, and the shards (one per CPU thread)."""
 
-    def __init__(self, rows: _Rows, n_clusters: int):
+    def __init__(self, rows: _Rows, n_clusters: int, use_bounds: bool = True):
         self.rows = rows
         self.pool = rows.pool
         self.k = n_clusters
         n = rows.n
         device = rows.X.device
-        self.min_dist = torch.empty(n, dtype=rows.X.dtype, device=device)  # bias - 2 x.c at the min
-        self.moved = torch.empty(n, dtype=torch.bool, device=device)
         self.labels = torch.empty(n, dtype=torch.int64, device=device)
+        # bounds on the distance to the own centre and to the nearest other one (see prune)
+        self.upper = torch.empty(n, dtype=rows.X.dtype, device=device)
+        self.lower = torch.empty(n, dtype=rows.X.dtype, device=device)
+        self.moved = torch.empty(n, dtype=torch.bool, device=device)
+        self.use_bounds = use_bounds
+        self.assigned = None  # the centres of the last assignment step
         # 2^-j for the first assignment's arg-min trick; float32 holds them exactly for j <= 125
         self.powers = (
             torch.exp2(-torch.arange(n_clusters, dtype=rows.X.dtype, device=device))
@@ -357,6 +452,23 @@ class _Lloyd:
         code = torch.mv(hits, self.powers, out=code)
         return 1 - torch.frexp(code).exponent.to(torch.int64)
 
+    def margin(self, neg2ct, bias) -> tuple[float, float, float]:
+        """(a, b, c) with 2E(x) = a + b ||w|| + c ||w||^2 >= twice the rounding error of one
+        GEMM distance bias_j - 2 x.c_j plus that of ||w||^2 (w = x - mu, the working-space row).
+        Standard bound: |error| <= gamma (|bias_j| + 2 ||x|| ||c_j|| + ||w||^2) with
+        gamma = (d + 3) u, u the unit roundoff, ||x|| <= ||w|| + ||mu||; doubled for slack."""
+        rows = self.rows
+        u = torch.finfo(rows.X.dtype).eps / 2
+        gamma = 2 * (rows.d + 3) * u
+        c_max = float(torch.linalg.vector_norm(neg2ct.to(torch.float64), dim=0).max()) / 2
+        b_max = float(bias.abs().max())
+        mu = float(torch.linalg.vector_norm(rows.mean64))
+        return (
+            2 * gamma * (b_max + 2 * c_max * mu),
+            2 * gamma * 2 * c_max,
+            2 * gamma,
+        )
+
     def _run(self, method: str, *args) -> list:
         return self.pool.run([lambda sh=sh: getattr(sh, method)(*args) for sh in self.shards])
 
@@ -366,13 +478,26 @@ class _Lloyd:
         self._run("assign_all", *terms)
         sums.copy_(sum(sh.sums for sh in self.shards))
         counts.copy_(sum(sh.counts for sh in self.shards))
+        self.assigned = centers
+
+    def _shifts(self, centers) -> _Shifts | None:
+        if not self.use_bounds or self.assigned is None:
+            return None
+        step = centers.to(torch.float64) - self.assigned.to(torch.float64)
+        # rounded up so that the bounds stay bounds
+        each = (torch.linalg.vector_norm(step, dim=1) * (1 + 4 * _ROUND)).to(centers.dtype)
+        return _Shifts(each, float(each.max()))
 
     def reassign(self, centers, sums=None, counts=None, exact: bool = False):
         """Assignment step from the current labels; moved rows update `sums` and `counts`.
         Returns the number of changed labels and, if `exact`, the sum of squared distances."""
         terms = self.rows.gemm_terms(centers)
+        shifts = self._shifts(centers)
         exact_centers = self._exact_centers(centers) if exact else None
-        results = self._run("step", *terms, sums is not None, exact_centers)
+        results = self._run(
+            "step", *terms, self.margin(*terms), shifts, sums is not None, exact_centers
+        )
+        self.assigned = centers
         if sums is not None:
             for sh in self.shards:
                 sums += sh.sums
@@ -380,17 +505,17 @@ class _Lloyd:
         n_changed = sum(r[0] for r in results)
         return n_changed, (sum(r[1] for r in results) if exact else None)
 
+    @property
+    def n_scanned(self) -> int:
+        """Rows whose distances to every centre the last step computed."""
+        return sum(sh.n_scanned for sh in self.shards)
+
     def _exact_centers(self, centers):
         return self.rows.to_user(centers).to(self.rows.X.dtype)  # comparable to gemm rows
 
-    def approx_inertia(self) -> float:
-        """Inertia from the last assignment step's GEMM distances (for progress messages)."""
-        d2 = float((self.min_dist + self.rows.sq_norms).sum(dtype=torch.float64))
-        return d2 / 2 if self.rows.spherical else d2
-
-    def exact_sq_dist(self, centers, per_point: bool = False) -> float:
-        """Sum of ||x - c_label||^2 in the metric's space (per point into min_dist if asked)."""
-        return sum(self._run("exact_sq_dist", self._exact_centers(centers), per_point))
+    def exact_sq_dist(self, centers, out=None) -> float:
+        """Sum of ||x - c_label||^2 in the metric's space (per point into `out` if given)."""
+        return sum(self._run("exact_sq_dist", self._exact_centers(centers), out))
 
     def to_inertia(self, sq_dist: float) -> float:
         return sq_dist / 2 if self.rows.spherical else sq_dist
@@ -402,8 +527,9 @@ def _new_centers(lloyd: _Lloyd, sums, counts, centers):
     empty = (counts == 0).nonzero()[:, 0]
     if empty.numel():
         sums, counts = sums.clone(), counts.clone()
-        lloyd.exact_sq_dist(centers, per_point=True)  # overwrites min_dist
-        far = torch.topk(lloyd.min_dist, empty.numel()).indices
+        sq_dist = torch.empty(rows.n, dtype=rows.X.dtype, device=rows.X.device)
+        lloyd.exact_sq_dist(centers, out=sq_dist)
+        far = torch.topk(sq_dist, empty.numel()).indices
         x_far = rows.gemm_rows(far).to(torch.float64)  # sum space
         for j, f, x in zip(empty.tolist(), far.tolist(), x_far):
             old = int(lloyd.labels[f])
@@ -429,11 +555,15 @@ def _lloyd_single(lloyd: _Lloyd, centers, max_iter, tol_abs, verbose):
         else:
             n_changed, _ = lloyd.reassign(centers, sums, counts)
         if verbose:
-            approx = lloyd.approx_inertia()
+            inertia = lloyd.to_inertia(lloyd.exact_sq_dist(centers))
+            scanned = rows.n if it == 0 else lloyd.n_scanned
         new = _new_centers(lloyd, sums, counts, centers)
         shift = float(((new.to(torch.float64) - centers.to(torch.float64)) ** 2).sum())
         if verbose:
-            print(f"Iteration {it}, inertia {approx:.6g}, centre shift {shift:.3g}")
+            print(
+                f"Iteration {it}, inertia {inertia:.6g}, centre shift {shift:.3g}, "
+                f"rows scanned {scanned}"
+            )
         centers = new
         if it > 0 and n_changed == 0:
             strict = True  # labels did not change: converged
@@ -648,7 +778,7 @@ class KMeans(BaseEstimator):
     def _fit_runs(self, X, chunk, pool, init_array, n_init, rng):
         """The n_init runs; returns (centers, inertia, n_iter, labels, rows) of the best."""
         rows = _Rows(X, self.metric == "cosine", chunk, pool)
-        lloyd = _Lloyd(rows, self.n_clusters)
+        lloyd = _Lloyd(rows, self.n_clusters, use_bounds=_ieee_matmul(X))
         tol_abs = float(self.tol) * rows.mean_var
         best = None
         for _ in range(n_init):
