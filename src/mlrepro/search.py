@@ -94,6 +94,12 @@ def run_search(name: str, params: list[Param], *, trials: int, sampler: str = "t
     previous = 0
     if storage:
         try:
+            # Opened once here, so a bad URL or an unreachable database is one line, before any trial.
+            storage = optuna.storages.RDBStorage(storage)
+        except Exception as e:  # noqa: BLE001 - SQLAlchemy and the DB drivers raise many kinds
+            raise ConfigError(f"--storage: cannot open {storage!r} ({type(e).__name__}: "
+                              f"{' '.join(str(e).split())[:200]})") from None
+        try:
             previous = len(optuna.load_study(study_name=study_name, storage=storage).trials)
         except KeyError:
             pass
