@@ -97,6 +97,7 @@ results-table: $(VENV)/.base  ## regenerate the README's results table from resu
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/lint-imports
 	$(BIN)/hadolint Dockerfile Dockerfile.cuda
 
 dist: $(VENV)/.dev  ## the sdist and wheel, in dist/

@@ -304,9 +304,8 @@ def cmd_run(args, extra: list[str], argv: list[str]) -> int:
 
 def _dry_run(args, preset: str | None, overrides: dict) -> int:
     """Everything a run checks before it trains, without making anything."""
-    from .engine.runtime import resolve_device
     from .experiments import get_experiment
-    from .runner import check_results_target, check_writable, open_run_dir, results_path
+    from .runner import check_results_target, check_writable, device_option, open_run_dir, results_path
 
     if args.resume:
         open_run_dir(args.resume, "--resume")
@@ -317,10 +316,7 @@ def _dry_run(args, preset: str | None, overrides: dict) -> int:
     exp = get_experiment(args.experiment)
     exp.check_requirements()
     cfg = exp.make_config(preset, overrides)
-    try:
-        resolve_device(args.device)
-    except ValueError as e:
-        raise ConfigError(str(e)) from None
+    device_option(args.device)
     check_writable(args.out, "--out")
     if args.results_dir is not None:
         import dataclasses

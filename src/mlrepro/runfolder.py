@@ -21,7 +21,7 @@ from .experiment import DataSpec, Experiment
 from .experiments import get_experiment
 from .io import atomic_write_json
 from .nn import Normalize
-from .runner import open_run_dir
+from .runner import device_option, open_run_dir
 
 
 def load_run(run_dir: str | os.PathLike, option: str = "run folder"
@@ -103,17 +103,13 @@ def attack_run(run_dir: str | os.PathLike, attack: str = "fgsm", eps: float = 0.
                data_dir: str | None = None, device: str = "cpu", seed: int = 0) -> tuple[dict, Path, Path]:
     """Attack the run's model on its dataset's test split; returns (metrics, json path, grid path)."""
     from .attacks import check_eps, evaluate_attack, make_attack, plot_examples
-    from .engine.runtime import resolve_device
 
     check_eps(eps)
     attack_fn = make_attack(attack, eps, steps=steps, alpha=alpha, random_start=random_start,
                             targeted=target is not None)
     if limit < 0 or batch_size < 1:
         raise ConfigError(f"--limit must be >= 0 and --batch-size >= 1, got {limit} and {batch_size}")
-    try:
-        dev = resolve_device(device)
-    except ValueError as e:
-        raise ConfigError(str(e)) from None
+    dev = device_option(device)
     model, spec, record = load_run_model(run_dir, "attack")
     scores = spec.scores
     if scores == "probabilities":

@@ -75,6 +75,14 @@ def open_run_dir(path: str | os.PathLike, option: str) -> RunDir:
     return RunDir(p)
 
 
+def device_option(name: str) -> torch.device:
+    """The device a `--device` value names; ConfigError naming the option when it can't be used."""
+    try:
+        return resolve_device(name)
+    except ValueError as e:
+        raise ConfigError(f"--device: {e}") from None
+
+
 def named_data_dir(data_dir: str | os.PathLike | None) -> tuple[str | None, str | None]:
     """(the data folder the user named, where it was named): the argument, else $MLREPRO_DATA."""
     if data_dir is not None:
@@ -151,10 +159,7 @@ def run_experiment(name: str | None = None, *, overrides: dict[str, Any] | None 
     records in a temporary folder that is deleted at the end.
     """
     rank, world, local_rank = init_distributed()
-    try:
-        dev = resolve_device(device)
-    except ValueError as e:
-        raise ConfigError(str(e)) from None
+    dev = device_option(device)
     if world > 1 and dev.type == "cuda":
         dev = torch.device("cuda", local_rank)
     if seed < 0:
@@ -448,10 +453,7 @@ def lr_find_experiment(name: str, *, overrides: dict[str, Any] | None = None, pr
     exp = get_experiment(name)
     if exp.setup is None:
         raise ConfigError(f"lr-find: experiment {name} has no setup (a learner and its data) to sweep")
-    try:
-        dev = resolve_device(device)
-    except ValueError as e:
-        raise ConfigError(str(e)) from None
+    dev = device_option(device)
     if seed < 0:
         raise ConfigError(f"--seed must be >= 0, got {seed}")
     cfg = exp.make_config(preset, overrides)

@@ -18,7 +18,7 @@ from urllib.request import urlopen
 import numpy as np
 import torch
 
-from mlrepro.engine.rundir import atomic_write
+from mlrepro.io import atomic_write
 from mlrepro.errors import DataError
 
 SPLITS = ("train", "test")

@@ -63,9 +63,9 @@ def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError as e:
-        raise ValueError(f"--device: unknown device {name!r} (expected auto, cpu, cuda, cuda:N or mps)") from e
+        raise ValueError(f"unknown device {name!r} (expected auto, cpu, cuda, cuda:N or mps)") from e
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device: {name!r} requested but CUDA is not available here")
+        raise ValueError(f"{name!r} requested but CUDA is not available here")
     return device
 
 

@@ -3,10 +3,10 @@
 The pipeline: uint8 images stay on the device; crop/flip/cutout run on whole batches
 (`mlrepro.data.augment`); SGD with Nesterov momentum, weight decay optionally kept off BN
 parameters and biases; a step or 1cycle schedule; optional label smoothing and flip test-time
-augmentation. Precision and compilation follow the device (benchmarks/bench_cifar_throughput.py):
-"auto" precision is bf16 on CUDA and on CPUs with native bf16 (AVX512-BF16 or AMX; 2.1–2.6× fp32 on
-an AVX512-BF16 EPYC), fp32 elsewhere (an AVX2-only CPU emulates bf16, several times slower);
-"auto" compile is on for CUDA only.
+augmentation. Precision and compilation follow the device (measured with
+benchmarks/bench_cifar_throughput.py, docs/results.md): "auto" precision is bf16 on CUDA and on CPUs
+with native bf16 (AVX512-BF16 or AMX), fp32 elsewhere (an AVX2-only CPU emulates bf16, several times
+slower); "auto" compile is on for CUDA only.
 """
 
 from __future__ import annotations

@@ -1,11 +1,9 @@
 """Deep Q-learning on ViZDoom's "basic" scenario: shoot the monster across the room, from pixels.
 
 Claim: the blog's program reaches a mean test score of 66.3 (runs 70.0, 74.8, 54.1; 100 episodes
-each) after 20 × 2,000 steps in ≈ 323 s on a 2-core CPU; our default preset (target network,
-Double DQN, dueling head, Huber loss, Adam, 3-step returns, frame repeat 6) aims at ≥ 82, mean
-of 3 seeds, within 5 minutes. It reaches 79.2 ± 0.9 in ≈ 4 min. At the blog's frame repeat of 12
-no policy averages more than 79.3, and at 6 the best simple policy averages 81.6
-(benchmarks/vizdoom_basic_ceiling.py, docs/results.md).
+each) after 20 × 2,000 steps in ≈ 323 s on a 2-core CPU (blog); our default preset (target network,
+Double DQN, dueling head, Huber loss, Adam, 3-step returns, frame repeat 6) aims at ≥ 98 % of the
+exact optimum of the test episodes (benchmarks/vizdoom_basic_ceiling.py). Measured: docs/results.md.
 Run:   mlrepro run dqn-vizdoom-basic --seeds 0,1,2        Quick: mlrepro run dqn-vizdoom-basic --quick
        mlrepro run dqn-vizdoom-basic --preset blog --seeds 0,1,2     (the blog's algorithm)
        mlrepro run dqn-vizdoom-basic --preset random --seeds 0,1,2   (uniformly random actions)

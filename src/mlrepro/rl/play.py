@@ -9,7 +9,7 @@ from collections.abc import Callable
 import numpy as np
 from PIL import Image
 
-from ..engine.rundir import atomic_write_bytes
+from ..io import atomic_write_bytes
 
 
 def play_episodes(policy: Callable[[np.ndarray], np.ndarray], env, episodes: int, *,
