@@ -131,7 +131,7 @@ def attack_run(run_dir: str | os.PathLike, attack: str = "fgsm", eps: float = 0.
                "random_start": random_start if attack.startswith("pgd") else None, **stats,
                "dataset": spec.dataset, "seed": seed, "data": prov}
     atomic_write_json(json_path, metrics)
-    plot_examples(model, x[:200], x_adv[:200], png_path, classes=classes, scores=scores,
+    plot_examples(model, x[:200], x_adv[:200], png_path, y=y[:200], classes=classes, scores=scores,
                   title=f"{record['experiment']}: {attack}, ε = {eps:g}"
                         + ("" if target is None else f", target {target}"))
     return metrics, json_path, png_path

@@ -10,6 +10,7 @@ from mlrepro.attacks import (
     evaluate_attack,
     fgsm_rs_attack,
     make_attack,
+    pick_examples,
     plot_examples,
     plot_robustness,
     robustness_curve,
@@ -122,3 +123,11 @@ def test_adversarial_learner_trains_on_attacked_inputs():
         opt2.step()
     for p, q in zip(model.parameters(), model2.parameters()):
         assert torch.allclose(p, q, atol=1e-6)
+
+
+def test_the_example_grid_shows_what_the_attack_broke_not_earlier_mistakes():
+    y = torch.tensor([0, 1, 2, 3, 4])
+    clean = torch.tensor([9, 1, 2, 3, 4])  # input 0 was already wrong
+    adv = torch.tensor([8, 1, 7, 3, 6])  # the attack broke inputs 2 and 4
+    assert pick_examples(clean, adv, y, 3) == [2, 4, 0]
+    assert pick_examples(clean, adv, None, 3) == [0, 2, 4]  # without labels: changed predictions

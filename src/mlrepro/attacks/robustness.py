@@ -119,12 +119,26 @@ def plot_robustness(curves: dict[str, Sequence[float]], eps_values: Sequence[flo
     save_figure(fig, path)
 
 
-def plot_examples(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor, path: str | os.PathLike, *,
-                  classes: Sequence[str] | None = None, n: int = 5, title: str = "",
-                  scores: str = "logits") -> None:
-    """The blog's figure: original | perturbation | adversarial, with predictions and confidences.
+def pick_examples(clean_pred: torch.Tensor, adv_pred: torch.Tensor, y: torch.Tensor | None,
+                  n: int) -> list[int]:
+    """Indices to show: inputs right when clean and wrong when attacked (the attack's doing, not an
+    earlier mistake) first; without labels, those whose prediction changed; then the rest."""
+    if y is not None:
+        y = y.to(clean_pred.device)
+        flipped = (clean_pred == y) & (adv_pred != y)
+    else:
+        flipped = clean_pred != adv_pred
+    return torch.cat([flipped.nonzero().flatten(), (~flipped).nonzero().flatten()])[:n].tolist()
 
-    Shows the first `n` inputs whose prediction the attack changed (else the first `n`). With
+
+def plot_examples(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor, path: str | os.PathLike, *,
+                  y: torch.Tensor | None = None, classes: Sequence[str] | None = None, n: int = 5,
+                  title: str = "", scores: str = "logits") -> None:
+    """The blog's figure: clean input | perturbation | adversarial input, each with the model's
+    prediction and confidence (and the true label when `y` is given).
+
+    Shows the first `n` inputs the model got right on the clean image and wrong on the adversarial
+    one (with `y`; without it, those whose prediction changed), then others. With
     `scores="logits"` the confidence is the softmax of the model's scores; with `scores="lengths"`
     (a CapsNet's capsule lengths, each already the probability that its class is present) it is the
     predicted class's own score: a softmax over lengths in [0, 1] would be nearly flat.
@@ -136,9 +150,7 @@ def plot_examples(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor, path: 
     to_conf = (lambda s: torch.softmax(s, 1)) if scores == "logits" else (lambda s: s)
     probs = to_conf(predict(model, x).float())
     probs_adv = to_conf(predict(model, x_adv).float())
-    changed = (probs.argmax(1) != probs_adv.argmax(1)).nonzero().flatten()
-    rest = (probs.argmax(1) == probs_adv.argmax(1)).nonzero().flatten()
-    idx = torch.cat([changed, rest])[:n].tolist()
+    idx = pick_examples(probs.argmax(1), probs_adv.argmax(1), y, n)
     eps = max((x_adv - x).abs().max().item(), 1e-12)
 
     def label(p):
@@ -154,12 +166,13 @@ def plot_examples(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor, path: 
     for row, i in zip(axes, idx):
         gray = x.shape[1] == 1
         row[0].imshow(image(x[i]), cmap="gray" if gray else None, vmin=0, vmax=1)
-        row[0].set_title(f"original: {label(probs[i])}", fontsize=9)
+        truth = f"true {classes[int(y[i])] if classes else int(y[i])}\n" if y is not None else ""
+        row[0].set_title(f"{truth}clean → {label(probs[i])}", fontsize=9)
         row[1].imshow(image(x_adv[i] - x[i]) if gray else image(x_adv[i] - x[i]).mean(-1),
                       cmap="seismic", vmin=-eps, vmax=eps)
         row[1].set_title(f"perturbation (±{eps:.3g})", fontsize=9)
         row[2].imshow(image(x_adv[i]), cmap="gray" if gray else None, vmin=0, vmax=1)
-        row[2].set_title(f"adversarial: {label(probs_adv[i])}", fontsize=9)
+        row[2].set_title(f"adversarial → {label(probs_adv[i])}", fontsize=9)
         for ax in row:
             ax.axis("off")
     fig.tight_layout()

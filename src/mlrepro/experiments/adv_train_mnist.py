@@ -129,7 +129,7 @@ def run(cfg: Config, ctx: RunContext) -> dict:
     curve = robustness_curve(model, x_test[:n_eval], y_test[:n_eval], cfg.curve_eps, "fgsm")
     plot_robustness({f"{cfg.method}-trained CNN, FGSM": curve}, cfg.curve_eps,
                     ctx.run_dir.plot_path("robustness.png"), f"first {n_eval} MNIST test images")
-    plot_examples(model, x_test[:n_eval], x_adv, ctx.run_dir.plot_path("examples_pgd.png"),
+    plot_examples(model, x_test[:n_eval], x_adv, ctx.run_dir.plot_path("examples_pgd.png"), y=y_test[:n_eval],
                   title=f"PGD-{cfg.eval_pgd_steps}, ε = {cfg.eps_linf}")
     return {"pgd_accuracy": pgd_stats["adversarial_accuracy"],
             "test_accuracy": fgsm_stats["clean_accuracy"],

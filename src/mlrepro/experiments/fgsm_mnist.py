@@ -120,9 +120,9 @@ def run(cfg: Config, ctx: RunContext) -> dict:
         # The post's FGSM, without the clamp to [0, 1] (the library's default clamps).
         raw_stats, x_raw = evaluate_attack(model, x, y, functools.partial(fgsm, eps=cfg.eps_linf, clamp=False))
         curves[name] = robustness_curve(model, x, y, cfg.curve_eps, "fgsm")
-        plot_examples(model, x, x_adv, ctx.run_dir.plot_path(f"examples_{name}.png"),
+        plot_examples(model, x, x_adv, ctx.run_dir.plot_path(f"examples_{name}.png"), y=y,
                       title=f"{name.upper()}, FGSM ε = {cfg.eps_linf}")
-        plot_examples(model, x[:200], x_raw[:200], ctx.run_dir.plot_path(f"examples_{name}_unclamped.png"),
+        plot_examples(model, x[:200], x_raw[:200], ctx.run_dir.plot_path(f"examples_{name}_unclamped.png"), y=y[:200],
                       title=f"{name.upper()}, unclamped FGSM ε = {cfg.eps_linf} (the post's code)")
         metrics.update({
             f"{name}_fgsm_accuracy": stats["adversarial_accuracy"], f"{name}_test_accuracy": acc,
