@@ -1,8 +1,10 @@
 """Small files in the real dataset formats, written the way the originals are."""
 
 import gzip
+import hashlib
 import io
 import pickle
+import struct
 import tarfile
 from pathlib import Path
 
@@ -52,11 +54,39 @@ def pickle_meta(names=CLASSES) -> bytes:
                          b"num_vis": 3072}, protocol=2)
 
 
+def _py2_string(data: bytes) -> bytes:
+    """A Python 2 str as protocol 2 writes it: SHORT_BINSTRING, or BINSTRING with a 4-byte length."""
+    if len(data) < 256:
+        return b"U" + bytes([len(data)]) + data
+    return b"T" + struct.pack("<i", len(data)) + data
+
+
+def py2_pickle_batch(images: np.ndarray, labels: np.ndarray, label: bytes = b"batch") -> bytes:
+    """A batch byte for byte as Python 2's cPickle (protocol 2) wrote CIFAR-10's: str keys and
+    values as binary strings, numpy.core's _reconstruct with int dtype arguments."""
+    n = len(labels)
+    out = [b"\x80\x02}q\x01(", _py2_string(b"batch_label"), _py2_string(label),
+           _py2_string(b"labels"), b"](", *[b"K" + bytes([int(v)]) for v in labels], b"e",
+           _py2_string(b"data"),
+           b"cnumpy.core.multiarray\n_reconstruct\nq\x02cnumpy\nndarray\nq\x03K\x00\x85U\x01b\x87Rq\x04"
+           b"(K\x01K" + bytes([n]) + b"M\x00\x0c\x86cnumpy\ndtype\nq\x05U\x02u1K\x00K\x01\x87Rq\x06"
+           b"(K\x03U\x01|NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb\x89",
+           _py2_string(cifar_rows(images).tobytes()), b"tb",
+           _py2_string(b"filenames"), b"](", *[_py2_string(b"img_%d.png" % i) for i in range(n)],
+           b"eu."]
+    return b"".join(out)
+
+
 def cifar_splits(seed: int = 0):
-    """Five train batches of 4 images and a test batch of 3: ({name: (images, labels)})."""
+    """Five train batches and a test batch of 4 images each: ({name: (images, labels)})."""
     batches = {f"data_batch_{i}": cifar_arrays(4, seed + i) for i in range(1, 6)}
-    batches["test_batch"] = cifar_arrays(3, seed + 100)
+    batches["test_batch"] = cifar_arrays(4, seed + 100)
     return batches
+
+
+def md5s(folder: Path) -> dict[str, str]:
+    """md5 of every file in a folder, by name (what a checksum table for them would say)."""
+    return {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in folder.iterdir() if p.is_file()}
 
 
 def write_pickle_batches(folder: Path, batches) -> Path:
@@ -80,16 +110,47 @@ def write_binary_batches(folder: Path, batches) -> Path:
     return folder
 
 
-def write_tar_gz(path: Path, members: dict[str, bytes]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
+def tar_bytes(members: dict[str, bytes]) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         for name, data in members.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
-    path.write_bytes(gzip.compress(buf.getvalue()))
+    return buf.getvalue()
+
+
+def write_tar_gz(path: Path, members: dict[str, bytes]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(tar_bytes(members)))
     return path
+
+
+def png_bytes(size=(32, 32), color=(10, 20, 30)) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", size, color).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def jpeg_bytes(size=(32, 32), color=(10, 20, 30)) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", size, color).save(buf, format="JPEG", quality=75)
+    return buf.getvalue()
+
+
+def image_folder(root: Path, per_class: int = 1, splits=("train", "test"), image=png_bytes) -> Path:
+    """cifar-10-jpeg/<split>/<class>/NNNN.png under root, `per_class` images each."""
+    for split in splits:
+        for c in CLASSES:
+            folder = root / "cifar-10-jpeg" / split / c
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(per_class):
+                (folder / f"{i:04d}.png").write_bytes(image())
+    return root
 
 
 def train_test(batches):

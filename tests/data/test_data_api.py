@@ -14,6 +14,7 @@ from mlrepro.data import (
     load_dataset,
     load_fashion_mnist,
     load_mnist,
+    locate_data_dir,
     resolve_data_dir,
 )
 from mlrepro.errors import DataError
@@ -21,11 +22,14 @@ from mlrepro.errors import DataError
 
 def test_data_dir_precedence(tmp_path, monkeypatch):
     assert resolve_data_dir() == tmp_path / "home" / ".local" / "share" / "mlrepro"
+    assert locate_data_dir()[1] == "default"
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
-    assert resolve_data_dir() == tmp_path / "xdg" / "mlrepro"
+    assert locate_data_dir() == (tmp_path / "xdg" / "mlrepro", "default")
+    monkeypatch.setenv("MLREPRO_DATA", "")  # empty: not set
+    assert locate_data_dir() == (tmp_path / "xdg" / "mlrepro", "default")
     monkeypatch.setenv("MLREPRO_DATA", str(tmp_path / "env"))
-    assert resolve_data_dir() == tmp_path / "env"
-    assert resolve_data_dir(tmp_path / "arg") == tmp_path / "arg"
+    assert locate_data_dir() == (tmp_path / "env", "MLREPRO_DATA")
+    assert locate_data_dir(tmp_path / "arg") == (tmp_path / "arg", "argument")
     monkeypatch.chdir(tmp_path)
     assert resolve_data_dir("rel") == tmp_path / "rel"  # made absolute
 
@@ -44,7 +48,7 @@ def test_registry_and_aliases(tmp_path):
     for name, expected in (("MNIST", "mnist"), ("fashion_mnist", "fashion-mnist"),
                            ("FashionMNIST", "fashion-mnist"), ("CIFAR-10", "cifar10")):
         with pytest.warns(SampleDataWarning):
-            assert load_dataset(name, "test", tmp_path).name == expected
+            assert load_dataset(name, "test").name == expected
     with pytest.raises(DataError, match="unknown dataset 'svhn'; expected one of mnist"):
         load_dataset("svhn")
     with pytest.raises(DataError, match="split must be 'train' or 'test', got 'val'"):
@@ -59,11 +63,19 @@ def test_image_dataset_record():
                       name="mnist", split="test", source="x", is_sample=False, mean=(0.1307,),
                       std=(0.3081,))
     assert len(ds) == 4 and "n=4" in repr(ds) and "tensor" not in repr(ds)
+    assert ds.provenance is None and ds.provenance_dict() == {
+        "dataset": "mnist", "split": "test", "source": "x", "sample": False, "n": 4}
     with pytest.raises(AttributeError):
         ds.name = "other"  # frozen
     with pytest.raises(DataError, match="labels must be int64"):
         ImageDataset(images=ds.images, labels=ds.labels.int(), classes=(), name="", split="",
                      source="x", is_sample=False, mean=(), std=())
+
+
+def test_a_failed_load_writes_nothing(tmp_path):
+    with pytest.raises(DataError):
+        load_mnist("test", tmp_path)
+    assert not (tmp_path / "cache").exists()  # not even the cache folder
 
 
 def test_atomic_write_keeps_the_old_file_on_failure(tmp_path):
@@ -85,6 +97,6 @@ def test_unwritable_cache_only_warns(tmp_path, monkeypatch):
     blocker.write_text("not a folder")
     monkeypatch.setenv("MLREPRO_CACHE", str(blocker / "cache"))
     with pytest.warns(UserWarning) as caught:
-        ds = load_mnist("test", tmp_path / "empty")
+        ds = load_mnist("test")
     assert len(ds) == 1000
     assert any("could not write the cache" in str(w.message) for w in caught)

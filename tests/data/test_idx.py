@@ -98,3 +98,42 @@ def test_empty_and_missing_files(tmp_path):
     path.write_bytes(b"")
     assert "too short" in _error(path)
     assert "cannot read" in _error(tmp_path / "absent-idx1-ubyte")
+
+
+def _header(*dims: int, code: int = 0x08) -> bytes:
+    return bytes([0, 0, code, len(dims)]) + b"".join(d.to_bytes(4, "big") for d in dims)
+
+
+def test_dims_that_would_overflow_int64_are_a_one_line_error(tmp_path):
+    path = tmp_path / "huge-idx4-ubyte"
+    path.write_bytes(_header(0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, code=0x0E))
+    message = _error(path)
+    assert "the header claims 4294967295x4294967295x4294967295x4294967295 items of 8 byte(s)" in message
+    assert "more than the 1,073,741,824 allowed" in message
+
+
+def test_max_bytes_bounds_what_a_header_may_claim(tmp_path):
+    path = write_idx(tmp_path / "images-idx3-ubyte.gz", np.zeros((3, 28, 28), np.uint8))
+    assert read_idx(path, max_bytes=16 + 3 * 784).shape == (3, 28, 28)
+    assert "more than the 2,367 allowed" in _error(path, max_bytes=2367)
+
+
+def test_a_gzip_stream_longer_than_its_header_says(tmp_path):
+    path = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    path.write_bytes(gzip.compress(_header(3) + bytes(3)) + gzip.compress(bytes(10)))
+    assert "expected 11 bytes for 3, got more" in _error(path)  # the second member is extra
+
+
+def test_oversized_and_special_files_are_refused_unread(tmp_path):
+    import os
+
+    path = tmp_path / "t10k-labels-idx1-ubyte"
+    with open(path, "wb") as f:
+        f.truncate(4 << 30)  # sparse
+    assert "is 4,294,967,296 bytes, more than the" in _error(path)
+    path.unlink()
+    os.mkfifo(path)
+    assert _error(path) == f"{path} is not a regular file"  # and it did not hang
+    path.unlink()
+    path.mkdir()
+    assert _error(path) == f"{path} is a directory, expected a file"

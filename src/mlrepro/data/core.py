@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
-import shutil
 import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -18,14 +18,18 @@ from urllib.request import urlopen
 import numpy as np
 import torch
 
-from mlrepro.io import atomic_write
+from mlrepro.data.files import MiB, one_line
+from mlrepro.data.provenance import FileRecord, Provenance
 from mlrepro.errors import DataError
+from mlrepro.io import atomic_write
 
 SPLITS = ("train", "test")
 SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
 DOWNLOAD_TIMEOUT_S = 5.0
-# Bump when the decoded arrays for the same source files would change, so old caches are ignored.
-CACHE_FORMAT = 1
+MAX_DOWNLOAD_BYTES = 256 * MiB  # the largest file fetched, CIFAR-10's archive, is 163 MB
+# Bump when the decoded arrays (or the provenance kept beside them) for the same source files
+# would change, so old caches are ignored.
+CACHE_FORMAT = 2
 
 
 class SampleDataWarning(UserWarning):
@@ -45,6 +49,7 @@ class ImageDataset:
     is_sample: bool
     mean: tuple[float, ...]  # per channel, full train set, [0, 1] scale
     std: tuple[float, ...]
+    provenance: Provenance | None = None  # what was read; None for a dataset built by hand
 
     def __post_init__(self):
         if self.images.dtype != torch.uint8 or self.images.dim() != 4:
@@ -57,6 +62,14 @@ class ImageDataset:
     def __len__(self) -> int:
         return self.labels.shape[0]
 
+    def provenance_dict(self) -> dict:
+        """The provenance as plain JSON (see `mlrepro.data.provenance`); a dataset built by hand
+        gets the fields it has."""
+        if self.provenance is not None:
+            return self.provenance.to_dict()
+        return {"dataset": self.name, "split": self.split, "source": self.source,
+                "sample": self.is_sample, "n": len(self)}
+
     def __repr__(self) -> str:
         # The default repr would print the tensors.
         return (f"ImageDataset(name={self.name!r}, split={self.split!r}, n={len(self)}, "
@@ -64,23 +77,36 @@ class ImageDataset:
                 f"is_sample={self.is_sample}, source={self.source!r})")
 
 
+def locate_data_dir(data_dir: str | os.PathLike | None = None) -> tuple[Path, str]:
+    """(the data folder, where it was named): the argument ("argument"), else $MLREPRO_DATA
+    ("MLREPRO_DATA"), else the user data folder ("default"). Only in the last case may a loader
+    fall back on the bundled samples."""
+    if data_dir is not None:
+        return Path(data_dir).expanduser().absolute(), "argument"
+    env = os.environ.get("MLREPRO_DATA") or None
+    if env is not None:
+        return Path(env).expanduser().absolute(), "MLREPRO_DATA"
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return (Path(base) / "mlrepro").expanduser().absolute(), "default"
+
+
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
     """The data folder: the argument, else $MLREPRO_DATA, else the user data folder."""
-    if data_dir is None:
-        data_dir = os.environ.get("MLREPRO_DATA") or None
-    if data_dir is None:
-        base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-        data_dir = Path(base) / "mlrepro"
-    return Path(data_dir).expanduser().absolute()
+    return locate_data_dir(data_dir)[0]
 
 
-def cache_dir() -> Path:
-    """The cache folder ($MLREPRO_CACHE, else $XDG_CACHE_HOME/mlrepro, else ~/.cache/mlrepro)."""
+def _cache_root() -> Path:
     path = os.environ.get("MLREPRO_CACHE") or None
     if path is None:
         base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
         path = Path(base) / "mlrepro"
-    path = Path(path).expanduser().absolute()
+    return Path(path).expanduser().absolute()
+
+
+def cache_dir() -> Path:
+    """The cache folder ($MLREPRO_CACHE, else $XDG_CACHE_HOME/mlrepro, else ~/.cache/mlrepro),
+    created if missing."""
+    path = _cache_root()
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -94,11 +120,6 @@ def check_split(name: str, split: str) -> None:
     """Raise DataError unless split is 'train' or 'test'."""
     if split not in SPLITS:
         raise DataError(f"{name}: split must be 'train' or 'test', got {split!r}")
-
-
-def one_line(text: object) -> str:
-    """Collapse whitespace so an error message stays on one line."""
-    return " ".join(str(text).split())
 
 
 def sha256_of(data: bytes | Path) -> str:
@@ -128,6 +149,14 @@ def warn_sample(name: str, split: str, n: int, why: str, stacklevel: int) -> Non
         f"{name}: {why}; using the bundled {n}-image {split} sample instead - pass --data-dir "
         f"or set MLREPRO_DATA to a folder with the full {name} files",
         SampleDataWarning, stacklevel=stacklevel)
+
+
+def not_found_hint(root: Path, origin: str) -> str:
+    """The end of a "files not found" error: how to name a folder, or why the sample won't do."""
+    if origin == "default":
+        return "pass --data-dir or set MLREPRO_DATA"
+    return (f"{root} was named as the data folder, so the bundled sample is not used (it serves "
+            f"only when no folder is named)")
 
 
 def to_dataset(images: np.ndarray, labels: np.ndarray, **fields) -> ImageDataset:
@@ -164,31 +193,42 @@ def source_key(name: str, split: str, paths: Iterable[Path]) -> str:
 
 
 def _cache_paths(name: str, split: str, key: str) -> tuple[Path, Path, Path]:
-    stem = cache_dir() / "datasets" / f"{name}-{split}-{key}"
+    stem = _cache_root() / "datasets" / f"{name}-{split}-{key}"
     return (stem.with_name(stem.name + ".images.npy"), stem.with_name(stem.name + ".labels.npy"),
             stem.with_name(stem.name + ".json"))
 
 
-def load_cached(name: str, split: str, key: str,
-                image_shape: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray] | None:
-    """The cached (images, labels) for this key, or None when absent or unusable."""
+def load_cached(name: str, split: str, key: str, image_shape: tuple[int, int, int],
+                paths: list[str]) -> tuple[np.ndarray, np.ndarray, dict] | None:
+    """The cached (images, labels, meta) for this key, or None when absent or unusable.
+
+    `meta["files"]` is the provenance the first load recorded, as FileRecords, with each path
+    replaced by the one in `paths` (the files as found this time, in the same order).
+    """
+    images_path, labels_path, meta_path = _cache_paths(name, split, key)
     try:
-        images_path, labels_path, meta_path = _cache_paths(name, split, key)
         meta = json.loads(meta_path.read_text())  # written last, so it marks a complete entry
-        images = np.load(images_path, allow_pickle=False)
-        labels = np.load(labels_path, allow_pickle=False)
-    except (OSError, ValueError):
+        # Memory-mapped first, so a damaged header cannot make np.load allocate what it claims.
+        images = np.load(images_path, mmap_mode="r", allow_pickle=False)
+        labels = np.load(labels_path, mmap_mode="r", allow_pickle=False)
+        n = meta["n"]
+        if (images.dtype != np.uint8 or images.shape != (n, *image_shape)
+                or labels.dtype != np.int64 or labels.shape != (n,)):
+            return None  # stale or damaged: rebuilt and overwritten by the caller
+        files = tuple(FileRecord.from_dict(d) for d in meta["files"])
+        if len(files) != len(paths) or not isinstance(meta["format"], str):
+            return None
+        meta["files"] = tuple(dataclasses.replace(f, path=p) for f, p in zip(files, paths))
+        return np.array(images), np.array(labels), meta
+    except (OSError, ValueError, KeyError, TypeError):
         return None
-    n = meta.get("n")
-    if (images.dtype != np.uint8 or images.shape != (n, *image_shape)
-            or labels.dtype != np.int64 or labels.shape != (n,)):
-        return None  # stale or damaged: rebuilt and overwritten by the caller
-    return images, labels
 
 
 def store_cached(name: str, split: str, key: str, images: np.ndarray, labels: np.ndarray,
                  info: dict) -> None:
-    """Cache decoded arrays; a cache that can't be written only costs speed, so just warn."""
+    """Cache decoded arrays and the provenance of what they were decoded from (`info`: source,
+    format, lossy, files); a cache that can't be written only costs speed, so just warn."""
+    info = {**info, "files": [f.to_dict() for f in info["files"]]}
     try:
         images_path, labels_path, meta_path = _cache_paths(name, split, key)
         images_path.parent.mkdir(parents=True, exist_ok=True)
@@ -261,7 +301,12 @@ def _fetch(url: str, dest: Path, check: Callable[[Path], str | None]) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     try:
         with os.fdopen(fd, "wb") as f, urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
-            shutil.copyfileobj(response, f, 1 << 20)
+            copied = 0
+            while chunk := response.read(MiB):
+                copied += len(chunk)
+                if copied > MAX_DOWNLOAD_BYTES:
+                    raise ValueError(f"more than {MAX_DOWNLOAD_BYTES:,} bytes")
+                f.write(chunk)
         problem = check(Path(tmp))
         if problem:
             raise DataError(problem)
