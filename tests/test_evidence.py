@@ -43,8 +43,8 @@ def kill_after_checkpoints(monkeypatch, n: int) -> None:
     save = RunDir.save_checkpoint
     count = {"n": 0}
 
-    def save_then_die(self, state, stage=None):
-        save(self, state, stage)
+    def save_then_die(self, state, stage=None, **kw):
+        save(self, state, stage, **kw)
         count["n"] += 1
         if count["n"] == n:
             monkeypatch.setattr(RunDir, "save_checkpoint", save)

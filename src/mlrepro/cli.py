@@ -74,6 +74,26 @@ def _add_experiment_options(p: argparse.ArgumentParser) -> None:
                    help="this help, and the experiment's own options when EXP is given")
 
 
+def _add_tracking(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--track", default=None, metavar="tensorboard,mlflow",
+                   help="watch the run(s) in TensorBoard (RUN/tensorboard/) and/or MLflow; needs "
+                        "pip install 'mlrepro[track]'")
+    p.add_argument("--mlflow-uri", default=None, metavar="URI",
+                   help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else "
+                        "sqlite:///OUT/mlflow.db next to the run folders)")
+
+
+def _tracker(args):
+    """The trackers --track names, checked (extra installed, store reachable) before any run; a
+    dry run checks the names only."""
+    from .tracking import make_tracker, parse_kinds
+
+    if args.dry_run if hasattr(args, "dry_run") else False:
+        parse_kinds(args.track)
+        return None
+    return make_tracker(args.track, mlflow_uri=args.mlflow_uri, out=args.out)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -100,7 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue a killed run")
     p.add_argument("--dry-run", action="store_true",
                    help="check the options, the extras and the output folders, then stop")
+    p.add_argument("--keep-checkpoints", choices=["last", "all"], default="last",
+                   help="last: one per run, slimmed to the model once it finished (default); "
+                        "all: also every epoch's full checkpoint")
     _add_common(p)
+    _add_tracking(p)
 
     p = sub.add_parser("aggregate", help="mean ± std of finished runs (e.g. seeds run side by side)",
                        description="Write RESULTS_DIR/EXP[.PRESET].json, as `run --seeds --results-dir` "
@@ -111,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="a short tour: the quick preset of every experiment")
     _add_common(p)
+
+    p = sub.add_parser("cache", help="show (or clear) the dataset cache")
+    p.add_argument("--clear", action="store_true", help="delete the cached decoded datasets")
 
     p = sub.add_parser("linreg", help="fit a linear regression to a CSV file")
     p.add_argument("csv")
@@ -167,6 +194,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sampler", choices=["random", "grid", "tpe"], default="tpe")
     p.add_argument("--storage", default=None, help="e.g. sqlite:///study.db (shared, resumable)")
     p.add_argument("--study-name", default=None)
+    p.add_argument("--workers", type=_count(1), default=1,
+                   help="processes working on the study (default storage with N > 1: "
+                        "sqlite:///OUT/search/STUDY/study.db); with --threads, threads per process")
+    _add_tracking(p)
     _add_experiment_options(p)
     _add_common(p)
 
@@ -281,7 +312,9 @@ def cmd_run(args, extra: list[str], argv: list[str]) -> int:
     overrides = parse_overrides(extra)
     if args.results_dir is not None and not args.seeds:
         raise ConfigError("--results-dir goes with --seeds (a results file summarises several seeds)")
-    common = {"out": args.out, "device": args.device, "data_dir": args.data_dir, "verbose": not args.quiet}
+    common = {"out": args.out, "device": args.device, "data_dir": args.data_dir, "verbose": not args.quiet,
+              "keep_checkpoints": args.keep_checkpoints}
+    common["track"] = _tracker(args)  # a missing extra or a bad store: one line, before any run
     if args.dry_run:
         return _dry_run(args, preset, overrides)
     if args.resume:
@@ -360,40 +393,110 @@ def _print_metrics(metrics: dict) -> None:
         print(f"note: {note}", file=sys.stderr)
 
 
+def _du(path: Path) -> int:
+    """Bytes of the files under path."""
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f} MB"
+
+
+def _table(rows: list[list[str]]) -> list[str]:
+    """Rows as aligned columns (the last column is left ragged)."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1] for r in rows]
+
+
+def _short(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
 def cmd_demo(args, argv: list[str]) -> int:
+    import time
+    import warnings
+
+    from .data import SampleDataWarning, cache_dir
+    from .demo_page import write_index
     from .experiments import all_experiments
-    from .runner import check_writable, run_experiment
+    from .runner import check_writable, named_data_dir, run_experiment
 
     _setup(args)
     out = Path(args.out) / "demo" if args.out == "runs" else Path(args.out)
     check_writable(out, "--out")
-    rows = []
-    skipped = []
-    for exp in all_experiments():
-        print(f"== {exp.name} (quick preset)", flush=True)
+    named, by = named_data_dir(args.data_dir)
+    experiments = all_experiments()
+    print(f"mlrepro demo: the quick preset of {len(experiments)} experiments, seconds each. Quick "
+          "presets are smoke tests on a few hundred images: their numbers show the code runs, not "
+          "the claims (the table at the end names each claim and the command for it).")
+    print(f"data: {named} (from {by})" if named else
+          "data: the small samples bundled with mlrepro (no --data-dir or MLREPRO_DATA named)")
+    rows, skipped = [], []
+    start = time.perf_counter()
+    for i, exp in enumerate(experiments, 1):
+        head = f"[{i:>2}/{len(experiments)}] {exp.name:<20}"
         missing = exp.missing_requirements()
         if missing:
             skipped.append(exp.name)
-            print(f"   skipped: needs {', '.join(missing)} (pip install 'mlrepro[{exp.extra}]')")
+            print(f"{head} skipped: needs {', '.join(missing)} (pip install 'mlrepro[{exp.extra}]')")
             continue
-        run_dir, metrics = run_experiment(exp.name, preset="quick", out=out, device=args.device,
-                                          data_dir=args.data_dir, verbose=not args.quiet,
-                                          argv=["run", exp.name, "--quick"])
-        headline = ", ".join(f"{k}={metrics[k]:.4g}" for k in exp.headline
-                             if isinstance(metrics.get(k), float))
-        rows.append((exp.name, run_dir.path, metrics))
-        print(f"   {headline}")
-        for note in metrics.get("notes", []):
-            print(f"   note: {note}")
-    print("\nWhere everything went:")
-    for name, path, metrics in rows:
-        files = [f for f in ("metrics.json", "history.jsonl", "checkpoint.pt") if (path / f).exists()]
-        plots = sorted(p.name for p in (path / "plots").glob("*.png"))
-        print(f"  {name:<18} {path}  ({', '.join(files)}; plots/: {', '.join(plots) or '-'})")
-    if any(m.get("notes") for _, _, m in rows):
-        print("\nSome runs used the small bundled data samples. For full-size results, point "
-              "--data-dir or MLREPRO_DATA at a folder with the full datasets.")
-    print("Full reproductions: mlrepro run EXP --seeds 0,1,2  (see `mlrepro list`)")
+        print(head, end=" ", flush=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SampleDataWarning)  # said once, above
+            run_dir, metrics = run_experiment(exp.name, preset="quick", out=out, device=args.device,
+                                              data_dir=args.data_dir, verbose=False,
+                                              argv=["run", exp.name, "--quick"])
+        key = exp.headline[0]
+        shown = f"{key} {metrics[key]:.3g}" if isinstance(metrics.get(key), float) else f"{key} n/a"
+        rows.append((exp, run_dir.path, metrics, shown))
+        print(f"{shown:<30} {metrics['wall_time_s']:5.1f} s   quick: {exp.presets['quick'].about}")
+    took = time.perf_counter() - start
+
+    print("\nWhat each quick run stands for, and the full run that reproduces the claim:")
+    table = [["experiment", "quick result", "claim", "reproduce with"]]
+    table += [[exp.name, shown, _short(exp.claim, 48), exp.command] for exp, _, _, shown in rows]
+    print("\n".join("  " + line for line in _table(table)))
+    page = write_index(out / "index.html", [(exp, path, metrics) for exp, path, metrics, _ in rows],
+                       data=f"{named} (from {by})" if named else "the bundled samples")
+    cache = cache_dir() / "datasets"
+    checkpoints = sum(p.stat().st_size for _, path, _, _ in rows for p in path.glob("checkpoint*.pt"))
+    print(f"\n{len(rows)} runs in {took:.0f} s" + (f" ({len(skipped)} skipped)" if skipped else "")
+          + f"; disk: {_mb(_du(out))} in {out} ({_mb(checkpoints)} of it checkpoints); dataset cache "
+          f"{_mb(_du(cache))} in {cache} (`mlrepro cache --clear` empties it)")
+    print(f"open {page} for every run's headline and figures")
+    return 0
+
+
+def cmd_cache(args) -> int:
+    import json
+    import shutil
+
+    from .data import cache_dir
+
+    folder = cache_dir() / "datasets"
+    entries = []
+    for meta in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        stem = meta.name[: -len(".json")]
+        size = sum(p.stat().st_size for p in folder.glob(stem + ".*") if p.is_file())
+        try:
+            info = json.loads(meta.read_text())
+        except (OSError, ValueError):
+            info = {}
+        entries.append((info.get("name", stem), info.get("split", "?"), info.get("n", "?"), size,
+                        info.get("source", "?")))
+    total = _du(folder)
+    if args.clear:
+        shutil.rmtree(folder, ignore_errors=True)
+        print(f"cleared {folder} ({_mb(total)})")
+        return 0
+    if not entries:
+        print(f"{folder}: empty")
+        return 0
+    rows = [["dataset", "split", "images", "size", "decoded from"]]
+    rows += [[name, split, str(n), _mb(size), str(src)] for name, split, n, size, src in entries]
+    print("\n".join(_table(rows)))
+    print(f"{len(entries)} entries, {_mb(total)} in {folder} (mlrepro cache --clear deletes them; "
+          "they are rebuilt from the data files when needed)")
     return 0
 
 
@@ -529,13 +632,19 @@ def cmd_search(args, extra: list[str]) -> int:
         raise ConfigError("search: name an experiment (see `mlrepro list`)")
     if not args.param:
         raise ConfigError("search: give at least one --param NAME=KIND:...")
-    study = run_search(args.experiment, [parse_param(p) for p in args.param], trials=args.trials,
+    params = [parse_param(p) for p in args.param]
+    study = run_search(args.experiment, params, trials=args.trials,
                        sampler=args.sampler, storage=args.storage, study_name=args.study_name,
                        seed=args.seed, preset=_preset(args), overrides=parse_overrides(extra),
-                       out=args.out, device=args.device, data_dir=args.data_dir, verbose=not args.quiet)
+                       out=args.out, device=args.device, data_dir=args.data_dir, verbose=not args.quiet,
+                       workers=args.workers, threads=args.threads, track=_tracker(args))
     done = [t for t in study.trials if t.value is not None]
-    print(f"{len(done)} trials; best {study.best_value:.6g} with "
-          + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in study.best_params.items()))
+    if not done:
+        raise ConfigError(f"search: none of the {len(study.trials)} trials reported its metric")
+    best = study.best_trial
+    print(f"{len(done)} trials; best {best.value:.6g} with "
+          + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in best.params.items())
+          + f" (trial {best.number}: {best.user_attrs.get('run_dir')})")
     print(Path(args.out) / "search" / study.study_name)
     return 0
 
@@ -595,7 +704,8 @@ def cmd_attack(args) -> int:
     m, json_path, png_path = attack_run(
         args.run_dir, args.attack, args.eps, steps=args.steps, alpha=args.alpha,
         random_start=not args.no_random_start, target=args.target, limit=args.limit,
-        batch_size=args.batch_size, data_dir=args.data_dir, device=args.device, seed=args.seed)
+        batch_size=args.batch_size, data_dir=args.data_dir, device=args.device, seed=args.seed,
+        progress=not args.quiet)
     print(f"{args.attack} at eps={args.eps:g} on {m['n']} {m['dataset']} test images")
     for k in ("clean_accuracy", "adversarial_accuracy", "attack_success_rate", "mean_linf", "mean_l2"):
         print(f"{k}: {m[k]:.4f}")
@@ -621,7 +731,7 @@ def main(argv: list[str] | None = None) -> int:
     if extra and args.command not in ("run", "lr-find", "search"):
         print(f"mlrepro: error: {args.command}: unrecognized arguments: {' '.join(extra)}", file=sys.stderr)
         return 2
-    commands = {"list": cmd_list, "demo": lambda a: cmd_demo(a, argv), "linreg": cmd_linreg,
+    commands = {"list": cmd_list, "demo": lambda a: cmd_demo(a, argv), "cache": cmd_cache, "linreg": cmd_linreg,
                 "kmeans": cmd_kmeans, "schedule-plot": cmd_schedule_plot, "play": cmd_play,
                 "export": cmd_export, "attack": cmd_attack, "report": cmd_report,
                 "aggregate": lambda a: cmd_aggregate(a, argv),

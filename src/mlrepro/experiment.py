@@ -13,7 +13,7 @@ import dataclasses
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from torch import nn
@@ -22,6 +22,9 @@ from .config import ExperimentConfig, build_config
 from .engine import Callback, Checkpoint, History, Learner, ProgressBar, RunDir, RunLogger
 from .engine.runtime import get_rng_state, set_rng_state
 from .errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from .tracking import Tracker
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,7 @@ class Experiment:
     requires: tuple[str, ...] = ()  # importable modules an optional extra provides
     extra: str = ""  # the pip extra that provides them, e.g. "rl"
     search_metric: tuple[str, Literal["minimize", "maximize"]] | None = None  # default: headline[0]
+    reproduce: str = ""  # the command behind the claim (default: `mlrepro run NAME --seeds 0,1,2`)
 
     def __post_init__(self) -> None:
         # Presets are validated when the module loads, so a bad key can never reach a user.
@@ -101,6 +105,11 @@ class Experiment:
             build_config(self.config, self.presets, name, what=self.name)
         if (self.data is None) != (self.build_model is None):
             raise TypeError(f"experiment {self.name}: a classifier declares both data and build_model")
+
+    @property
+    def command(self) -> str:
+        """The command that reproduces the claim."""
+        return self.reproduce or f"mlrepro run {self.name} --seeds 0,1,2"
 
     def make_config(self, preset: str | None = None, overrides: Mapping[str, Any] | None = None) -> Any:
         """The Config of `preset` with `overrides` (CLI strings or JSON values); ConfigError if bad."""
@@ -143,12 +152,19 @@ class RunContext:
     rank: int = 0  # under torchrun: this process's rank among world_size (data shard, who writes)
     world_size: int = 1
     resume_from: RunDir | None = None  # where the checkpoints are (default run_dir)
+    tracker: Tracker | None = None  # TensorBoard / MLflow (--track): fed by `fit` and `epochs`
     full_data_only: bool = False  # refuse the bundled samples (runs that become results rows)
+    keep_checkpoints: bool = False  # also keep every epoch's checkpoint (--keep-checkpoints all)
 
     @property
     def is_main(self) -> bool:
         """Only the main process writes the run folder, checkpoints and results."""
         return self.rank == 0
+
+    @property
+    def tracking(self) -> bool:
+        """Whether this process feeds a tracker (the main process, when one is set)."""
+        return self.tracker is not None and self.is_main
 
     def log(self, msg: str) -> None:
         if self.verbose:
@@ -200,10 +216,12 @@ class RunContext:
                 learner.load_state_dict(state)
                 self.log(f"resumed {stage or 'training'} from {source.checkpoint_file(stage)} "
                          f"after epoch {learner.epoch}")
-        cbs: list[Callback] = []
+        # The tracker logs an epoch before it is checkpointed; a resumed run supersedes the rest.
+        cbs: list[Callback] = [self.tracker.callback(stage)] if self.tracking else []
         if self.is_main:
             cbs += [RunLogger(self.run_dir, stage=stage),
-                    Checkpoint(self.run_dir, self.config, every=checkpoint_every, stage=stage)]
+                    Checkpoint(self.run_dir, self.config, every=checkpoint_every, stage=stage,
+                               keep_all=self.keep_checkpoints)]
         if self.verbose:
             cbs.append(ProgressBar())
         return cbs
@@ -233,14 +251,19 @@ class RunContext:
                 if r.get("stage") != stage or r["epoch"] <= start] if self.is_main else []
         if self.is_main:
             self.run_dir.write_history(keep)
+        if self.tracking:
+            self.tracker.begin_stage(stage, start)
         for epoch in range(start, epochs):
             row = {"epoch": epoch + 1, **step(epoch)}
             if stage is not None:
                 row["stage"] = stage
+            if self.tracking:
+                self.tracker.log_epoch(stage, epoch + 1, row)
             if self.is_main:
                 self.run_dir.append_history(row)
                 self.run_dir.save_checkpoint({**state(), "epoch": epoch + 1, "rng": get_rng_state(),
-                                              "config": self.config}, stage=stage)
+                                              "config": self.config}, stage=stage,
+                                             keep_all=self.keep_checkpoints)
         return [r for r in self.run_dir.history() if r.get("stage") == stage]
 
 

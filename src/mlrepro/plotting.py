@@ -24,21 +24,32 @@ def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def plot_history(rows: Sequence[dict], path: str | os.PathLike, title: str = "") -> None:
-    """Loss and every accuracy-like metric per epoch, train vs validation, side by side."""
+def plot_history(rows: Sequence[dict], path: str | os.PathLike, title: str = "",
+                 steps: Sequence[dict] = ()) -> None:
+    """Loss and every accuracy-like metric, train vs validation, side by side.
+
+    With `steps` (the run folder's steps.jsonl rows) the training curve is drawn within epochs,
+    so a one- or two-epoch run shows a curve rather than a dot; validation stays one point per epoch.
+    """
     epochs = [r["epoch"] for r in rows]
-    metric_keys = [k for k in rows[0] if k not in ("epoch", "lr", "time_s") and not k.startswith("val_")]
+    metric_keys = [k for k in rows[0] if k not in ("epoch", "lr", "time_s", "stage") and not k.startswith("val_")]
     fig, axes = plt.subplots(1, len(metric_keys), figsize=(4.5 * len(metric_keys), 3.4), squeeze=False)
     for ax, key in zip(axes[0], metric_keys):
-        ax.plot(epochs, [r[key] for r in rows], "o-", label=f"train {key}")
+        points = [(r["epoch"], r[key]) for r in steps if r.get(key) is not None]
+        if len(points) > len(rows):
+            ax.plot(*zip(*points), "-", label=f"train {key} (running mean within each epoch)")
+            ax.plot(epochs, [r[key] for r in rows], "o", color="C0", ms=4)
+        else:
+            ax.plot(epochs, [r[key] for r in rows], "o-", label=f"train {key}")
         if f"val_{key}" in rows[0]:
             ax.plot(epochs, [r[f"val_{key}"] for r in rows], "s-", label=f"val {key}")
         ax.set_xlabel("epoch")
         ax.set_ylabel(key)
         ax.grid(alpha=0.3)
-        ax.legend()
+        ax.legend(fontsize=8)
     if title:
         fig.suptitle(title)
+    fig.tight_layout()
     save_figure(fig, path)
 
 

@@ -100,7 +100,8 @@ class FromChannelsFirst(nn.Module):
 def attack_run(run_dir: str | os.PathLike, attack: str = "fgsm", eps: float = 0.1, *,
                steps: int | None = None, alpha: float | None = None, random_start: bool = True,
                target: int | None = None, limit: int = 0, batch_size: int = 1000,
-               data_dir: str | None = None, device: str = "cpu", seed: int = 0) -> tuple[dict, Path, Path]:
+               data_dir: str | None = None, device: str = "cpu", seed: int = 0,
+               progress: bool = False) -> tuple[dict, Path, Path]:
     """Attack the run's model on its dataset's test split; returns (metrics, json path, grid path)."""
     from .attacks import check_eps, evaluate_attack, make_attack, plot_examples
 
@@ -123,7 +124,8 @@ def attack_run(run_dir: str | os.PathLike, attack: str = "fgsm", eps: float = 0.
     x, y = x.to(dev), y.to(dev)
     torch.manual_seed(seed)  # PGD's random start
     stats, x_adv = evaluate_attack(model, x, y, attack_fn, batch_size=batch_size,
-                                   target=None if target is None else torch.full_like(y, target))
+                                   target=None if target is None else torch.full_like(y, target),
+                                   progress=progress)
     tag = f"{attack}-eps{eps:g}" + ("" if target is None else f"-target{target}")
     json_path = Path(run_dir) / "attacks" / f"{tag}.json"
     png_path = Path(run_dir) / "plots" / f"attack-{tag}.png"

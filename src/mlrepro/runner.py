@@ -34,6 +34,7 @@ from .errors import ConfigError, DataError, RunInterrupted
 from .experiment import Experiment, RunContext
 from .experiments import get_experiment
 from .io import atomic_write_json
+from .tracking import Tracker, guarded, tracker_for_resume
 
 SWEEP = "sweep.json"
 SUMMARY = "summary.json"
@@ -148,13 +149,18 @@ def _started(run_dir: RunDir, made: Path | None, how_to_continue: str) -> Iterat
 def run_experiment(name: str | None = None, *, overrides: dict[str, Any] | None = None,
                    preset: str | None = None, seed: int = 0, out: str | os.PathLike = "runs",
                    device: str = "auto", data_dir: str | None = None, resume: str | None = None,
-                   verbose: bool = True, argv: list[str] | None = None,
+                   verbose: bool = True, argv: list[str] | None = None, track: Tracker | None = None,
                    run_path: str | os.PathLike | None = None, full_data_only: bool = False,
-                   how_to_continue: str | None = None) -> tuple[RunDir, dict]:
+                   how_to_continue: str | None = None, keep_checkpoints: str = "last"
+                   ) -> tuple[RunDir, dict]:
     """Run one seed of an experiment (or resume a run folder); returns (run_dir, metrics).
 
     `run_path` fixes the run folder (a sweep's s<seed>/) instead of a new timestamped one;
     `full_data_only` refuses the bundled samples (runs that will become a results row).
+    `keep_checkpoints`: "last" keeps one checkpoint per stage, slimmed to the model once the run has
+    finished; "all" also keeps every epoch's full checkpoint.
+    `track` (TensorBoard, MLflow: `tracking.make_tracker`) watches the run; a resumed run continues
+    the trackers its folder names unless `track` is given.
     Under torchrun every process runs this; processes other than rank 0 keep their (identical)
     records in a temporary folder that is deleted at the end.
     """
@@ -164,6 +170,8 @@ def run_experiment(name: str | None = None, *, overrides: dict[str, Any] | None 
         dev = torch.device("cuda", local_rank)
     if seed < 0:
         raise ConfigError(f"--seed must be >= 0, got {seed}")
+    if keep_checkpoints not in ("last", "all"):
+        raise ConfigError(f"--keep-checkpoints must be last or all, got {keep_checkpoints!r}")
     made = None
     if resume:
         run_dir = open_run_dir(resume, "--resume")
@@ -212,6 +220,9 @@ def run_experiment(name: str | None = None, *, overrides: dict[str, Any] | None 
             "mlrepro": __version__, "hardware": hardware_info(dev),
             **({"processes": world} if world > 1 else {}),
         }
+    if resume and track is None:
+        track = tracker_for_resume(run_dir.path)  # checked (the store opens) before training
+    tracker = guarded(track) if rank == 0 else None
     resume_from = None
     if rank != 0:
         resume_from = run_dir if resume else None
@@ -225,10 +236,17 @@ def run_experiment(name: str | None = None, *, overrides: dict[str, Any] | None 
         seed_everything(seed)
         ctx = RunContext(run_dir, seed, dev, data_dir, resume=bool(resume), verbose=verbose,
                          config=record, rank=rank, world_size=world, resume_from=resume_from,
-                         full_data_only=full_data_only)
+                         full_data_only=full_data_only, keep_checkpoints=keep_checkpoints == "all")
+        if tracker is not None:
+            ctx.tracker = tracker
+            tracker.start(run_dir.path, record, resume=bool(resume), note=ctx.note)
         start = time.perf_counter()
         try:
             metrics = dict(exp.run(cfg, ctx))
+        except BaseException as e:
+            if tracker is not None:
+                tracker.close("KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED")
+            raise
         finally:
             if rank != 0:
                 shutil.rmtree(run_dir.path, ignore_errors=True)
@@ -241,6 +259,11 @@ def run_experiment(name: str | None = None, *, overrides: dict[str, Any] | None 
     metrics["data"] = ctx.config.get("data", {})
     if rank == 0:
         run_dir.write_metrics(metrics)
+        if keep_checkpoints == "last":
+            run_dir.slim_checkpoints()
+    if tracker is not None:  # after metrics.json: the evidence is written first
+        tracker.finish(metrics, exp.headline)
+        tracker.close("FINISHED")
     return run_dir, metrics
 
 
@@ -369,6 +392,11 @@ def run_seeds(name: str, seeds: list[int], *, results_dir: str | os.PathLike | N
                                            "command": command})
     start = time.perf_counter()
     how = f"run the same command again to continue the sweep in {folder}"
+    tracker = kw["track"] = guarded(kw.get("track")) if rank == 0 else None
+    if tracker is not None:  # an MLflow parent run, continued when the sweep is
+        tracker.start_group(folder, f"{name} {folder.name}", {
+            "experiment": name, "preset": preset, "config": dataclasses.asdict(cfg),
+            "command": command, "group": "sweep"})
     runs = []
     try:
         for s in seeds:
@@ -385,7 +413,9 @@ def run_seeds(name: str, seeds: list[int], *, results_dir: str | os.PathLike | N
                                            data_dir=data_dir, argv=argv, run_path=path,
                                            full_data_only=target is not None, how_to_continue=how,
                                            **kw))
-    except BaseException:
+    except BaseException as e:
+        if tracker is not None:
+            tracker.end_group(status="KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED")
         if made is not None and not any(folder.glob("s[0-9]*")):  # a failed start: leave nothing behind
             shutil.rmtree(made, ignore_errors=True)
         raise
@@ -394,6 +424,8 @@ def run_seeds(name: str, seeds: list[int], *, results_dir: str | os.PathLike | N
     summary = aggregate(exp, preset, runs, command=command, wall_time_s=time.perf_counter() - start)
     summary["sweep_dir"] = str(folder)
     atomic_write_json(folder / SUMMARY, summary)
+    if tracker is not None:
+        tracker.end_group({**summary, "path": str(folder / SUMMARY)})
     if target is not None:
         _write_results(target, summary, force)
         return target, summary
@@ -473,7 +505,7 @@ def lr_find_experiment(name: str, *, overrides: dict[str, Any] | None = None, pr
         ctx = RunContext(run_dir, seed, dev, data_dir, verbose=verbose, config=record)
         s = exp.setup(cfg, ctx)
         try:
-            result = lr_find(s.learner, s.train, **sweep)
+            result = lr_find(s.learner, s.train, progress=verbose, **sweep)
         except ValueError as e:
             raise ConfigError(str(e)) from None
         plot_lr_find(result, run_dir.plot_path("lr_find.png"), f"LR range test: {name}")

@@ -189,3 +189,19 @@ def test_progress_bar_live_mode_shows_eta_and_running_metrics():
     text = stream.getvalue()
     assert "[" in text and "<" in text and "loss:" in text  # bar, elapsed<eta, running loss
     assert text.rstrip().splitlines()[-1].lstrip("\r").startswith("Epoch 1/1")
+
+
+def test_progress_reports_whole_lines_at_a_slow_period_off_a_terminal(monkeypatch):
+    from mlrepro.engine import progress
+
+    clock = iter(range(0, 10_000, 10))  # every update is 10 s after the previous one
+    monkeypatch.setattr(progress.time, "perf_counter", lambda: next(clock))
+    stream = io.StringIO()
+    bar = progress.Progress(100, "attack", unit="image", stream=stream, every_s=30)
+    for _ in range(10):
+        bar.update(10)
+    bar.close("done")
+    lines = stream.getvalue().splitlines()
+    assert "\r" not in stream.getvalue() and lines[-1] == "done"
+    assert 2 <= len(lines) - 1 <= 4  # one line per 30 s, not one per update
+    assert lines[0].startswith("attack 30/100 00:30<01:10") and "image/s" in lines[0]

@@ -84,8 +84,8 @@ def test_a_killed_run_resumes_to_the_same_metrics(name, out, data_dir, monkeypat
     assert name not in NOT_TRAINED
     save = RunDir.save_checkpoint
 
-    def save_then_die(self, state, stage=None):
-        save(self, state, stage)
+    def save_then_die(self, state, stage=None, **kw):
+        save(self, state, stage, **kw)
         raise KeyboardInterrupt  # killed right after the first checkpoint is on disk
 
     monkeypatch.setattr(RunDir, "save_checkpoint", save_then_die)

@@ -22,8 +22,8 @@ def test_killed_run_resumes_to_the_same_history_and_plays_a_gif(tmp_path, monkey
 
     save = RunDir.save_checkpoint
 
-    def save_then_die(self, state, stage=None):
-        save(self, state, stage)
+    def save_then_die(self, state, stage=None, **kw):
+        save(self, state, stage, **kw)
         raise KeyboardInterrupt  # killed right after the first epoch's checkpoint
 
     monkeypatch.setattr(RunDir, "save_checkpoint", save_then_die)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
+from ..engine.progress import Progress
 from ..errors import InputError
 from .attacks import bim, check_eps, fgsm, pgd
 
@@ -51,10 +52,15 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.
 
 
 def attack_batches(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: Attack,
-                   batch_size: int = 1000) -> torch.Tensor:
-    """`attack` over (N, ...) inputs in batches; returns the (N, ...) adversarial inputs."""
-    return torch.cat([attack(model, x[i:i + batch_size], y[i:i + batch_size])
-                      for i in range(0, len(x), batch_size)])
+                   batch_size: int = 1000, progress: bool = False) -> torch.Tensor:
+    """`attack` over (N, ...) inputs in batches; returns the (N, ...) adversarial inputs.
+    `progress` reports the images attacked so far on stderr (engine.progress)."""
+    out = []
+    with Progress(len(x), "attack", unit="image", enabled=progress, every_s=15.0) as bar:
+        for i in range(0, len(x), batch_size):
+            out.append(attack(model, x[i:i + batch_size], y[i:i + batch_size]))
+            bar.update(len(out[-1]))
+    return torch.cat(out)
 
 
 def attack_stats(model: nn.Module, x: torch.Tensor, y: torch.Tensor, x_adv: torch.Tensor, *,
@@ -84,9 +90,10 @@ def attack_stats(model: nn.Module, x: torch.Tensor, y: torch.Tensor, x_adv: torc
 
 
 def evaluate_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: Attack, *,
-                    target: torch.Tensor | None = None, batch_size: int = 1000) -> tuple[dict, torch.Tensor]:
+                    target: torch.Tensor | None = None, batch_size: int = 1000,
+                    progress: bool = False) -> tuple[dict, torch.Tensor]:
     """(`attack_stats`, the adversarial inputs); with `target`, the attack is given the targets."""
-    x_adv = attack_batches(model, x, y if target is None else target, attack, batch_size)
+    x_adv = attack_batches(model, x, y if target is None else target, attack, batch_size, progress)
     return attack_stats(model, x, y, x_adv, target=target, batch_size=batch_size), x_adv
 
 

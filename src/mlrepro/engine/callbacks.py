@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, TextIO
 
 import torch
 
+from .progress import Progress
+
 if TYPE_CHECKING:
     from .learner import Learner
     from .rundir import RunDir
@@ -85,19 +87,39 @@ class EarlyStopping(Callback):
 
 
 class RunLogger(Callback):
-    """Writes each epoch's logs to the run folder's history.jsonl (atomically); with a `stage`, the
-    rows are tagged with it (a run that trains several networks keeps one history)."""
+    """Writes each epoch's logs to the run folder's history.jsonl (atomically), and the running
+    training loss and metrics about `points_per_epoch` times per epoch to steps.jsonl (the curves
+    within an epoch). With a `stage`, rows are tagged with it (a run that trains several networks
+    keeps one history)."""
 
-    def __init__(self, run_dir: RunDir, stage: str | None = None):
-        self.run_dir, self.stage = run_dir, stage
+    def __init__(self, run_dir: RunDir, stage: str | None = None, points_per_epoch: int = 20):
+        self.run_dir, self.stage, self.points_per_epoch = run_dir, stage, points_per_epoch
+
+    def _tag(self, row: dict) -> dict:
+        return row if self.stage is None else {**row, "stage": self.stage}
 
     def on_fit_begin(self, learner: Learner) -> None:
-        # On resume, drop this stage's epochs logged after the checkpoint we restarted from.
+        # On resume, drop this stage's rows logged after the checkpoint we restarted from.
         self.run_dir.write_history([r for r in self.run_dir.history()
                                     if r.get("stage") != self.stage or r["epoch"] <= learner.epoch])
+        steps = self.run_dir.steps()
+        keep = [r for r in steps if r.get("stage") != self.stage or r["step"] <= learner.global_step]
+        if len(keep) != len(steps):
+            self.run_dir.write_steps(keep)
+        per_epoch = learner.steps_per_epoch or 0
+        self.every = max(1, per_epoch // self.points_per_epoch) if per_epoch else 50
+
+    def on_batch_end(self, learner: Learner, logs: dict) -> None:
+        if learner.global_step % self.every == 0:
+            per_epoch = learner.steps_per_epoch
+            # global_step counts this batch; the epoch counter moves at the epoch's end.
+            done = (learner.global_step - learner.epoch * per_epoch) / per_epoch if per_epoch else 0.0
+            self.run_dir.append_steps(self._tag({"step": learner.global_step,
+                                                 "epoch": learner.epoch + done,
+                                                 **learner.running_logs()}))
 
     def on_epoch_end(self, learner: Learner, logs: dict) -> None:
-        self.run_dir.append_history(logs if self.stage is None else {**logs, "stage": self.stage})
+        self.run_dir.append_history(self._tag(logs))
 
 
 class Checkpoint(Callback):
@@ -105,11 +127,13 @@ class Checkpoint(Callback):
     epochs, over the previous one (the stage's own file when a `stage` is named)."""
 
     def __init__(self, run_dir: RunDir, config: dict | None = None, every: int = 1,
-                 stage: str | None = None):
+                 stage: str | None = None, keep_all: bool = False):
         self.run_dir, self.config, self.every, self.stage = run_dir, config, every, stage
+        self.keep_all = keep_all
 
     def _save(self, learner: Learner) -> None:
-        self.run_dir.save_checkpoint({**learner.state_dict(), "config": self.config}, stage=self.stage)
+        self.run_dir.save_checkpoint({**learner.state_dict(), "config": self.config}, stage=self.stage,
+                                     keep_all=self.keep_all)
 
     def on_epoch_end(self, learner: Learner, logs: dict) -> None:
         # learner.epoch already counts the epoch that just ended.
@@ -178,57 +202,43 @@ class LookaheadEMA(Callback):
                     w.copy_(self.ema[k])
 
 
-def _fmt_time(seconds: float) -> str:
-    seconds = int(seconds)
-    h, rem = divmod(seconds, 3600)
-    return f"{h}:{rem // 60:02d}:{rem % 60:02d}" if h else f"{rem // 60:02d}:{rem % 60:02d}"
-
-
 def format_logs(logs: dict, skip: tuple[str, ...] = ("epoch", "time_s", "lr")) -> str:
     return " - ".join(f"{k}: {v:.4g}" for k, v in logs.items()
                       if k not in skip and isinstance(v, (int, float)))
 
 
 class ProgressBar(Callback):
-    """A live bar with ETA and running metrics on a terminal; one Keras-like line per epoch.
+    """Training progress (engine.progress.Progress): on a terminal a live bar with rate, ETA and the
+    running metrics; elsewhere one line every `every_s` seconds within an epoch; and one Keras-like
+    line per epoch either way."""
 
-    Written here rather than with tqdm because the per-epoch summary must match the History keys
-    exactly and logs (non-terminal output) must get one clean line per epoch, not carriage returns.
-    """
-
-    def __init__(self, stream: TextIO | None = None, refresh_s: float = 0.25, width: int = 24):
+    def __init__(self, stream: TextIO | None = None, refresh_s: float = 0.25, every_s: float = 30.0):
         self.stream = stream if stream is not None else sys.stderr
-        self.refresh_s, self.width = refresh_s, width
-        self.live = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.refresh_s, self.every_s = refresh_s, every_s
+        self.bar: Progress | None = None
+
+    def on_fit_begin(self, learner: Learner) -> None:
+        learner.report_progress = True  # its evaluations (validation, the final test) report too
 
     def on_epoch_begin(self, learner: Learner) -> None:
-        self.start = self.last = time.perf_counter()
-        self.step = 0
-        self.total = learner.steps_per_epoch
+        self.bar = Progress(learner.steps_per_epoch, f"{learner.epoch + 1}/{learner.target_epochs}",
+                            unit="batch", stream=self.stream, every_s=self.every_s,
+                            refresh_s=self.refresh_s)
 
     def on_batch_end(self, learner: Learner, logs: dict) -> None:
-        self.step += 1
-        now = time.perf_counter()
-        if not self.live or now - self.last < self.refresh_s:
+        bar = self.bar
+        if bar is None:
             return
-        self.last = now
-        elapsed = now - self.start
-        if self.total:
-            done = self.step / self.total
-            filled = int(self.width * done)
-            bar = "=" * filled + (">" if filled < self.width else "") + "." * (self.width - filled - 1)
-            eta = elapsed / done - elapsed
-            head = f"{self.step}/{self.total} [{bar}] {_fmt_time(elapsed)}<{_fmt_time(eta)}"
-        else:
-            head = f"{self.step} {_fmt_time(elapsed)}"
-        running = format_logs(learner.running_logs())
-        self.stream.write(f"\r{learner.epoch + 1}/{learner.target_epochs} {head} - {running}\x1b[K")
-        self.stream.flush()
+        # Running metrics cost a device sync: computed only when a line is about to be written.
+        due = time.perf_counter() - bar.last >= (bar.refresh_s if bar.live else bar.every_s)
+        bar.update(1, format_logs(learner.running_logs()) if due else "")
 
     def on_epoch_end(self, learner: Learner, logs: dict) -> None:
-        prefix = "\r" if self.live else ""
         line = f"Epoch {logs['epoch']}/{learner.target_epochs} - {logs.get('time_s', 0):.1f}s"
         rest = format_logs(logs)
-        self.stream.write(f"{prefix}{line}{' - ' + rest if rest else ''}\x1b[K\n" if self.live
-                          else f"{line}{' - ' + rest if rest else ''}\n")
-        self.stream.flush()
+        final = f"{line}{' - ' + rest if rest else ''}"
+        if self.bar is not None:
+            self.bar.close(final)
+        else:
+            self.stream.write(final + "\n")
+            self.stream.flush()

@@ -12,6 +12,7 @@ from torch import distributed as dist
 from torch import nn
 
 from .callbacks import Callback, History, StopTraining
+from .progress import Progress
 from .runtime import get_rng_state, resolve_device, resolve_precision, set_rng_state
 
 Metric = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -92,6 +93,7 @@ class Learner:
         self.stop_reason: str | None = None
         self._running: dict[str, torch.Tensor] = {}
         self._count = 0
+        self.report_progress = False  # evaluate() reports on stderr (a ProgressBar turns this on)
 
     # --- the step ---
     def autocast(self):
@@ -238,12 +240,19 @@ class Learner:
         """Mean loss (if a loss_fn is set) and metrics over `data`, in eval mode."""
         self.model.eval()
         self._reset_running()
+        try:
+            total = len(data)  # type: ignore[arg-type]
+        except TypeError:
+            total = None
+        bar = Progress(total, "evaluate", unit="batch", enabled=self.report_progress, every_s=30.0)
         for batch in data:
+            bar.update()
             x, y = self.to_device(batch)
             with self.autocast():
                 outputs = self.model(x)
                 loss = self.loss_fn(outputs, y) if self.loss_fn else torch.zeros((), device=x.device)
             self._accumulate(loss, outputs, y)
+        bar.close()
         self._sync_running()
         logs = self.running_logs()
         if self.loss_fn is None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .progress import Progress
 from .runtime import get_rng_state, set_rng_state
 
 SUGGESTIONS = ("valley", "steepest", "minimum/10", "blog")
@@ -79,8 +80,9 @@ def suggest(lrs, losses) -> dict[str, float]:
 
 def lr_find(learner, data: Iterable, *, start_lr: float = 1e-7, end_lr: float = 10.0,
             num_steps: int = 100, smooth: float = 0.98, diverge_factor: float = 4.0,
-            suggestion: str = "valley") -> LRFinderResult:
-    """Run the LR range test on `learner` with batches from `data`; the learner is left untouched."""
+            suggestion: str = "valley", progress: bool = False) -> LRFinderResult:
+    """Run the LR range test on `learner` with batches from `data`; the learner is left untouched.
+    `progress` reports the sweep on stderr (engine.progress)."""
     if not 0 < start_lr < end_lr:
         raise ValueError(f"lr_find: need 0 < start_lr < end_lr, got {start_lr} and {end_lr}")
     if num_steps < 5:
@@ -101,6 +103,7 @@ def lr_find(learner, data: Iterable, *, start_lr: float = 1e-7, end_lr: float = 
     gamma = (end_lr / start_lr) ** (1 / (num_steps - 1))
     lrs, raw, smoothed = [], [], []
     avg, best, stopped = 0.0, math.inf, False
+    bar = Progress(num_steps, "LR range test", unit="step", enabled=progress)
     try:
         step, epoch = 0, 0
         while step < num_steps:
@@ -117,6 +120,7 @@ def lr_find(learner, data: Iterable, *, start_lr: float = 1e-7, end_lr: float = 
                 raw.append(loss)
                 smoothed.append(value)
                 step += 1
+                bar.update(1, f"lr {lr:.2e}, loss {value:.4g}")
                 if not math.isfinite(value) or value > diverge_factor * best:
                     stopped = True
                     break
@@ -127,6 +131,7 @@ def lr_find(learner, data: Iterable, *, start_lr: float = 1e-7, end_lr: float = 
                 break
             epoch += 1
     finally:
+        bar.close()
         learner.model.load_state_dict(saved["model"])
         learner.optimizer.load_state_dict(saved["optimizer"])
         learner.scheduler = scheduler

@@ -24,8 +24,11 @@ from ..io import (  # noqa: F401  (re-exported: the engine's public names)
 
 CONFIG = "config.json"
 HISTORY = "history.jsonl"
+STEPS = "steps.jsonl"
 METRICS = "metrics.json"
 CHECKPOINT = "checkpoint.pt"
+# What a checkpoint holds only to continue training (dropped once the run has finished).
+_TRAINING_STATE = ("optimizer", "scheduler", "replay", "target", "generator", "rng")
 
 
 class RunDir:
@@ -104,6 +107,27 @@ class RunDir:
     def append_history(self, row: dict) -> None:
         self.write_history([*self.history(), row])
 
+    # --- steps: running training loss and metrics a few dozen times per epoch (the curves within
+    # an epoch). Appended, not rewritten: a torn last line is skipped on reading. ---
+    def steps(self) -> list[dict]:
+        f = self.path / STEPS
+        if not f.exists():
+            return []
+        rows = []
+        for line in f.read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except ValueError:  # the line a kill cut short
+                continue
+        return rows
+
+    def append_steps(self, row: dict) -> None:
+        with open(self.path / STEPS, "a") as f:
+            f.write(to_json(row, None) + "\n")
+
+    def write_steps(self, rows: list[dict]) -> None:
+        atomic_write_text(self.path / STEPS, "".join(to_json(r, None) + "\n" for r in rows))
+
     # --- checkpoints: the last one only (one per stage when a run trains several networks) ---
     @property
     def checkpoint_path(self) -> Path:
@@ -117,8 +141,32 @@ class RunDir:
         """Every checkpoint file in the folder."""
         return sorted(self.path.glob("checkpoint*.pt"))
 
-    def save_checkpoint(self, state: dict, stage: str | None = None) -> None:
+    def save_checkpoint(self, state: dict, stage: str | None = None, keep_all: bool = False) -> None:
+        """Write the stage's checkpoint over the last one; with `keep_all`, also a copy per epoch
+        (checkpoint[-STAGE]-eN.pt)."""
         atomic_torch_save(state, self.checkpoint_file(stage))
+        if keep_all and "epoch" in state:
+            base = self.checkpoint_file(stage)
+            atomic_torch_save(state, base.with_name(f"{base.stem}-e{int(state['epoch'])}.pt"))
+
+    def slim_checkpoints(self) -> int:
+        """Once a run has finished, keep in each last checkpoint only what uses the trained model
+        (weights, epoch, history, config): the optimizer, scheduler and replay state exist to
+        continue training, which a finished run never does. Returns the bytes saved."""
+        saved = 0
+        for path in self.checkpoints():
+            if path.stem.rsplit("-", 1)[-1].startswith("e") and path.stem.rsplit("-", 1)[-1][1:].isdigit():
+                continue  # --keep-checkpoints all: per-epoch copies stay whole
+            before = path.stat().st_size
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            if state.get("finished"):
+                continue
+            state = {k: v for k, v in state.items() if k not in _TRAINING_STATE}
+            if isinstance(state.get("agent"), dict):
+                state["agent"] = {k: v for k, v in state["agent"].items() if k not in _TRAINING_STATE}
+            atomic_torch_save({**state, "finished": True}, path)
+            saved += before - path.stat().st_size
+        return saved
 
     def load_checkpoint(self, map_location: str | torch.device = "cpu",
                         stage: str | None = None) -> dict | None:

@@ -202,7 +202,8 @@ def run(cfg: CifarConfig, ctx: RunContext, title: str) -> dict:
     history = ctx.fit(s.learner, s.train, cfg.epochs, val_data=s.test if cfg.eval_each_epoch else None)
     train_time_s = time.perf_counter() - start
     if history.rows:
-        plot_history(history.rows, ctx.run_dir.plot_path("curves.png"), f"{title} on CIFAR-10")
+        plot_history(history.rows, ctx.run_dir.plot_path("curves.png"), f"{title} on CIFAR-10",
+                 steps=ctx.run_dir.steps())
     plain = s.learner.evaluate(s.test)
     final = evaluate(s.learner, s.test, tta=True, translate=cfg.tta_translate) if cfg.tta else plain
     epochs_done = s.learner.epoch

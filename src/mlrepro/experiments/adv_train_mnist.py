@@ -115,7 +115,8 @@ def run(cfg: Config, ctx: RunContext) -> dict:
     history = ctx.fit(learner, train_loader, cfg.epochs, val_data=val_loader)
     train_time_s = time.perf_counter() - start
     plot_history(history.rows, ctx.run_dir.plot_path("curves.png"),
-                 f"tf_cnn_mnist, {cfg.method} training at ε = {cfg.eps_linf}")
+                 f"tf_cnn_mnist, {cfg.method} training at ε = {cfg.eps_linf}",
+                 steps=ctx.run_dir.steps())
 
     # --- evaluate: clean and FGSM on the test set, PGD-k on its first eval_limit images ---
     model = learner.model.eval()

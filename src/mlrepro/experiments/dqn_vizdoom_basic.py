@@ -157,7 +157,8 @@ def run(cfg: Config, ctx: RunContext) -> dict:
             train = learning_steps(agent, envs, memory, cfg.steps_per_epoch, epsilon_at=eps_at,
                                    batch_size=cfg.batch_size, learning_starts=cfg.learning_starts,
                                    updates_per_step=cfg.updates_per_step,
-                                   seed=_env_seed(ctx.seed, epoch, False))
+                                   seed=_env_seed(ctx.seed, epoch, False),
+                                   progress=f"epoch {epoch + 1}/{cfg.epochs}" if ctx.verbose else None)
             test_start = time.perf_counter()
             scores = evaluate(greedy_policy(agent, cfg.test_epsilon), envs, cfg.test_episodes,
                               seed=_env_seed(ctx.seed, epoch, True))

@@ -5,7 +5,7 @@ widths (118 M multiply-adds per image) and airbench94's training recipe; the "gp
 bf16, compiled) aims at 94 % in seconds, as airbench reaches 94 % in 3.83 s on an A100. Measured
 figures and how the recipe was tuned: docs/results.md.
 Run:   mlrepro run fast-cifar10 --preset two-threads --threads 2 --seeds 0,1,2
-       mlrepro run fast-cifar10 --seeds 0,1,2        (GPU: --preset gpu)
+       mlrepro run fast-cifar10 --seeds 0,1,2        (GPU: --preset gpu, or gpu-96 for 96 %)
 Quick: mlrepro run fast-cifar10 --quick
 """
 
@@ -51,9 +51,18 @@ PRESETS = {
     "gpu": Preset({"batch_size": 1024, "lr": 1.5, "epochs": 10},
                   "airbench94's batch of 1024 and ~its 10 epochs, bf16 + torch.compile on CUDA",
                   "seconds on a recent GPU"),
+    # airbench96 (the 31-epoch version): lr 9.0 per 1024 examples of summed loss and decay 0.012
+    # per 1024 examples become torch's mean-loss SGD at batch 1024 as for airbench94 above; its LR
+    # falls to 0, ours to lr / 1000 (the schedule's end must be > 0).
+    "gpu-96": Preset({"model": "fast_cifar_96", "epochs": 31, "batch_size": 1024,
+                      "lr": 9.0 * 1024 / 7850.7, "weight_decay": 0.012 / 9.0, "warmup_frac": 0.1,
+                      "lr_end_frac": 1e-3, "crop_pad": 4, "cutout": 12},
+                     "airbench96's network and recipe (≥ 96 % on exact CIFAR-10), bf16 + "
+                     "torch.compile on CUDA", "under a minute on a recent GPU (airbench96: 34.7 s, "
+                     "A100)"),
     "two-threads": Preset({"epochs": 22}, "both cores of a 2-core CPU for one run (--threads 2)",
                           "≈ 25 min on a 2-core CPU"),
-    "quick": Preset({"model": "fast_cifar_small", "epochs": 2, "batch_size": 256, "train_limit": 2048,
+    "quick": Preset({"model": "fast_cifar_small", "epochs": 2, "batch_size": 64, "train_limit": 2048,
                      "test_limit": 1000, "eval_each_epoch": True},
                     "smoke test: a narrower net, 2 epochs on 2,048 images", "seconds"),
 }
@@ -68,4 +77,5 @@ EXPERIMENT = Experiment(
     claim="ours: ≥ 91 % in ≤ 30 min on a 2-core CPU; gpu preset aims at 94 % in seconds "
           "(airbench: 3.83 s, A100)",
     headline=("test_accuracy", "train_time_s", "wall_time_s"), data=_cifar.data_spec,
-    build_model=_cifar.build_model, setup=_cifar.setup)
+    build_model=_cifar.build_model, setup=_cifar.setup,
+    reproduce="mlrepro run fast-cifar10 --preset two-threads --threads 2 --seeds 0,1,2")

@@ -69,7 +69,9 @@ def run(cfg: Config, ctx: RunContext) -> dict:
         d = ((X[:, None, :] - centres[None]) ** 2).sum(-1)
         ax.scatter(X[:, 0], X[:, 1], c=d.argmin(1), s=8, cmap="viridis", alpha=0.7)
         ax.scatter(centres[:, 0], centres[:, 1], c="red", marker="X", s=140, edgecolors="k")
-        ax.set(xlim=(0, 100), ylim=(0, 100), xlabel="Cola C rating", ylabel="Cola P rating", title=title)
+        ax.set(xlim=(0, 100), ylim=(0, 100), xlabel="Cola C rating", title=title)
+    axes[0][0].set_ylabel("Cola P rating")  # one label for the shared scale: none overlaps a neighbour
+    fig.tight_layout()
     save_figure(fig, ctx.run_dir.plot_path("iterations.png"))
 
     return {"inertia": float(km.inertia_), "n_iter": int(km.n_iter_),

@@ -118,7 +118,8 @@ def run(cfg: Config, ctx: RunContext) -> dict:
                       callbacks=[StopAfterSteps(s.info["total_steps"])])
     train_time_s = time.perf_counter() - start
     if history.rows:
-        plot_history(history.rows, ctx.run_dir.plot_path("curves.png"), f"tf_cnn_mnist on {cfg.dataset}")
+        plot_history(history.rows, ctx.run_dir.plot_path("curves.png"), f"tf_cnn_mnist on {cfg.dataset}",
+                 steps=ctx.run_dir.steps())
     test_logs = s.learner.evaluate(s.test)
     return {"test_accuracy": test_logs["accuracy"], "test_loss": test_logs["loss"],
             "val_accuracy": s.learner.evaluate(s.val)["accuracy"], "steps": s.learner.global_step,

@@ -90,7 +90,8 @@ def run(cfg: Config, ctx: RunContext) -> dict:
         model.fit(x_train, y_train, epochs=cfg.epochs, batch_size=cfg.batch_size, verbose=0,
                   callbacks=callbacks, initial_epoch=initial_epoch)
     rows = ctx.run_dir.history()
-    plot_history(rows, ctx.run_dir.plot_path("curves.png"), f"Keras post's convnet on {cfg.dataset}")
+    plot_history(rows, ctx.run_dir.plot_path("curves.png"), f"Keras post's convnet on {cfg.dataset}",
+                 steps=ctx.run_dir.steps())
 
     loss, accuracy = model.evaluate(x_test, y_test, batch_size=1000, verbose=0)
     return {"test_accuracy": accuracy, "test_loss": loss, "train_accuracy": rows[-1]["accuracy"],

@@ -75,7 +75,8 @@ def setup(cfg: Config, ctx: RunContext) -> Setup:
 def run(cfg: Config, ctx: RunContext) -> dict:
     s = setup(cfg, ctx)
     history = ctx.fit(s.learner, s.train, cfg.epochs, val_data=s.val)
-    plot_history(history.rows, ctx.run_dir.plot_path("curves.png"), f"mlp_mnist on {cfg.dataset}")
+    plot_history(history.rows, ctx.run_dir.plot_path("curves.png"), f"mlp_mnist on {cfg.dataset}",
+                 steps=ctx.run_dir.steps())
     test_logs = s.learner.evaluate(s.test)
     return {"test_accuracy": test_logs["accuracy"], "test_loss": test_logs["loss"],
             "val_accuracy": history.rows[-1]["val_accuracy"], "epochs": s.learner.epoch,

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from ..engine.progress import Progress
 from .dqn import DQN
 from .replay import NStepTransitions, ReplayMemory
 
@@ -26,7 +27,8 @@ def finished_episodes(info: dict) -> list[tuple[int, float, int]]:
 
 def learning_steps(agent: DQN, envs, memory: ReplayMemory, n_steps: int, *,
                    epsilon_at: Callable[[int], float], batch_size: int, learning_starts: int,
-                   updates_per_step: float = 1.0, seed: int | None = None) -> dict:
+                   updates_per_step: float = 1.0, seed: int | None = None,
+                   progress: str | None = None) -> dict:
     """`n_steps` ε-greedy transitions from freshly reset `envs` into `memory`, learning as they come.
 
     Transitions are stored as `agent.n_step`-step ones (those of the episodes still running at the
@@ -37,6 +39,7 @@ def learning_steps(agent: DQN, envs, memory: ReplayMemory, n_steps: int, *,
 
     Args:
         epsilon_at: ε for the k-th transition of this call (k counts all environments).
+        progress: a label to report progress under on stderr (engine.progress), or None.
     Returns:
         scores and lengths of the episodes that ended, mean loss, updates and steps made, seconds.
     """
@@ -47,6 +50,7 @@ def learning_steps(agent: DQN, envs, memory: ReplayMemory, n_steps: int, *,
     transitions = NStepTransitions(n, agent.n_step, agent.gamma)
     scores, lengths = [], []
     loss_sum, n_updates, credit, steps = torch.zeros(()), 0, 0.0, 0
+    bar = Progress(n_steps, progress or "", unit="step", enabled=progress is not None)
 
     def learn() -> None:
         nonlocal loss_sum, n_updates, credit
@@ -80,6 +84,8 @@ def learning_steps(agent: DQN, envs, memory: ReplayMemory, n_steps: int, *,
             lengths.append(length)
         obs = next_obs
         steps += n
+        bar.update(n, f"{len(scores)} episodes" if scores else "")
+    bar.close()
     return {"scores": scores, "lengths": lengths, "steps": steps, "updates": n_updates,
             "loss": (loss_sum / max(n_updates, 1)).item(), "time_s": time.perf_counter() - start}
 
