@@ -347,6 +347,12 @@ def test_full_cifar10_jpeg_copy(full_data):
     mean = train.images.sum(dim=(0, 2, 3), dtype=torch.float64) / (50000 * 32 * 32 * 255)
     assert mean.tolist() == pytest.approx([0.4913, 0.4821, 0.4465], abs=5e-4)
     assert not train.is_sample and train.mean == (0.4914, 0.4822, 0.4465)
+    prov = train.provenance_dict()
+    assert (prov["format"], prov["lossy"], prov["n"]) == ("image-archive", True, 50000)
+    assert prov["files"] == [{
+        "path": str(full_data / "cifar-10-jpeg" / "cifar-10-jpeg.tar.gz"), "size": 19437917,
+        "sha256": "50c8d948fcc8db1d836d41055ad11e49a03b4e6a9eb95c64e43dd793412333a3",
+        "verified": False}]  # a home-made copy: no published checksum vouches for it
 
 
 # --- download ---

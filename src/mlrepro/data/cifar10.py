@@ -12,6 +12,7 @@ and integer arrays whose shape and size it checked first.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import hashlib
 import io
 import os
@@ -577,18 +578,28 @@ def _check_classes(found: set[str], where: str) -> None:
                         f"classes {list(CLASSES)}")
 
 
+@contextlib.contextmanager
+def _bombs_are_errors():
+    # PIL warns (on stderr) about images over 89 M pixels and raises over twice that; either
+    # way the file is not a CIFAR-10 image. Set once per folder, not per image (it is slow).
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        yield
+
+
 def _decode(blob: bytes, where: str) -> tuple[np.ndarray, bool]:
     """One 32x32 image as (32, 32, 3) uint8, and whether it was a JPEG. The size is checked from
-    the header, before any pixel is decoded, so a decompression bomb stops there."""
+    the header, before any pixel is decoded, so a decompression bomb stops there. Call it inside
+    `_bombs_are_errors()`."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(blob), formats=("JPEG", "PNG"))
-            if im.size != (32, 32):
-                raise DataError(f"{where}: image is {im.size[0]}x{im.size[1]}, expected 32x32")
-            im.load()
-            jpeg = im.format == "JPEG"
-            pixels = np.asarray(im if im.mode == "RGB" else im.convert("RGB"))
+        im = Image.open(io.BytesIO(blob), formats=("JPEG", "PNG"))
+        if im.size != (32, 32):
+            raise DataError(f"{where}: image is {im.size[0]}x{im.size[1]}, expected 32x32")
+        im.load()
+        jpeg = im.format == "JPEG"
+        # A copy that owns its memory: asarray would keep the whole decoded image object alive
+        # per picture (about 25 kB each, 1.5 GB for CIFAR-10).
+        pixels = np.array(im if im.mode == "RGB" else im.convert("RGB"), dtype=np.uint8)
     except DataError:
         raise
     except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError,
@@ -614,20 +625,27 @@ def _read_image_dir(split_dir: Path, files: list[Path]
         raise DataError(f"{split_dir}: {len(files):,} images, more than the {MAX_IMAGES:,} "
                         f"CIFAR-10 has")
     items, manifest, lossy = [], [], False
-    for path in files:
-        f, _ = open_data_file(path, MAX_IMAGE_BYTES, "a 32x32 image file can be")
-        with f:
-            reader = DigestReader(f, path, MAX_IMAGE_BYTES)
-            blob = reader.read_all()
-        pixels, jpeg = _decode(blob, str(path))
-        lossy |= jpeg
-        items.append((path.parent.name, path.name, pixels))
-        manifest.append((path.relative_to(split_dir).as_posix(), reader.count, reader.sha256))
+    with _bombs_are_errors():
+        for path in files:
+            pixels, jpeg, entry = _read_image_file(path, split_dir)
+            lossy |= jpeg
+            items.append((path.parent.name, path.name, pixels))
+            manifest.append(entry)
     images, labels = _stack(items, str(split_dir))
     manifest.sort()
     record = FileRecord(path=str(split_dir), size=sum(m[1] for m in manifest),
                         sha256=manifest_sha256(manifest), verified=False, count=len(manifest))
     return images, labels, record, lossy
+
+
+def _read_image_file(path: Path, split_dir: Path) -> tuple[np.ndarray, bool, tuple[str, int, str]]:
+    """(pixels, is JPEG, manifest entry) of one loose image file."""
+    f, _ = open_data_file(path, MAX_IMAGE_BYTES, "a 32x32 image file can be")
+    with f:
+        reader = DigestReader(f, path, MAX_IMAGE_BYTES)
+        blob = reader.read_all()
+    pixels, jpeg = _decode(blob, str(path))
+    return pixels, jpeg, (path.relative_to(split_dir).as_posix(), reader.count, reader.sha256)
 
 
 def _read_image_archive(archive: Path, expected_sha256: str | None
@@ -637,7 +655,7 @@ def _read_image_archive(archive: Path, expected_sha256: str | None
     entries: dict[str, list[tuple[str, str, np.ndarray]]] = {}
     count, lossy = 0, False
     with TarStream(archive, max_file_bytes=MAX_IMAGE_ARCHIVE_BYTES,
-                   max_tar_bytes=MAX_IMAGE_TAR_BYTES) as tar:
+                   max_tar_bytes=MAX_IMAGE_TAR_BYTES) as tar, _bombs_are_errors():
         for member in tar:
             parts = member.name.split("/")
             if not (len(parts) >= 3 and parts[-3] in SPLITS
