@@ -216,7 +216,8 @@ def load_cached(name: str, split: str, key: str, image_shape: tuple[int, int, in
                 or labels.dtype != np.int64 or labels.shape != (n,)):
             return None  # stale or damaged: rebuilt and overwritten by the caller
         files = tuple(FileRecord.from_dict(d) for d in meta["files"])
-        if len(files) != len(paths) or not isinstance(meta["format"], str):
+        if (len(files) != len(paths) or not isinstance(meta["format"], str)
+                or not isinstance(meta["lossy"], bool)):
             return None
         meta["files"] = tuple(dataclasses.replace(f, path=p) for f, p in zip(files, paths))
         return np.array(images), np.array(labels), meta
