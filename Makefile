@@ -52,7 +52,7 @@ else:
 endef
 export TORCH_SOURCE
 
-.PHONY: demo test test-slow bench results-table lint dist clean
+.PHONY: demo test test-slow bench gpu-evidence results-table lint dist clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -91,6 +91,15 @@ test-slow: $(VENV)/.dev  ## the long reproductions marked slow
 bench: $(VENV)/.dev  ## side-by-side benchmarks against peers
 	$(PIP) install -q $(CONSTRAINTS) -e ".[keras-bench]"
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# On one CUDA GPU: the GPU results within a wall-time budget (benchmarks/gpu_evidence.py; docs/results.md,
+# "GPU evidence"). No install step, so it also runs where nothing can be installed: the python3 (and
+# its CUDA torch) of the machine, or .venv's where there is one; mlrepro comes from src/.
+#   make gpu-evidence GPU_EVIDENCE_ARGS="--export DIR"      # also copy evidence.json + a bundle to DIR
+#   make gpu-evidence GPU_EVIDENCE_ARGS=--smoke             # every stage at toy scale on the CPU
+GPU_PYTHON ?= $(if $(wildcard $(BIN)/python),$(BIN)/python,python3)
+gpu-evidence:  ## the GPU stages, time-boxed, in one command
+	PYTHONPATH=src $(GPU_PYTHON) benchmarks/gpu_evidence.py $(GPU_EVIDENCE_ARGS)
 
 results-table: $(VENV)/.base  ## regenerate the README's results table from results/*.json
 	$(BIN)/mlrepro report --results-dir results --readme README.md

@@ -89,3 +89,49 @@ def fast_cifar(widths: tuple[int, int, int] = (64, 256, 256), **kw) -> FastCifar
 def fast_cifar_small(**kw) -> FastCifarNet:
     """Widths (32, 128, 128): 33 M multiply-adds per image (the smoke tests' network)."""
     return FastCifarNet((32, 128, 128), **kw)
+
+
+class ResidualGroup(nn.Module):
+    """airbench96's group: conv → max-pool → BN → GELU, then conv → BN → GELU → conv → BN added to
+    the group's first activation, → GELU (a residual over the last two convolutions)."""
+
+    def __init__(self, in_ch: int, out_ch: int, bn_scale: bool = False, dirac: bool = True):
+        super().__init__()
+        opts = {"bn_scale": bn_scale, "dirac": dirac}
+        self.head = nn.Sequential(*conv_bn(in_ch, out_ch, True, **opts))
+        # The last conv → BN stops before its GELU, which comes after the sum.
+        self.body = nn.Sequential(*conv_bn(out_ch, out_ch, False, **opts),
+                                  *conv_bn(out_ch, out_ch, False, **opts)[:-1])
+        self.act = nn.GELU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, in, H, W) → (B, out, H/2, W/2)
+        x = self.head(x)
+        return self.act(x + self.body(x))
+
+
+class FastCifarResNet(FastCifarNet):
+    """airbench96's network: FastCifarNet's whitening layer, head and forward, with three
+    convolutions per group and a residual over the last two (`ResidualGroup`).
+
+    Forward cost for 32×32 inputs at widths (128, 512, 512): ≈ 615 M multiply-adds per image.
+    """
+
+    def __init__(self, widths: tuple[int, int, int] = (128, 512, 512), whiten_width: int = 24,
+                 **kw):
+        super().__init__(widths, whiten_width, **kw)
+        opts = {"bn_scale": kw.get("bn_scale", False), "dirac": kw.get("dirac", True)}
+        w1, w2, w3 = widths
+        self.features = nn.Sequential(  # replaces FastCifarNet's two-conv groups
+            nn.GELU(),
+            ResidualGroup(whiten_width, w1, **opts),  # (B, w1, 15, 15)
+            ResidualGroup(w1, w2, **opts),  # (B, w2, 7, 7)
+            ResidualGroup(w2, w3, **opts),  # (B, w3, 3, 3)
+            nn.MaxPool2d(3),  # (B, w3, 1, 1)
+        )
+
+
+@register_model
+def fast_cifar_96(widths: tuple[int, int, int] = (128, 512, 512), **kw) -> FastCifarResNet:
+    """airbench96's widths (128, 512, 512) and residual groups: 615 M multiply-adds per image
+    (fast-cifar10's gpu-96 preset)."""
+    return FastCifarResNet(tuple(widths), **kw)
