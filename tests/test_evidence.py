@@ -271,3 +271,20 @@ def test_dry_run_checks_without_making_anything(capsys, tmp_path):
                        "--out", tmp_path / "runs", "--results-dir", tmp_path / "results")
     assert code == 0 and "would run mnist-cnn (preset tutorial) with seeds 0,1,2" in out
     assert tree(tmp_path) == []
+
+
+def test_resume_accepts_the_same_files_in_a_moved_folder(capsys, tmp_path, monkeypatch, data_dir):
+    if data_dir is None:
+        pytest.skip("needs the full MNIST")
+    first, moved = tmp_path / "d1", tmp_path / "d2"
+    shutil.copytree(Path(data_dir) / "mnist", first / "mnist")
+    kill_after_checkpoints(monkeypatch, 1)
+    assert cli(capsys, "run", "mnist-mlp", "--quick", "--data-dir", first, "--out", tmp_path / "runs",
+               "-q")[0] == 130
+    (run,) = (tmp_path / "runs" / "mnist-mlp").iterdir()
+    first.rename(moved)
+    code, _, err = cli(capsys, "run", "--resume", run, "-q")
+    one_line_error(code, err, "mnist")  # the recorded folder is gone
+    assert cli(capsys, "run", "--resume", run, "--data-dir", moved, "-q")[0] == 0
+    recorded = json.loads((run / "config.json").read_text())["data"]["mnist/train"]
+    assert recorded["files"][0]["sha256"]  # what was read is recorded file by file

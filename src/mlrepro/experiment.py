@@ -188,10 +188,13 @@ class RunContext:
             strict = {"allow_sample": False} if self.full_data_only else {}
             ds = load_dataset(dataset, split, self.data_dir, **strict)
             prov = provenance_of(ds)
+            if self.config.get("data_dir_from") and not ds.is_sample:
+                prov["data_dir_from"] = self.config["data_dir_from"]  # where the user named it
             before = recorded.get(key)
-            if before is not None and before != prov:
+            if before is not None and content_of(before) != content_of(prov):
                 raise DataError(f"{key}: the data differ from what this run read before "
-                                f"({_first_difference(before, prov)}); a resumed run must read the same data")
+                                f"({_first_difference(content_of(before), content_of(prov))}); a "
+                                "resumed run must read the same data")
             if ds.is_sample:
                 self.note(f"used the bundled {len(ds)}-image {ds.name} {ds.split} sample; "
                           "point --data-dir or MLREPRO_DATA at the full data")
@@ -274,6 +277,16 @@ def provenance_of(ds) -> dict:
         return {"dataset": ds.name, "split": ds.split, "source": ds.source, "sample": ds.is_sample,
                 "n": len(ds)}
     return dict(prov.to_dict() if hasattr(prov, "to_dict") else prov)
+
+
+def content_of(prov: Any) -> Any:
+    """Provenance without where the files lie: moving a data folder does not change the data."""
+    if isinstance(prov, dict):
+        return {k: content_of(v) for k, v in prov.items()
+                if k not in ("path", "data_dir", "data_dir_from", "source")}
+    if isinstance(prov, list):
+        return [content_of(v) for v in prov]
+    return prov
 
 
 def _first_difference(a: Any, b: Any, path: str = "") -> str:

@@ -30,7 +30,10 @@ def plot_history(rows: Sequence[dict], path: str | os.PathLike, title: str = "",
 
     With `steps` (the run folder's steps.jsonl rows) the training curve is drawn within epochs,
     so a one- or two-epoch run shows a curve rather than a dot; validation stays one point per epoch.
+    A run stopped inside its first epoch has no rows: then there is no figure.
     """
+    if not rows:
+        return
     epochs = [r["epoch"] for r in rows]
     metric_keys = [k for k in rows[0] if k not in ("epoch", "lr", "time_s", "stage") and not k.startswith("val_")]
     fig, axes = plt.subplots(1, len(metric_keys), figsize=(4.5 * len(metric_keys), 3.4), squeeze=False)

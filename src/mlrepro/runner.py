@@ -31,7 +31,7 @@ from . import __version__
 from .engine import RunDir
 from .engine.runtime import hardware_info, init_distributed, resolve_device, seed_everything
 from .errors import ConfigError, DataError, RunInterrupted
-from .experiment import Experiment, RunContext
+from .experiment import Experiment, RunContext, content_of
 from .experiments import get_experiment
 from .io import atomic_write_json
 from .tracking import Tracker, guarded, tracker_for_resume
@@ -99,16 +99,6 @@ def _read_json(path: Path, what: str) -> dict:
         return json.loads(path.read_text())
     except (OSError, ValueError) as e:
         raise ConfigError(f"{path}: cannot read {what} ({e.__class__.__name__}: {e})") from None
-
-
-def _content(prov: Any) -> Any:
-    """Provenance without where the files lie: moving a data folder does not change the data."""
-    if isinstance(prov, dict):
-        return {k: _content(v) for k, v in prov.items()
-                if k not in ("path", "data_dir", "data_dir_from", "source")}
-    if isinstance(prov, list):
-        return [_content(v) for v in prov]
-    return prov
 
 
 def used_sample(record: dict, metrics: dict | None = None) -> bool:
@@ -320,7 +310,7 @@ def _differences(old: dict, new: dict) -> list[str]:
         out.append("config (" + ", ".join(changed[:4]) + ("…" if len(changed) > 4 else "") + ")")
     if "data" not in old:
         out.append("data (the existing file records none)")
-    elif "data" in new and _content(old["data"]) != _content(new["data"]):
+    elif "data" in new and content_of(old["data"]) != content_of(new["data"]):
         out.append("data")
     if "seeds" in new and old.get("seeds") != new["seeds"]:
         out.append(f"seeds {old.get('seeds')} vs {new['seeds']}")
@@ -456,7 +446,7 @@ def aggregate_runs(run_dirs: list[str | os.PathLike], *, results_dir: str | os.P
             if rec.get(key) != first.get(key):
                 raise ConfigError(f"aggregate: {d} differs from {run_dirs[0]} in its {key} "
                                   f"({rec.get(key)!r} vs {first.get(key)!r}); aggregate like runs only")
-        if _content(rec.get("data")) != _content(first.get("data")):
+        if content_of(rec.get("data")) != content_of(first.get("data")):
             raise ConfigError(f"aggregate: {d} read other data than {run_dirs[0]}; aggregate like "
                               "runs only")
     seeds = [rec["seed"] for rec in records]

@@ -212,9 +212,11 @@ class ProgressBar(Callback):
     running metrics; elsewhere one line every `every_s` seconds within an epoch; and one Keras-like
     line per epoch either way."""
 
-    def __init__(self, stream: TextIO | None = None, refresh_s: float = 0.25, every_s: float = 30.0):
+    def __init__(self, stream: TextIO | None = None, refresh_s: float = 0.25, every_s: float = 30.0,
+                 live: bool | None = None):
         self.stream = stream if stream is not None else sys.stderr
         self.refresh_s, self.every_s = refresh_s, every_s
+        self.live = live  # None: live exactly when the stream is a terminal; False: epoch lines only
         self.bar: Progress | None = None
 
     def on_fit_begin(self, learner: Learner) -> None:
@@ -224,6 +226,8 @@ class ProgressBar(Callback):
         self.bar = Progress(learner.steps_per_epoch, f"{learner.epoch + 1}/{learner.target_epochs}",
                             unit="batch", stream=self.stream, every_s=self.every_s,
                             refresh_s=self.refresh_s)
+        if self.live is False:
+            self.bar.live, self.bar.every_s = False, float("inf")
 
     def on_batch_end(self, learner: Learner, logs: dict) -> None:
         bar = self.bar

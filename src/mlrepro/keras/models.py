@@ -312,8 +312,8 @@ class Sequential:
         # checkpoints) have already seen the epoch.
         cbs: list[EngineCallback] = [*engine_cbs, KerasCallbacks(self, keras_cbs, params)]
         if verbose:
-            bar = ProgressBar(stream=sys.stdout)
-            bar.live = bar.live and verbose in (1, "auto")  # verbose=2: one line per epoch only
+            # verbose=2: one line per epoch only
+            bar = ProgressBar(stream=sys.stdout, live=None if verbose in (1, "auto") else False)
             cbs.insert(0, bar)
         self.stop_training = False
         learner.fit(train, learner.epoch + epochs - initial_epoch, val_data=val_loader, callbacks=cbs)
