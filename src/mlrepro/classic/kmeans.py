@@ -36,12 +36,11 @@ How an iteration stays cheap (N points, d features, k clusters):
   does; the GEMM expansion would lose float32 precision for tight clusters.
 
 Memory beyond X itself (float32 X): per sample a label (8 bytes), the two bounds (8), the squared
-norm (4) and a flag (1), plus up to 8 for the indices of the points that are scanned or move, up to
-16 for the bounds' temporaries, 12 during k-means++ and 8 for the best run's labels when n_init > 1
--- at most about 55 bytes per sample;
-per block of rows, a ``(chunk_size, k)`` distance block and ``(chunk_size, d)`` row copies per
-thread. The N x k distance matrix is never formed. Measured on 10M x 16 float32 (610 MiB), k = 64:
-peak extra resident memory 240 MiB with init="random", 280 MiB with k-means++. The default
+norm (4) and a flag (1), plus up to 8 for the indices of the points that are scanned or move, 12
+during k-means++ and 8 for the best run's labels when n_init > 1 -- at most about 45 bytes per
+sample; per block of rows, a ``(chunk_size, k)`` distance block and ``(chunk_size, d)`` row copies
+per thread. The N x k distance matrix is never formed. Measured on 10M x 16 float32 (610 MiB),
+k = 64: peak extra resident memory 275 MiB with init="random", 270 MiB with k-means++. The default
 `chunk_size` makes the distance block 2 MiB, which measured fastest on a 2-core EPYC (1 MiB L2
 per core, 32 MiB L3).
 """
@@ -299,24 +298,42 @@ class _Shard:
         L.upper[self.lo : self.hi] = torch.inf  # no bounds yet: the next step scans every row
         L.lower[self.lo : self.hi] = 0.0
 
-    def prune(self, shifts: _Shifts, margin) -> torch.Tensor:
-        """Rows whose label may change in this step (Hamerly, 2010). Every row keeps an upper
-        bound u on the distance to its centre and a lower bound l on the distance to any other
-        centre; when centres move by s_j, u grows by s_label and l shrinks by max_j s_j. A row
-        whose GEMM distances provably still rank its centre first (u^2 + 2E < l^2, E the
-        rounding bound of one GEMM distance) would be left alone by a full scan, so it is
-        skipped. Returns a bool mask over the shard's rows."""
-        L, lo, hi = self.lloyd, self.lo, self.hi
-        u, lw = L.upper[lo:hi], L.lower[lo:hi]
-        torch.add(u, shifts.each[L.labels[lo:hi]], out=u).mul_(1 + _ROUND)
-        lw.sub_(shifts.max).clamp_min_(0.0).mul_(1 - _ROUND)
+    def prune(self, shifts: _Shifts, margin) -> int:
+        """Flag (in `moved`) the rows whose label may change in this step (Hamerly, 2010);
+        returns how many. Every row keeps an upper bound u on the distance to its centre and a
+        lower bound l on the distance to any other centre; when centres move by s_j, u grows by
+        s_label and l shrinks by max_j s_j. A row whose GEMM distances provably still rank its
+        centre first (u^2 + 2E < l^2, E the rounding bound of one GEMM distance) would be left
+        alone by a full scan, so it is not flagged."""
+        L = self.lloyd
         a, b, c = margin
-        sqn = L.rows.sq_norms[lo:hi]
-        test = torch.sqrt(sqn).mul_(b).add_(a).add_(sqn, alpha=c).addcmul_(u, u)  # u^2 + 2E
-        return test.mul_(1 + 4 * _ROUND) >= lw * lw
+        n_flagged = 0
+        for s, e in L.rows.blocks(self.lo, self.hi):  # streaming blocks: O(block) temporaries
+            u, lw = L.upper[s:e], L.lower[s:e]
+            torch.add(u, shifts.each[L.labels[s:e]], out=u).mul_(1 + _ROUND)
+            lw.sub_(shifts.max).clamp_min_(0.0).mul_(1 - _ROUND)
+            sqn = L.rows.sq_norms[s:e]
+            test = torch.sqrt(sqn).mul_(b).add_(a).add_(sqn, alpha=c).addcmul_(u, u)  # u^2 + 2E
+            flags = torch.ge(test.mul_(1 + 4 * _ROUND), lw.square(), out=L.moved[s:e])
+            n_flagged += int(flags.sum())
+        return n_flagged
+
+    def _to_bounds(self, index, margin) -> None:
+        """upper/lower at `index` (a slice or indices) hold raw GEMM values: the distance term
+        at the own centre and the smallest at any other; turn them into bounds on distances."""
+        a, b, c = margin
+        L = self.lloyd
+        sqn = L.rows.sq_norms[index]
+        half_e = torch.sqrt(sqn).mul_(b / 2).add_(a / 2).add_(sqn, alpha=c / 2)
+        u = L.upper[index].add_(sqn).add_(half_e).clamp_min_(0.0).sqrt_().mul_(1 + _ROUND)
+        lw = L.lower[index].add_(sqn).sub_(half_e).clamp_min_(0.0).sqrt_().mul_(1 - _ROUND)
+        if isinstance(index, slice):
+            return  # the in-place ops above wrote through the views
+        L.upper[index] = u
+        L.lower[index] = lw
 
     def scan(self, neg2ct, bias, margin, candidates=None) -> torch.Tensor:
-        """GEMM distances for every row, or only for the rows in the bool mask `candidates`:
+        """GEMM distances for every row, or only for the rows at `candidates` (indices):
         whether another centre is strictly nearer than the current one (ties keep the current
         label), and fresh bounds. Returns the indices of the rows flagged to move."""
         L, lo, hi = self.lloyd, self.lo, self.hi
@@ -329,14 +346,14 @@ class _Shard:
                 torch.amin(dist, 1, out=other)  # nearest other centre
                 torch.gt(cur, other, out=moved)
             self.n_scanned = hi - lo
+            for s, e in rows.blocks(lo, hi):
+                self._to_bounds(slice(s, e), margin)
             flagged = L.moved[lo:hi].nonzero()[:, 0].add_(lo)
-            scanned = slice(lo, hi)
         else:
-            scanned = candidates.nonzero()[:, 0].add_(lo)
-            self.n_scanned = scanned.numel()
+            self.n_scanned = candidates.numel()
             parts = []
-            for s in range(0, scanned.numel(), c):
-                index = scanned[s : s + c]
+            for s in range(0, candidates.numel(), c):
+                index = candidates[s : s + c]
                 m = index.numel()
                 xb = rows.gemm_rows(index, out=self.xbuf[:m])
                 dist = torch.addmm(bias, xb, neg2ct, out=self.dbuf[:m])  # (m, k)
@@ -346,16 +363,9 @@ class _Shard:
                 other = torch.amin(dist, 1)
                 L.upper[index] = cur
                 L.lower[index] = other
+                self._to_bounds(index, margin)
                 parts.append(index[cur > other])
-            flagged = torch.cat(parts) if parts else scanned
-        # raw GEMM values -> bounds on true distances
-        a, b, c2 = margin
-        sqn = rows.sq_norms[scanned]
-        two_e = torch.sqrt(sqn).mul_(b).add_(a).add_(sqn, alpha=c2)
-        u = (L.upper[scanned] + sqn).add_(two_e, alpha=0.5).clamp_min_(0.0).sqrt_()
-        lw = (L.lower[scanned] + sqn).sub_(two_e, alpha=0.5).clamp_min_(0.0).sqrt_()
-        L.upper[scanned] = u.mul_(1 + _ROUND)
-        L.lower[scanned] = lw.mul_(1 - _ROUND)
+            flagged = torch.cat(parts) if parts else candidates
         L.lower[flagged] = 0.0  # a row that moves is scanned again in the next step
         return flagged
 
@@ -364,9 +374,10 @@ class _Shard:
         inertia), all on this shard's rows, so shards never wait for each other in a step."""
         candidates = None
         if shifts is not None:
-            candidates = self.prune(shifts, margin)
-            if int(candidates.sum()) > _DENSE_FRACTION * (self.hi - self.lo):
-                candidates = None  # most rows: contiguous blocks beat gathered rows
+            n_flagged = self.prune(shifts, margin)
+            if n_flagged <= _DENSE_FRACTION * (self.hi - self.lo):
+                # few rows: gather them; most rows: contiguous blocks beat gathered rows
+                candidates = self.lloyd.moved[self.lo : self.hi].nonzero()[:, 0].add_(self.lo)
         flagged = self.scan(neg2ct, bias, margin, candidates)
         n_changed = self.relabel(flagged, neg2ct, bias, track_sums)
         if exact_centers is None:
