@@ -198,9 +198,9 @@ def _find(root: Path, split: str) -> tuple[tuple[str, Path] | None, list[str], s
     if split_dir.is_dir():
         return ("image-folder", split_dir), [], None
     archives = (root / JPEG_DIR / JPEG_ARCHIVE, root / JPEG_ARCHIVE)
-    for archive in archives:
-        if archive.is_file():
-            return ("image-archive", archive), [], None
+    for packed in archives:
+        if packed.is_file():
+            return ("image-archive", packed), [], None
     if os.path.lexists(split_dir):
         problems.append(problem_with(split_dir) or f"{split_dir} is a file, expected a folder")
     problems += [problem_with(p) for p in archives if os.path.lexists(p)]
@@ -282,7 +282,7 @@ def _read_file(path: Path, max_bytes: int, what: str, check_size=None
             check_size(size)
         reader = DigestReader(f, path, max_bytes, md5=True)
         data = reader.read_all()
-    verified = _verified(str(path), path.name, reader.md5)
+    verified = reader.md5 is not None and _verified(str(path), path.name, reader.md5)
     return data, FileRecord(path=str(path), size=reader.count, sha256=reader.sha256,
                             verified=verified, md5=reader.md5)
 
@@ -344,9 +344,9 @@ def _read_pickle_batches(path: Path, split: str, archive: bool
             raise DataError(f"{sources[n]}: expected 'data' as uint8 (N, 3072) with N = {rows}, "
                             f"got {got}")
         if not isinstance(batch_labels, (list, np.ndarray)) or len(batch_labels) != rows:
-            got = len(batch_labels) if isinstance(batch_labels, list) else type(batch_labels)
+            found = len(batch_labels) if isinstance(batch_labels, list) else type(batch_labels)
             raise DataError(f"{sources[n]}: expected 'labels' as a list of {rows} integers, "
-                            f"got {got}")
+                            f"got {found}")
         try:
             batch_labels = np.asarray(batch_labels, dtype=np.int64)
         except (TypeError, ValueError, OverflowError):
@@ -487,12 +487,12 @@ def _check_opcodes(data: bytes, source: str, max_ops: int) -> None:
                                 f"CIFAR-10 batch has")
             if op.name not in _OPCODES:
                 raise DataError(f"{source}: refusing pickle opcode {op.name} at byte {pos}")
-            if op.name == "PROTO" and arg > 3:
+            if op.name == "PROTO" and isinstance(arg, int) and arg > 3:
                 raise DataError(f"{source}: pickle protocol {arg}; CIFAR-10 batches are protocol 2")
-            if op.name in _MEMO_OPCODES and not 0 <= int(arg) < max_ops:
+            if op.name in _MEMO_OPCODES and not (isinstance(arg, int) and 0 <= arg < max_ops):
                 raise DataError(f"{source}: pickle memo index {arg} out of range")
             if op.name == "GLOBAL":
-                module, _, name = arg.partition(" ")
+                module, _, name = str(arg).partition(" ")
                 if (module, name) not in _GLOBALS:
                     raise DataError(f"refusing to unpickle {module}.{name} from {source}")
     except DataError:

@@ -96,11 +96,11 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
 
 
 def _cache_root() -> Path:
-    path = os.environ.get("MLREPRO_CACHE") or None
-    if path is None:
+    named = os.environ.get("MLREPRO_CACHE") or None
+    if named is None:
         base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-        path = Path(base) / "mlrepro"
-    return Path(path).expanduser().absolute()
+        return (Path(base) / "mlrepro").expanduser().absolute()
+    return Path(named).expanduser().absolute()
 
 
 def cache_dir() -> Path:

@@ -11,13 +11,14 @@ import contextlib
 import fcntl
 import gzip
 import hashlib
+import io
 import os
 import stat
 import tarfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from mlrepro.errors import DataError
 
@@ -125,7 +126,12 @@ class DigestReader:
 
 def is_gzip(f: BinaryIO) -> bool:
     """Whether a buffered file starts with gzip's magic bytes (told by content, not by name)."""
-    return f.peek(2)[:2] == b"\x1f\x8b"
+    return peek(f, 2) == b"\x1f\x8b"
+
+
+def peek(f: BinaryIO, n: int) -> bytes:
+    """The next n bytes of a buffered file (an io.BufferedReader), without consuming them."""
+    return cast(io.BufferedReader, f).peek(n)[:n]
 
 
 class BoundedStream:
@@ -183,9 +189,10 @@ class TarStream:
         self.path = path
         self._file, self.size = open_data_file(path, max_file_bytes, what)
         self.raw = DigestReader(self._file, path, max_file_bytes, md5)
-        self._gz = gzip.GzipFile(fileobj=self.raw, mode="rb") if is_gzip(self._file) else None
+        self._gz = (gzip.GzipFile(fileobj=cast(BinaryIO, self.raw), mode="rb") if is_gzip(self._file)
+                    else None)
         self._stream = BoundedStream(self._gz or self.raw, max_tar_bytes, f"{path} (unpacked)")
-        self._tar = None
+        self._tar: tarfile.TarFile | None = None
 
     def __enter__(self):
         return self
@@ -195,9 +202,10 @@ class TarStream:
 
     def __iter__(self) -> Iterator[tarfile.TarInfo]:
         with decompression_errors(self.path):
-            self._tar = tarfile.open(  # noqa: SIM115 (closed with the file in __exit__)
-                fileobj=self._stream, mode="r|", tarinfo=_BoundedTarInfo)
-            yield from self._tar
+            tar = tarfile.open(  # noqa: SIM115 (closed with the file in __exit__)
+                fileobj=cast(BinaryIO, self._stream), mode="r|", tarinfo=_BoundedTarInfo)
+            self._tar = tar
+            yield from tar
 
     def read(self, member: tarfile.TarInfo, max_bytes: int) -> bytes:
         """The data of the member the iteration is at, refused if over max_bytes."""
@@ -208,7 +216,10 @@ class TarStream:
             raise DataError(f"{where} is {member.size:,} bytes, more than the {max_bytes:,} bytes "
                             f"it can be")
         with decompression_errors(self.path):
-            data = self._tar.extractfile(member).read()
+            extracted = self._tar.extractfile(member) if self._tar is not None else None
+            if extracted is None:
+                raise DataError(f"{where}: cannot be read from the archive")
+            data = extracted.read()
         if len(data) != member.size:
             raise DataError(f"{where}: truncated member ({len(data):,} of {member.size:,} bytes)")
         return data

@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO, cast
 
 import numpy as np
 
@@ -39,13 +40,14 @@ from mlrepro.data.files import (
     gzip_bound,
     is_gzip,
     open_data_file,
+    peek,
     problem_with,
 )
 from mlrepro.data.provenance import FileRecord, Provenance
 from mlrepro.errors import DataError
 
 # Third byte of the magic number -> element type; multi-byte types are big-endian.
-_DTYPES = {0x08: np.dtype("u1"), 0x09: np.dtype("i1"), 0x0B: np.dtype(">i2"),
+_DTYPES: dict[int, np.dtype] = {0x08: np.dtype("u1"), 0x09: np.dtype("i1"), 0x0B: np.dtype(">i2"),
            0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
 IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dims (N, rows, cols)
 LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dim (N,)
@@ -89,9 +91,9 @@ def read_idx_file(path: Path, *, magic: int | None = None, max_bytes: int = MAX_
         compressed = is_gzip(f)
         if not compressed and path.suffix == ".gz":
             raise DataError(f"{path}: not a gzip file (starts with "
-                            f"{f.peek(2)[:2].hex() or 'nothing'}, expected 1f8b)")
+                            f"{peek(f, 2).hex() or 'nothing'}, expected 1f8b)")
         raw = DigestReader(f, path, gzip_bound(max_bytes))
-        stream = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw
+        stream = gzip.GzipFile(fileobj=cast(BinaryIO, raw), mode="rb") if compressed else raw
         content = hashlib.sha256()
         with decompression_errors(path):
             array = _read_content(stream, path, content, magic, max_bytes, check_dims,
@@ -140,7 +142,7 @@ def _read_content(stream, path: Path, content, magic: int | None, max_bytes: int
     if raw_size is not None and raw_size != expected:
         raise DataError(f"{path}: expected {expected} bytes for {shape}, got {raw_size}")
     buf = np.empty(payload, np.uint8)
-    view, got = memoryview(buf), 0
+    view, got = buf.data, 0
     while got < payload and (chunk := stream.read(min(payload - got, _CHUNK))):
         view[got:got + len(chunk)] = chunk
         got += len(chunk)

@@ -70,7 +70,7 @@ class TensorLoader:
             x = x.to(self.dtype).div_(255)
         else:
             x = x.to(self.dtype)
-        if self.mean is not None:
+        if self.mean is not None and self.std is not None:
             x = (x - self.mean) / self.std
         return x
 

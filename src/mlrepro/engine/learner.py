@@ -69,7 +69,7 @@ class Learner:
         self.channels_last = channels_last
         self.model = model.to(self.device)
         if channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
+            self.model = self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.world_size = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
         # `model` stays the plain module (checkpoints, evaluation); training goes through DDP.
         self.train_model = self.model if self.world_size == 1 else nn.parallel.DistributedDataParallel(
@@ -111,27 +111,35 @@ class Learner:
         x, y = batch
         return self.prepare_input(x), y.to(self.device, non_blocking=True)
 
+    def _optimizer(self) -> torch.optim.Optimizer:
+        if self.optimizer is None:
+            raise ValueError("Learner: training needs an optimizer")
+        return self.optimizer
+
     def compute_loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor
                      ) -> tuple[torch.Tensor, torch.Tensor]:
         """(loss, outputs) of one batch: the `compute_loss` hook, else `loss_fn(model(x), y)`."""
         if self.compute_loss_fn is not None:
             return self.compute_loss_fn(model, x, y)
+        if self.loss_fn is None:
+            raise ValueError("Learner: training needs a loss_fn or a compute_loss hook")
         outputs = model(x)
         return self.loss_fn(outputs, y), outputs
 
     def train_step(self, batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One optimisation step; returns (loss, outputs, targets), detached."""
         x, y = self.to_device(batch)
+        optimizer = self._optimizer()
         if self.transform_input is not None:
             x = self.transform_input(self.model, x, y)
         self.model.train()
         with self.autocast():
             loss, outputs = self.compute_loss(self.train_model, x, y)
-        self.optimizer.zero_grad(set_to_none=True)
+        optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.grad_clip_norm is not None:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip_norm)
-        self.optimizer.step()
+        optimizer.step()
         if self.scheduler is not None and self.scheduler_interval == "batch":
             self.scheduler.step()
         return loss.detach(), outputs.detach(), y
@@ -212,12 +220,13 @@ class Learner:
         self._reset_running()
         self._emit("on_epoch_begin")
         start = time.perf_counter()
-        lr = self.optimizer.param_groups[0]["lr"]
+        groups = self._optimizer().param_groups
+        lr = groups[0]["lr"]
         for batch in train_data:
             self._emit("on_batch_begin")
             # The LR this step trains with: a per-batch scheduler steps inside train_step, and after the
             # last step of a fixed-length schedule (OneCycleLR) the group holds an extrapolated value.
-            lr = self.optimizer.param_groups[0]["lr"]
+            lr = groups[0]["lr"]
             loss, outputs, targets = self.train_step(batch)
             self._accumulate(loss, outputs, targets)
             self.global_step += 1

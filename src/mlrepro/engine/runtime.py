@@ -6,6 +6,7 @@ import atexit
 import os
 import platform
 import random
+from typing import cast
 
 import numpy as np
 import torch
@@ -20,7 +21,7 @@ def seed_everything(seed: int) -> None:
 
 def get_rng_state() -> dict:
     """All global RNG states, as tensors/ints only so `torch.load(weights_only=True)` accepts them."""
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    kind, keys, pos, has_gauss, gauss = cast(tuple, np.random.get_state(legacy=True))
     state = {
         "python": random.getstate(),
         "numpy": {

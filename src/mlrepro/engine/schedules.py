@@ -30,7 +30,7 @@ SCHEDULES: tuple[str, ...] = typing.get_args(ScheduleName)
 def cosine_restarts_factor(step: int, cycle_steps: int, t_mult: float = 1.0, decay: float = 1.0,
                            min_factor: float = 0.0) -> float:
     """LR multiplier at `step` for SGDR whose i-th cycle lasts cycle_steps·t_mult^i and peaks at decay^i."""
-    i, start, length = 0, 0, float(cycle_steps)
+    i, start, length = 0, 0.0, float(cycle_steps)
     while step >= start + length:  # at most a few dozen cycles
         start += length
         length *= t_mult
@@ -54,7 +54,8 @@ def build_scheduler(name: str, optimizer: torch.optim.Optimizer, *, epochs: int,
                     cycle_epochs: float = 1.0, t_mult: float = 2.0, restart_decay: float = 0.5,
                     warmup_frac: float = 0.05, min_lr_frac: float = 0.0,
                     milestones_epochs: Sequence[int] = (60, 120, 160), gamma: float = 0.2,
-                    cycle_momentum: bool = True, anneal_strategy: str = "cos") -> LRScheduler | None:
+                    cycle_momentum: bool = True, anneal_strategy: Literal["cos", "linear"] = "cos"
+                    ) -> LRScheduler | None:
     """A per-batch scheduler for `epochs` × `steps_per_epoch` steps (None for "constant").
 
     `max_lr` defaults to each parameter group's current lr. Milestones are in epochs (WRN:

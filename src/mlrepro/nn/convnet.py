@@ -53,7 +53,8 @@ class TFConvNet(nn.Module):
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):
                 nn.init.trunc_normal_(m.weight, std=0.1, a=-0.2, b=0.2)
-                nn.init.constant_(m.bias, 0.1)
+                if m.bias is not None:
+                    nn.init.constant_(m.bias, 0.1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.features(x)  # (B, 64, 7, 7)
@@ -82,7 +83,8 @@ class KerasConvNet(nn.Module):
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):
                 nn.init.xavier_uniform_(m.weight)
-                nn.init.zeros_(m.bias)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.features(x)  # (B, 64, 7, 7)

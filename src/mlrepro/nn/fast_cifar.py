@@ -72,7 +72,8 @@ class FastCifarNet(nn.Module):
         vecs = eigvecs.T.flip(0)[:k] / torch.sqrt(eigvals.flip(0)[:k, None] + eps)  # (k, 12)
         vecs = vecs.reshape(k, c, h, w)
         self.whiten.weight.copy_(torch.cat([vecs, -vecs]).to(self.whiten.weight))
-        self.whiten.bias.zero_()
+        if self.whiten.bias is not None:
+            self.whiten.bias.zero_()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 3, 32, 32) → (B, classes)
         x = self.features(self.whiten(x))
@@ -82,7 +83,8 @@ class FastCifarNet(nn.Module):
 @register_model
 def fast_cifar(widths: tuple[int, int, int] = (64, 256, 256), **kw) -> FastCifarNet:
     """airbench94's widths (64, 256, 256): 118 M multiply-adds per image (fast-cifar10's network)."""
-    return FastCifarNet(tuple(widths), **kw)
+    a, b, c = widths
+    return FastCifarNet((a, b, c), **kw)
 
 
 @register_model
@@ -134,4 +136,5 @@ class FastCifarResNet(FastCifarNet):
 def fast_cifar_96(widths: tuple[int, int, int] = (128, 512, 512), **kw) -> FastCifarResNet:
     """airbench96's widths (128, 512, 512) and residual groups: 615 M multiply-adds per image
     (fast-cifar10's gpu-96 preset)."""
-    return FastCifarResNet(tuple(widths), **kw)
+    a, b, c = widths
+    return FastCifarResNet((a, b, c), **kw)

@@ -9,6 +9,9 @@ from torch import nn
 class Normalize(nn.Module):
     """(x - mean) / std per channel, for inputs (N, C, H, W) or channels-last (N, H, W, C)."""
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, mean, std, channels_last: bool = False):
         super().__init__()
         shape = (1, 1, 1, -1) if channels_last else (1, -1, 1, 1)

@@ -75,7 +75,9 @@ def _cifar_members(data_dir: Path) -> dict[str, bytes]:
         for m in tar:
             parts = m.name.split("/")
             if m.isfile() and len(parts) >= 3:
-                members["/".join(parts[-3:])] = tar.extractfile(m).read()
+                f = tar.extractfile(m)
+                if f is not None:
+                    members["/".join(parts[-3:])] = f.read()
     return members
 
 
