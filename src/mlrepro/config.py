@@ -13,6 +13,7 @@ import dataclasses
 import math
 import types
 import typing
+from collections.abc import Mapping
 from typing import Any, ClassVar, Literal, Union
 
 from .errors import ConfigError
@@ -173,8 +174,9 @@ def parse_overrides(args: list[str]) -> dict[str, str]:
     return out
 
 
-def build_config(cls: type, presets: dict[str, dict] | None = None, preset: str | None = None,
-                 overrides: dict[str, Any] | None = None, *, what: str = "experiment"):
+def build_config(cls: type, presets: Mapping[str, Mapping[str, Any]] | None = None,
+                 preset: str | None = None, overrides: Mapping[str, Any] | None = None, *,
+                 what: str = "experiment"):
     """`cls()` updated by `presets[preset]` then by `overrides` (strings or JSON values)."""
     presets = presets or {}
     types_ = field_types(cls)
