@@ -288,3 +288,26 @@ def test_resume_accepts_the_same_files_in_a_moved_folder(capsys, tmp_path, monke
     assert cli(capsys, "run", "--resume", run, "--data-dir", moved, "-q")[0] == 0
     recorded = json.loads((run / "config.json").read_text())["data"]["mnist/train"]
     assert recorded["files"][0]["sha256"]  # what was read is recorded file by file
+
+
+def test_an_unwritable_out_folder_is_one_line(capsys, tmp_path, monkeypatch):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: Path(p) != locked and real_access(p, mode))
+    code, _, err = cli(capsys, "run", "linreg-line", "--quick", "--out", locked / "runs")
+    one_line_error(code, err, f"--out: cannot write to {locked}")
+    assert tree(tmp_path) == ["locked"]
+
+
+def test_play_refuses_a_gif_path_that_is_a_folder(capsys, tmp_path):
+    pytest.importorskip("vizdoom")
+    code, out, _ = cli(capsys, "run", "dqn-vizdoom-basic", "--preset", "random", "--test-episodes", "2",
+                       "--out", tmp_path / "runs", "-q")
+    assert code == 0
+    run = out.strip().splitlines()[-1]
+    code, _, err = cli(capsys, "play", run, "--gif", tmp_path)
+    one_line_error(code, err, f"--gif: {tmp_path} is a folder; expected a file name")
+    code, _, err = cli(capsys, "play", run, "--gif", tmp_path / "agent.gif")
+    one_line_error(code, err, "has no checkpoint to play")  # a random-policy run trained nothing
+    assert not (tmp_path / "agent.gif").exists()
