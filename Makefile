@@ -59,6 +59,7 @@ $(BIN)/python:
 	-$(PIP) install -q --upgrade pip
 
 $(VENV)/.torch: $(BIN)/python constraints.txt
+	@echo "installing $(TORCH_SPEC)$(if $(TORCH_INDEX), from $(TORCH_INDEX) or pip's index) (a minute or two the first time)"
 	@$(PIP) install -q $(TORCH_PIP_OPTS) "$(TORCH_SPEC)" --report $(VENV)/torch.json \
 	    2>$(VENV)/torch.log || { cat $(VENV)/torch.log; \
 	    echo "No $(TORCH_SPEC) from $(if $(TORCH_INDEX),$(TORCH_INDEX) or )pip's configured index (log above)."; \
@@ -69,12 +70,14 @@ $(VENV)/.torch: $(BIN)/python constraints.txt
 	@touch $@
 
 $(VENV)/.base: $(VENV)/.torch pyproject.toml constraints.txt
+	@echo "installing mlrepro[rl] and its dependencies (pinned by constraints.txt)"
 	$(PIP) install -q $(CONSTRAINTS) -e ".[rl]"
 	touch $@
 
 # torchattacks is the attacks' test and benchmark reference; --no-deps because its torchvision
 # requirement would replace the CPU torch with a CUDA build (its code does not use torchvision).
 $(VENV)/.dev: $(VENV)/.base
+	@echo "installing mlrepro[dev]: the test, lint and tracking tools (pinned by constraints.txt)"
 	$(PIP) install -q $(CONSTRAINTS) -e ".[dev]"
 	$(PIP) install -q $(CONSTRAINTS) --no-deps torchattacks
 	touch $@
