@@ -41,7 +41,8 @@ def one_line_error(code, err, message):
     assert code == 2, err
     lines = [line for line in err.splitlines() if line.strip()]
     assert lines[-1].startswith("mlrepro: error: ") and message in lines[-1], err
-    assert sum(line.startswith("mlrepro: error: ") for line in lines) == 1 and "Traceback" not in err
+    assert sum(line.startswith("mlrepro: error: ") for line in lines) == 1
+    assert "Traceback" not in err
 
 
 @pytest.fixture
@@ -127,7 +128,8 @@ def test_mlflow_run_holds_params_epoch_metrics_artifacts_and_tags(tracked_run):
     assert found.data.metrics["test_accuracy"] == pytest.approx(metrics["test_accuracy"])
     files = {a.path for a in client.list_artifacts(found.info.run_id)}
     assert {"config.json", "metrics.json", "history.jsonl", "plots"} <= files
-    assert [a.path for a in client.list_artifacts(found.info.run_id, "plots")] == ["plots/curves.png"]
+    plots = client.list_artifacts(found.info.run_id, "plots")
+    assert [a.path for a in plots] == ["plots/curves.png"]
     tags = found.data.tags
     assert tags["mlrepro.experiment"] == "mnist-mlp" and tags["mlrepro.preset"] == "quick"
     assert tags["mlrepro.seed"] == "0" and tags["mlrepro.run_dir"] == str(run.absolute())
@@ -261,7 +263,8 @@ def test_classic_estimators_log_params_final_metrics_and_figures(capsys, tmp_pat
 # --- sweeps: a parent run, continued when the sweep is ---
 
 
-def test_a_sweep_is_a_parent_run_continued_when_the_sweep_is(capsys, tmp_path, samples, monkeypatch):
+def test_a_sweep_is_a_parent_run_continued_when_the_sweep_is(capsys, tmp_path, samples,
+                                                             monkeypatch):
     from mlrepro.classic import LinearRegressionGD
 
     fit = LinearRegressionGD.fit
@@ -279,7 +282,8 @@ def test_a_sweep_is_a_parent_run_continued_when_the_sweep_is(capsys, tmp_path, s
     code, _, _ = cli(capsys, *argv)
     assert code == 130
     uri = f"sqlite:///{tmp_path / 'runs' / 'mlflow.db'}"
-    parent, child = sorted(runs_of(uri, "linreg-line"), key=lambda r: "mlflow.parentRunId" in r.data.tags)
+    parent, child = sorted(runs_of(uri, "linreg-line"),
+                           key=lambda r: "mlflow.parentRunId" in r.data.tags)
     assert parent.info.status == "KILLED" and parent.data.tags["mlrepro.group"] == "sweep"
     assert child.data.tags["mlrepro.seed"] == "0"  # the killed seed 1 had logged nothing: no run
 
@@ -294,7 +298,8 @@ def test_a_sweep_is_a_parent_run_continued_when_the_sweep_is(capsys, tmp_path, s
     assert sorted(c.data.tags["mlrepro.seed"] for c in children) == ["0", "1"]
     sweep = next((tmp_path / "runs" / "linreg-line").glob("sweep-*"))
     summary = json.loads((sweep / "summary.json").read_text())
-    assert parents[0].data.metrics["test_r2"] == pytest.approx(summary["metrics"]["test_r2"]["mean"])
+    mean = summary["metrics"]["test_r2"]["mean"]
+    assert parents[0].data.metrics["test_r2"] == pytest.approx(mean)
     files = [a.path for a in MlflowClient(uri).list_artifacts(parent.info.run_id)]
     assert files == ["summary.json"]
 
@@ -360,7 +365,8 @@ def test_a_tracker_is_a_learner_callback(tmp_path):
     model = torch.nn.Linear(3, 2)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=4, gamma=0.5)
-    learner = Learner(model, opt, torch.nn.CrossEntropyLoss(), scheduler=sched, metrics=["accuracy"])
+    learner = Learner(model, opt, torch.nn.CrossEntropyLoss(), scheduler=sched,
+                      metrics=["accuracy"])
     batches = [(x[i:i + 16], y[i:i + 16]) for i in range(0, 64, 16)]
     with TensorBoardTracker(tmp_path / "tb") as tb:
         learner.fit(batches, 2, callbacks=[tb])

@@ -1,15 +1,16 @@
 """Hyperparameter search over any experiment's Config, built on Optuna.
 
 `--storage sqlite:///study.db` puts the study in Optuna's RDB storage, so several processes or
-machines can work on one study and an interrupted search continues where it stopped. `--workers N`
-starts N processes on one study (in RUNS/search/STUDY/study.db unless `--storage` names one); each
-trial is a run folder, RUNS/search/STUDY/trial-NNNN/, and with `--track mlflow` an MLflow child run of
-the search's parent run. A trial interrupted with its run folder checkpointed is resumed, with the
-same parameters, when the search continues.
+machines can work on one study and an interrupted search continues where it stopped.
+`--workers N` starts N processes on one study (in RUNS/search/STUDY/study.db unless `--storage`
+names one); each trial is a run folder, RUNS/search/STUDY/trial-NNNN/, and with `--track mlflow`
+an MLflow child run of the search's parent run. A trial interrupted with its run folder
+checkpointed is resumed, with the same parameters, when the search continues.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import multiprocessing
 import os
@@ -72,7 +73,8 @@ def parse_param(text: str) -> Param:
     except ValueError:
         raise bad from None
     if not low < high or (kind == "log" and low <= 0):
-        raise ConfigError(f"--param {text!r}: need LOW < HIGH" + (" and LOW > 0 for log" if kind == "log" else ""))
+        raise ConfigError(f"--param {text!r}: need LOW < HIGH"
+                          + (" and LOW > 0 for log" if kind == "log" else ""))
     return Param(name, kind, low, high)
 
 
@@ -111,8 +113,8 @@ def _fresh(path: Path) -> Path:
 
 
 def _enqueue_interrupted(study) -> int:
-    """Queue again, with the same parameters, each failed trial whose run folder was checkpointed but
-    did not finish (Ctrl-C, a killed worker): the new trial resumes that folder."""
+    """Queue again, with the same parameters, each failed trial whose run folder was checkpointed
+    but did not finish (Ctrl-C, a killed worker): the new trial resumes that folder."""
     from optuna.trial import TrialState
 
     trials = study.get_trials(deepcopy=False)
@@ -158,7 +160,11 @@ def _optimize(study, job: dict, n_trials: int, track: Tracker | None) -> None:
             raise optuna.TrialPruned(f"{job['metric']} is {value}")
         return value
 
-    study.optimize(objective, n_trials=n_trials)
+    # Processes on other machines work on the same study: stop once it has its trials done or
+    # under way (each process also runs at most its share here).
+    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.RUNNING)
+    study.optimize(objective, n_trials=n_trials,
+                   callbacks=[optuna.study.MaxTrialsCallback(job["trials"], states=states)])
 
 
 def _worker(conn, job: dict, n_trials: int, index: int) -> None:
@@ -268,10 +274,8 @@ def run_search(name: str, params: list[Param], *, trials: int, sampler: str = "t
     url, previous = storage, 0
     if storage:
         storage = open_storage(storage)
-        try:
+        with contextlib.suppress(KeyError):  # a new study
             previous = len(optuna.load_study(study_name=study_name, storage=storage).trials)
-        except KeyError:
-            pass
     # A resumed study must not replay the same random stream: offset the seed by the trials so far.
     study = optuna.create_study(study_name=study_name, storage=storage, direction=direction,
                                 sampler=_sampler(sampler, params, trials, seed + previous,

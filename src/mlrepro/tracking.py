@@ -8,9 +8,10 @@ search that groups it). The run folder stays the evidence; a tracker is a view o
 - `TensorBoardTracker`: event files in RUN/tensorboard/ (one sub-folder per stage), per-step
   `step/loss` and `step/lr`, per-epoch `epoch/<key>` at the global step, the headline as hparams and
   plots/*.png as images.
-- `MLflowTracker`: the flattened config as params, per-epoch `epoch/<key>` with the epoch as step,
-  every end-of-run metric, config.json, metrics.json, history.jsonl and plots/ as artifacts, tags for
-  experiment, preset, seed, data provenance and git commit; a sweep or a search is a parent run.
+- `MLflowTracker`: the flattened config as params, per-epoch `epoch/<key>` with the epoch as
+  step, every end-of-run metric, config.json, metrics.json, history.jsonl and plots/ as artifacts,
+  tags for experiment, preset, seed, data provenance and git commit; a sweep or a search is a
+  parent run. Its MLflow calls run in a writer process beside the run (`mlrepro.mlflow_writer`).
 
 A resumed run continues where it stopped: the MLflow run id is kept in RUN/tracking.json, and
 TensorBoard purges the steps after the checkpoint, so no step is logged twice. A tracker that fails
@@ -19,7 +20,7 @@ mid-run (`Trackers`) stops with one warning, recorded in the run's notes; the ru
 As a library::
 
     tb = TensorBoardTracker("logs/mlp")
-    learner.fit(train, 5, callbacks=[tb])   # or MLflowTracker("sqlite:///mlflow.db", experiment="mlp")
+    learner.fit(train, 5, callbacks=[tb])  # or MLflowTracker("sqlite:///m.db", experiment="mlp")
     tb.close()
 """
 
@@ -27,109 +28,48 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.util
+import itertools
 import json
-import logging
 import os
+import select
 import subprocess
 import sys
-import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import tempfile
+import weakref
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from .engine import Callback, Learner
-from .errors import ConfigError
-from .io import atomic_write_json
+from .errors import ConfigError, MlreproError
+from .io import to_json
+from .mlflow_writer import (
+    EXTRA,
+    STATE,
+    MLflowWriter,
+    data_tags,
+    flatten,
+    git_commit,
+    one_line,
+    read_state,
+    run_tags,
+    write_state,
+)
+from .mlflow_writer import numbers as _numbers
 
 KINDS = ("tensorboard", "mlflow")
-STATE = "tracking.json"  # in a run folder (and a sweep or search folder): what was tracked where
-EXTRA = "pip install 'mlrepro[track]'"
 
 
 # --- what a run is, as params and tags ---
 
 
-def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested mappings as dotted keys; tuples and lists as JSON text, other values unchanged."""
-    out: dict[str, Any] = {}
-    for key, value in values.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            out.update(flatten(value, name + "."))
-        elif isinstance(value, (list, tuple)):
-            out[name] = json.dumps(list(value))
-        else:
-            out[name] = value
-    return out
-
-
 def numbers(values: Mapping[str, Any], skip: Iterable[str] = ()) -> dict[str, float]:
-    """The finite-or-not real numbers among `values` (bools, None, text and nesting left out)."""
-    out = {}
-    for key, value in values.items():
-        if key in skip or isinstance(value, bool):
-            continue
-        if isinstance(value, torch.Tensor) and value.numel() == 1:
-            value = value.item()
-        if isinstance(value, (int, float)):
-            out[key] = float(value)
-    return out
-
-
-@functools.cache
-def git_commit(path: str | os.PathLike | None = None) -> tuple[str, bool] | None:
-    """(HEAD, dirty) of the git checkout that tracks `path` (default: this package's source), or None
-    where the source is not a checked-out file (an installed wheel) or git is missing."""
-    target = Path(path) if path is not None else Path(__file__).with_name("__init__.py")
-    where = target if target.is_dir() else target.parent
-
-    def git(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["git", "-C", str(where), *args], capture_output=True, text=True,
-                              timeout=10, check=False)
-
-    try:
-        if git("ls-files", "--error-unmatch", "--", str(target)).returncode != 0:
-            return None
-        head = git("rev-parse", "HEAD")
-        if head.returncode != 0:
-            return None
-        status = git("status", "--porcelain", "--untracked-files=no", "--", str(where))
-        return head.stdout.strip(), bool(status.stdout.strip())
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def run_tags(record: Mapping[str, Any]) -> dict[str, str]:
-    """MLflow tags of a run from its config.json record: experiment, preset, seed, data, code."""
-    tags = {"mlrepro.experiment": str(record.get("experiment")),
-            "mlrepro.preset": str(record.get("preset") or "default"),
-            "mlrepro.seed": str(record.get("seed")),
-            "mlrepro.version": str(record.get("mlrepro", ""))}
-    if record.get("command"):
-        tags["mlflow.source.name"] = str(record["command"])[:5000]
-    tags.update(data_tags(record))
-    code = git_commit()
-    if code is not None:
-        tags["mlflow.source.git.commit"] = code[0]
-        tags["mlrepro.git_dirty"] = str(code[1]).lower()
-    return tags
-
-
-def data_tags(record: Mapping[str, Any]) -> dict[str, str]:
-    """Where a run's data came from (config.json's "data"): the folder, each split's format, and
-    whether any bundled sample served."""
-    data = record.get("data") or {}
-    if not data:
-        return {}
-    tags = {"mlrepro.data_dir": str(record.get("data_dir") or "bundled samples"),
-            "mlrepro.data_sample": str(any(bool(p.get("sample")) for p in data.values()
-                                           if isinstance(p, Mapping))).lower()}
-    for split, prov in data.items():
-        if isinstance(prov, Mapping):
-            tags[f"mlrepro.data.{split}.format"] = str(prov.get("format") or prov.get("source"))
-    return tags
+    """The real numbers among `values`, one-element tensors included (bools, None, text out)."""
+    return _numbers({k: v.item() if isinstance(v, torch.Tensor) and v.numel() == 1 else v
+                     for k, v in values.items()}, skip)
 
 
 # --- the interface every tracker implements ---
@@ -174,10 +114,7 @@ class Tracker(Callback):
     def end_group(self, summary: Mapping[str, Any] | None = None, status: str = "FINISHED") -> None:
         """The group ends; `summary` holds its metrics (summary.json, study.json)."""
 
-    # --- state kept in the run folder, and how to rebuild this tracker elsewhere ---
-    def state(self) -> dict:
-        return {}
-
+    # --- how to rebuild this tracker in another process ---
     def spec(self) -> dict:
         """Arguments that rebuild this tracker in another process (`tracker_from_spec`)."""
         return {"kind": self.kind}
@@ -212,8 +149,8 @@ class Tracker(Callback):
 
 
 class TrackingCallback(Callback):
-    """Feeds a tracker from `Learner.fit`: each step's loss and LR, kept as tensors and sent once per
-    epoch (one device sync per epoch, not per step), then the epoch's logs."""
+    """Feeds a tracker from `Learner.fit`: each step's loss and LR, kept as tensors and sent once
+    per epoch (one device sync per epoch, not per step), then the epoch's logs."""
 
     def __init__(self, tracker: Tracker, stage: str | None = None):
         self.tracker, self.stage = tracker, stage
@@ -254,8 +191,8 @@ def _import_tensorboard():
 
 
 class TensorBoardTracker(Tracker):
-    """TensorBoard event files: per-step loss and LR, per-epoch logs, the headline as hparams and the
-    run's figures as images. In a run, the event files go to RUN/tensorboard/ (a stage's to
+    """TensorBoard event files: per-step loss and LR, per-epoch logs, the headline as hparams and
+    the run's figures as images. In a run, the event files go to RUN/tensorboard/ (a stage's to
     RUN/tensorboard/STAGE/); `log_dir` sets the folder for library use."""
 
     kind = "tensorboard"
@@ -330,8 +267,6 @@ class TensorBoardTracker(Tracker):
             w.close()
         self._writers = {}
 
-    def state(self) -> dict:
-        return {"log_dir": str(self.log_dir)} if self.log_dir is not None else {}
 
 
 def _image_summary(tag: str, png: Path):
@@ -350,18 +285,6 @@ def _image_summary(tag: str, png: Path):
 # --- MLflow ---
 
 
-def _import_mlflow():
-    try:
-        import mlflow  # noqa: F401
-        from mlflow.tracking import MlflowClient
-    except ImportError:
-        raise ConfigError(f"--track mlflow needs mlflow: {EXTRA}") from None
-    # Store set-up chatter ("Creating initial MLflow database tables…") is not the run's output.
-    for name in ("mlflow", "alembic"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    return MlflowClient
-
-
 def default_mlflow_uri(out: str | os.PathLike = "runs") -> str:
     """The SQLite store in the runs root, `sqlite:///RUNS/mlflow.db` (absolute)."""
     return f"sqlite:///{(Path(out).expanduser().absolute() / 'mlflow.db').as_posix()}"
@@ -378,236 +301,184 @@ def resolve_mlflow_uri(uri: str | None = None, out: str | os.PathLike = "runs") 
     return default_mlflow_uri(out), "--mlflow-uri"
 
 
-@contextlib.contextmanager
-def _one_try() -> Iterator[None]:
-    """HTTP calls without MLflow's retries (minutes of back-off against a server that is down)."""
-    keys = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
-    saved = {k: os.environ.get(k) for k in keys}
-    os.environ.update(keys)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+def _check_uri(uri: str, option: str) -> bool:
+    """Check a SQLite or HTTP tracking URI here, in milliseconds, without MLflow (ConfigError when
+    it can't be used); False for other URIs, which the writer process checks by opening them."""
+    import urllib.error
+    import urllib.request
 
+    def bad(why: str) -> ConfigError:
+        return ConfigError(f"{option}: cannot open {uri!r} ({why})")
 
-def _one_line(e: BaseException, limit: int = 200) -> str:
-    text = " ".join(str(e).split()) or type(e).__name__
-    return f"{type(e).__name__}: {text[:limit]}"
+    if uri.startswith("sqlite:///"):
+        path = Path(uri[len("sqlite:///"):]).expanduser().absolute()
+        if path.is_dir():
+            raise bad(f"{path} is a folder; expected a database file")
+        if path.exists():
+            with open(path, "rb") as f:
+                head = f.read(16)
+            if head and head != b"SQLite format 3\x00":
+                raise bad(f"{path} is not a SQLite database")
+            if not os.access(path, os.R_OK | os.W_OK):
+                raise bad(f"cannot write to {path}")
+            return True
+        probe = path.parent
+        while not probe.exists():
+            probe = probe.parent
+        if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+            raise bad(f"cannot create {path} (under {probe})")
+        return True
+    if uri.startswith(("http://", "https://")):
+        try:
+            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=10):
+                pass
+        except urllib.error.HTTPError:
+            pass  # a server answered (a proxy or a login page may stand before MLflow's API)
+        except (OSError, ValueError) as e:
+            raise bad(one_line(e)) from None
+        return True
+    return False
 
 
 class MLflowTracker(Tracker):
-    """MLflow runs: params, per-epoch metrics, end-of-run metrics, artifacts and tags.
+    """MLflow runs: the flattened config as params, per-epoch `epoch/<key>` metrics with the epoch
+    as step, every end-of-run metric, config.json, metrics.json, history.jsonl and plots/ as
+    artifacts, tags for experiment, preset, seed, data and git commit; a sweep or a search as a
+    parent run.
+
+    The MLflow calls run in a writer process of their own (`mlrepro.mlflow_writer`), started here:
+    the training process never imports MLflow, and only `close` and the group calls wait for it.
+    A SQLite or HTTP URI is checked here at once; any other is opened by the writer before this
+    returns. Failures of the writer surface at the next call (`Trackers` turns them into a warning).
 
     Args:
         uri: the tracking URI (`sqlite:///…`, `http://host:5000`, `postgresql://…`); None: MLflow's
             own default ($MLFLOW_TRACKING_URI, else ./mlflow.db).
         experiment: the MLflow experiment for library use; in a run, the mlrepro experiment's name.
-        option: what named the URI, for the error message of a store that can't be opened.
+        option: what named the URI, for the message of a store that can't be opened.
+        background: False makes the MLflow calls in this process (`MLflowWriter` itself).
     """
 
     kind = "mlflow"
 
     def __init__(self, uri: str | None = None, *, experiment: str | None = None,
-                 option: str = "--mlflow-uri"):
-        MlflowClient = _import_mlflow()
-        import mlflow
-
-        self.option = option
+                 option: str = "--mlflow-uri", background: bool = True):
         try:
-            with _one_try():
-                self.uri = uri or mlflow.get_tracking_uri()
-                self.client = MlflowClient(tracking_uri=self.uri)
-                self.client.search_experiments(max_results=1)  # reaches the store: fails here
-        except Exception as e:  # noqa: BLE001 - MLflow, SQLAlchemy and HTTP raise many kinds
-            raise ConfigError(f"{option}: cannot open {uri!r} ({_one_line(e)})") from None
-        self.experiment = experiment
-        self.run_id: str | None = None
-        self.parent_id: str | None = None
-        self._group_owner = False
-        self._reset()
+            found = importlib.util.find_spec("mlflow") is not None
+        except ValueError:  # a module set to None in sys.modules
+            found = False
+        if not found:
+            raise ConfigError(f"--track mlflow needs mlflow: {EXTRA}")
+        self.uri, self.option = uri, option
+        self._writer = self._proc = None
+        if not background:
+            self._writer = MLflowWriter(uri, experiment=experiment, option=option)
+            self.uri = self._writer.uri
+            return
+        checked = uri is not None and _check_uri(uri, option)
+        src = str(Path(__file__).resolve().parents[1])  # the writer imports this very mlrepro
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            [src, *filter(None, [os.environ.get("PYTHONPATH")])])}
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - the writer's stderr, kept open with it
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "mlrepro.mlflow_writer",
+             json.dumps({"uri": uri, "experiment": experiment, "option": option})],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, env=env,
+            start_new_session=True)  # Ctrl-C reaches the run, which then closes its MLflow run
+        self._ids = itertools.count(1)
+        self._buf = b""  # what was read of the writer's output past the last full line
+        self._stop = weakref.finalize(self, _stop_writer, self._proc, self._log)
+        if not checked:
+            self.uri = self._wait(0)["uri"]
 
-    def _reset(self) -> None:
-        self.run_id, self.run_dir, self.record = None, None, {}
-        self._resume, self._note = False, None
-        self._last: dict[str, int] = {}  # the last step logged per metric (a resumed run skips them)
-        self._started = False
+    # --- the pipe ---
+    def _read(self, timeout: float | None) -> dict | None:
+        """The writer's next message, or None when none came within `timeout` seconds."""
+        fd = self._proc.stdout.fileno()
+        while b"\n" not in self._buf:  # raw reads: a buffered reader would hide lines from select
+            if not select.select([fd], [], [], timeout)[0]:
+                return None
+            chunk = os.read(fd, 1 << 16)
+            if chunk:
+                self._buf += chunk
+                continue
+            self._proc.wait()
+            self._log.seek(0)
+            tail = self._log.read().decode(errors="replace").strip().splitlines()[-1:]
+            raise MlreproError(f"the MLflow writer ended (exit code {self._proc.returncode})"
+                               + (f": {tail[0][:200]}" if tail else ""))
+        line, _, self._buf = self._buf.partition(b"\n")
+        return json.loads(line)
 
-    # --- experiments and runs ---
-    def _artifact_root(self) -> str | None:
-        """Artifacts of a SQLite store go next to its file (MLflow's default is ./mlruns)."""
-        if not self.uri.startswith("sqlite:///"):
-            return None
-        path = Path(self.uri[len("sqlite:///"):]).expanduser().absolute()
-        return (path.parent / "mlartifacts").as_uri()
+    def _raise(self, msg: dict) -> None:
+        if msg.get("config"):
+            raise ConfigError(msg["error"])
+        raise MlreproError(msg["error"])
 
-    def _experiment_id(self, name: str | None) -> str:
-        if name is None:
-            return "0"  # MLflow's Default experiment
-        found = self.client.get_experiment_by_name(name)
-        if found is not None:
-            return found.experiment_id
-        root = self._artifact_root()
+    def _wait(self, ident: int) -> Any:
+        while True:
+            msg = self._read(None)
+            if "error" in msg:
+                self._raise(msg)
+            if msg.get("id") == ident:
+                return msg.get("value")
+
+    def _call(self, op: str, *args, reply: bool = False, **kw) -> Any:
+        if self._writer is not None:
+            return getattr(self._writer, op)(*args, **kw)
+        while (msg := self._read(0)) is not None:  # a failure of an earlier call
+            if "error" in msg:
+                self._raise(msg)
+        ident = next(self._ids) if reply else None
         try:
-            return self.client.create_experiment(name, artifact_location=f"{root}/{name}" if root
-                                                 else None)
-        except Exception:
-            found = self.client.get_experiment_by_name(name)  # created meanwhile by another process
-            if found is None:
-                raise
-            return found.experiment_id
-
-    def _continue(self, run_id: str) -> bool:
-        """Continue an existing run: mark it running and learn which steps it logged already."""
-        from mlflow.exceptions import MlflowException
-
-        try:
-            run = self.client.get_run(run_id)
-        except MlflowException:
-            return False
-        if run.info.lifecycle_stage != "active":
-            return False
-        if run.info.status != "RUNNING":
-            self.client.update_run(run_id, status="RUNNING")
-        for key in run.data.metrics:
-            history = self.client.get_metric_history(run_id, key)
-            self._last[key] = max((m.step for m in history), default=-1)
-        return True
-
-    def _ensure_run(self) -> str:
-        """The MLflow run: created on the first thing logged, so a run that fails before it trained
-        leaves none; a resumed run continues the one its folder names."""
-        if self.run_id is not None:
-            return self.run_id
-        saved = _read_state(self.run_dir).get(self.kind, {}) if self.run_dir else {}
-        if self._resume and saved.get("run_id") and saved.get("tracking_uri") == self.uri \
-                and self._continue(saved["run_id"]):
-            self.run_id = saved["run_id"]
-            return self.run_id
-        name = self.record.get("experiment") or self.experiment
-        tags = run_tags(self.record) if self.record else {}
-        if self.run_dir is not None:
-            tags["mlrepro.run_dir"] = str(self.run_dir)
-        if self.parent_id is not None:
-            tags["mlflow.parentRunId"] = self.parent_id
-        run_name = self.run_dir.name if self.run_dir is not None else None
-        if self.run_dir is not None and self.parent_id is None:
-            run_name = f"{name} {self.run_dir.name}"
-        run = self.client.create_run(self._experiment_id(name), run_name=run_name, tags=tags)
-        self.run_id = run.info.run_id
-        if self.record.get("config"):
-            self._log_params(self.run_id, self.record["config"])
-        if self.run_dir is not None:
-            _write_state(self.run_dir, self.kind, {"tracking_uri": self.uri,
-                                                   "experiment_id": run.info.experiment_id,
-                                                   "run_id": self.run_id})
-        return self.run_id
-
-    def _log_params(self, run_id: str, config: Mapping[str, Any]) -> None:
-        from mlflow.entities import Param
-
-        params = [Param(k, str(v)[:6000]) for k, v in flatten(config).items()]
-        for i in range(0, len(params), 100):  # MLflow takes at most 100 params per batch
-            self.client.log_batch(run_id, params=params[i:i + 100])
-
-    def _log_metrics(self, run_id: str, values: Mapping[str, float], step: int) -> None:
-        from mlflow.entities import Metric
-
-        now = int(time.time() * 1000)
-        todo = [Metric(k, v, now, step) for k, v in values.items() if step > self._last.get(k, -1)]
-        for i in range(0, len(todo), 1000):
-            self.client.log_batch(run_id, metrics=todo[i:i + 1000])
-        for m in todo:
-            self._last[m.key] = step
+            self._proc.stdin.write(json.dumps({"op": op, "args": args, "kw": kw, "id": ident},
+                                              default=str).encode() + b"\n")
+            self._proc.stdin.flush()
+        except OSError:
+            self._read(None)  # the writer is gone: say why
+            raise
+        return self._wait(ident) if reply else None
 
     # --- the run ---
-    def start(self, run_dir: Path, record: dict, *, resume: bool = False, note=None) -> None:
-        self._reset()
-        self.run_dir, self.record = Path(run_dir).absolute(), record
-        self._resume, self._note = resume, note
+    def start(self, run_dir, record, *, resume=False, note=None) -> None:
+        self._call("start", str(run_dir), _plain(record), resume=resume)
 
     def log_epoch(self, stage, step, row) -> None:
-        prefix = "epoch/" if stage is None else f"{stage}/epoch/"
-        epoch = int(row.get("epoch", step))
-        values = {prefix + k: v for k, v in numbers(row, skip=("epoch",)).items()}
-        self._log_metrics(self._ensure_run(), values, epoch)
+        self._call("log_epoch", stage, step, {**numbers(row), "epoch": row.get("epoch", step)})
 
     def finish(self, metrics, headline=()) -> None:
-        run_id = self._ensure_run()
-        from mlflow.entities import RunTag
+        self._call("finish", _plain(metrics), list(headline))
 
-        self._log_metrics(run_id, numbers(metrics), 0)
-        record = dict(self.record)
-        if metrics.get("data"):
-            record["data"] = metrics["data"]
-        self.client.log_batch(run_id, tags=[RunTag(k, v) for k, v in data_tags(record).items()])
-        if self.run_dir is not None:
-            for name in ("config.json", "metrics.json", "history.jsonl"):
-                if (self.run_dir / name).is_file():
-                    self.client.log_artifact(run_id, str(self.run_dir / name))
-            if (self.run_dir / "plots").is_dir():
-                self.client.log_artifacts(run_id, str(self.run_dir / "plots"), "plots")
+    def close(self, status="FINISHED") -> None:
+        self._call("close", status, reply=True)
 
-    def close(self, status: str = "FINISHED") -> None:
-        if self.run_id is not None:
-            self.client.set_terminated(self.run_id, status=status)
-        self._reset()
-
-    # --- groups ---
     def start_group(self, folder, name, record, *, owner=True) -> None:
-        folder = Path(folder).absolute()
-        saved = _read_state(folder).get(self.kind, {})
-        self._group_owner = owner
-        self.parent_id = None
-        if (saved.get("run_id") and saved.get("tracking_uri") == self.uri
-                and (not owner or self._continue(saved["run_id"]))):
-            self.parent_id = saved["run_id"]
-            return
-        if not owner:
-            return
-        tags = {"mlrepro.experiment": str(record.get("experiment")),
-                "mlrepro.preset": str(record.get("preset") or "default"),
-                "mlrepro.group": str(record.get("group", "sweep")), "mlrepro.run_dir": str(folder)}
-        if record.get("command"):
-            tags["mlflow.source.name"] = str(record["command"])[:5000]
-        code = git_commit()
-        if code is not None:
-            tags["mlflow.source.git.commit"] = code[0]
-        run = self.client.create_run(self._experiment_id(record.get("experiment")), run_name=name,
-                                     tags=tags)
-        self.parent_id = run.info.run_id
-        if record.get("config"):
-            self._log_params(self.parent_id, record["config"])
-        _write_state(folder, self.kind, {"tracking_uri": self.uri,
-                                         "experiment_id": run.info.experiment_id,
-                                         "run_id": self.parent_id})
+        self._call("start_group", str(folder), name, _plain(record), owner=owner, reply=True)
 
     def end_group(self, summary=None, status="FINISHED") -> None:
-        parent, self.parent_id = self.parent_id, None
-        if parent is None or not self._group_owner:
-            return
-        if summary:
-            values = {}
-            for key, m in (summary.get("metrics") or {}).items():  # a sweep: mean ± std per metric
-                if isinstance(m, Mapping) and m.get("mean") is not None:
-                    values[key] = float(m["mean"])
-                    values[f"{key}_std"] = float(m.get("std") or 0.0)
-            if isinstance(summary.get("best_value"), (int, float)):  # a search
-                values[f"best_{summary.get('metric', 'value')}"] = float(summary["best_value"])
-            self._log_metrics(parent, values, 0)
-            path = summary.get("path")
-            if path and Path(path).is_file():
-                self.client.log_artifact(parent, str(path))
-        self.client.set_terminated(parent, status=status)
+        self._call("end_group", _plain(summary) if summary else None, status, reply=True)
 
     def spec(self) -> dict:
         return {"kind": self.kind, "uri": self.uri, "option": self.option}
 
-    def state(self) -> dict:
-        return {"tracking_uri": self.uri, "run_id": self.run_id} if self.run_id else {}
+    def shutdown(self) -> None:
+        """Stop the writer process (also done when this tracker is garbage or Python exits)."""
+        if self._proc is not None:
+            self._stop()
+
+
+def _stop_writer(proc: subprocess.Popen, log) -> None:
+    """End the writer: every call that had to be waited for was, so it only has to exit."""
+    with contextlib.suppress(OSError, ValueError):
+        proc.stdin.write(b'{"op": "exit"}\n')
+    for f in (proc.stdin, proc.stdout, log):
+        with contextlib.suppress(OSError, ValueError):
+            f.close()
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready (tensors and numpy numbers as Python numbers), as run folders write it."""
+    return json.loads(to_json(value, None))
 
 
 # --- several trackers, guarded ---
@@ -628,7 +499,7 @@ class Trackers(Tracker):
                 getattr(t, method)(*args, **kw)
             except Exception as e:  # noqa: BLE001 - any failure of a tracker must spare the run
                 self.trackers.remove(t)
-                msg = f"{t.kind} tracking stopped ({method}): {_one_line(e)}"
+                msg = f"{t.kind} tracking stopped ({method}): {one_line(e)}"
                 print(f"mlrepro: warning: {msg}", file=sys.stderr, flush=True)
                 if self._note is not None:
                     self._note(msg)
@@ -638,7 +509,7 @@ class Trackers(Tracker):
     def start(self, run_dir, record, *, resume=False, note=None) -> None:
         self._note = note
         self._each("start", run_dir, record, resume=resume, note=note)
-        _write_state(run_dir, "track", [t.spec() for t in self.trackers])
+        write_state(run_dir, "track", [t.spec() for t in self.trackers])
 
     def begin_stage(self, stage, step) -> None:
         self._each("begin_stage", stage, step)
@@ -682,8 +553,8 @@ def parse_kinds(text: str | Sequence[str] | None) -> list[str]:
     kinds = [k.strip().lower() for k in items if k.strip()]
     bad = [k for k in kinds if k not in KINDS]
     if bad or not kinds:
-        raise ConfigError(f"--track: unknown {bad[0] if bad else text!r}; valid: {', '.join(KINDS)} "
-                          "(or both, comma-separated)")
+        raise ConfigError(f"--track: unknown {bad[0] if bad else text!r}; valid: "
+                          f"{', '.join(KINDS)} (or both, comma-separated)")
     return list(dict.fromkeys(kinds))
 
 
@@ -718,27 +589,13 @@ def tracker_from_spec(spec: Mapping[str, Any]) -> Tracker:
 
 def tracker_for_resume(run_dir: str | os.PathLike) -> Trackers | None:
     """The trackers a run folder was tracked with (its tracking.json), to continue them."""
-    specs = _read_state(Path(run_dir)).get("track")
+    specs = read_state(Path(run_dir)).get("track")
     if not specs:
         return None
     return Trackers(tracker_from_spec(s) for s in specs)
 
 
-def _read_state(folder: Path | None) -> dict:
-    if folder is None:
-        return {}
-    try:
-        return json.loads((Path(folder) / STATE).read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def _write_state(folder: Path, key: str, value: Any) -> None:
-    state = _read_state(folder)
-    if state.get(key) != value:
-        atomic_write_json(Path(folder) / STATE, {**state, key: value})
-
-
-__all__ = ["KINDS", "MLflowTracker", "TensorBoardTracker", "Tracker", "Trackers", "TrackingCallback",
-           "default_mlflow_uri", "guarded", "make_tracker", "parse_kinds", "resolve_mlflow_uri",
-           "tracker_for_resume", "tracker_from_spec"]
+__all__ = ["KINDS", "STATE", "MLflowTracker", "MLflowWriter", "TensorBoardTracker", "Tracker",
+           "Trackers", "TrackingCallback", "data_tags", "default_mlflow_uri", "flatten",
+           "git_commit", "guarded", "make_tracker", "numbers", "parse_kinds", "resolve_mlflow_uri",
+           "run_tags", "tracker_for_resume", "tracker_from_spec"]
