@@ -1,4 +1,6 @@
-"""k-means: mlrepro.classic.KMeans vs FAISS (faiss.Kmeans) and scikit-learn KMeans(algorithm="lloyd").
+"""k-means: mlrepro.classic.KMeans vs FAISS and scikit-learn (Lloyd), same centres and threads.
+
+The peers are `faiss.Kmeans` and scikit-learn `KMeans(algorithm="lloyd")`.
 
 All three get the same data, the same initial centres and the same thread count, and run at most
 `--iters` Lloyd iterations: FAISS with `max_points_per_centroid` = N (no subsampling), scikit-learn
@@ -66,7 +68,8 @@ def environment(threads: int) -> list[str]:
     import sklearn
 
     lines = [
-        f"cpu: {_cpu_name()} ({os.cpu_count()} logical cores), {platform.system()} {platform.release()}",
+        f"cpu: {_cpu_name()} ({os.cpu_count()} logical cores), "
+        f"{platform.system()} {platform.release()}",
         (
             f"torch {torch.__version__}, scikit-learn {sklearn.__version__}, numpy {np.__version__}"
             + _faiss_version()

@@ -1,4 +1,4 @@
-"""The exact best score on ViZDoom "basic", per engine seed, over the agent's action set (branch and bound).
+"""Exact best score per seed on ViZDoom "basic", over the agent's actions (branch and bound).
 
 ViZDoom is deterministic: the same seed and the same actions give the same episode. For every seed
 this script searches the sequences of actions (each held for `--frame-repeat` tics, as the agent
@@ -161,7 +161,9 @@ def upper_bound(rep: Replayer, total: float, last_action: int, dy: float, bound:
     return total + KILL - BULLET - tics
 
 
-def best_sequence(rep: Replayer, seed: int, bound: str = "engine") -> tuple[float, tuple, int, float]:
+def best_sequence(
+    rep: Replayer, seed: int, bound: str = "engine"
+) -> tuple[float, tuple, int, float]:
     """Branch and bound over action sequences: (optimum, a sequence reaching it, episodes
     replayed, widest |y_player - y_monster| of a kill). Best-first on the upper bound of a
     prefix; the search ends when no open prefix's bound beats the best kill found."""

@@ -6,9 +6,9 @@ in Python; here one iteration is a few tensor operations per block of rows.
 
 Semantics follow scikit-learn's ``KMeans(algorithm="lloyd")``: `tol` is relative to the mean
 per-feature variance, a run stops when no label changes (strict convergence) or when the summed
-squared centre shift is <= tol, a run that stops for any other reason ends with one more assignment
-so that `labels_` match `cluster_centers_`, and empty clusters are re-seeded with the points that are
-farthest from their centres.
+squared centre shift is <= tol, a run that stops for any other reason ends with one more
+assignment so that `labels_` match `cluster_centers_`, and empty clusters are re-seeded with the
+points that are farthest from their centres.
 
 How an iteration stays cheap (N points, d features, k clusters):
 
@@ -554,7 +554,7 @@ def _new_centers(lloyd: _Lloyd, sums, counts, centers):
 
 
 def _lloyd_single(lloyd: _Lloyd, centers, max_iter, tol_abs, verbose):
-    """One k-means run from `centers`; returns (centers, inertia, n_iter), labels in lloyd.labels."""
+    """One k-means run from `centers`: (centers, inertia, n_iter); labels in lloyd.labels."""
     rows, k = lloyd.rows, lloyd.k
     device = rows.X.device
     sums = torch.zeros(k, rows.d, dtype=torch.float64, device=device)
