@@ -1,6 +1,7 @@
 """mnist-cnn's step budget (the tutorial counts steps, not epochs) and its recipe checks."""
 
 import pytest
+import torch
 
 from mlrepro.errors import ConfigError
 from mlrepro.experiments import get_experiment
@@ -26,3 +27,37 @@ def test_a_1cycle_too_short_to_have_phases_is_a_config_error(tmp_path, data_dir)
     with pytest.raises(ConfigError, match="1cycle over 2 steps"):
         run_experiment("mnist-cnn", preset="quick", overrides={"total_steps": 2}, out=tmp_path,
                        device="cpu", data_dir=str(data_dir) if data_dir else None, verbose=False)
+
+
+def test_fast_preset_is_the_default_in_bf16_for_two_epochs():
+    exp = get_experiment("mnist-cnn")
+    fast, default = exp.make_config("fast"), exp.make_config()
+    assert (fast.precision, fast.epochs, fast.channels_last) == ("bf16", 2, True)
+    # Only precision and epochs differ: the same network, batch and 1cycle as the default.
+    differ = {k for k in vars(default) if getattr(fast, k) != getattr(default, k)}
+    assert differ == {"precision", "epochs"}
+
+
+def test_fast_preset_trains_in_bf16_on_a_few_images(tmp_path, data_dir):
+    exp = get_experiment("mnist-cnn")
+    run_dir, metrics = run_experiment(
+        "mnist-cnn", preset="fast", out=tmp_path, device="cpu",
+        overrides={**exp.presets["quick"].overrides, "epochs": 1},
+        data_dir=str(data_dir) if data_dir else None, verbose=False)
+    assert run_dir.read_config()["config"]["precision"] == "bf16"
+    assert 0 <= metrics["test_accuracy"] <= 1 and metrics["steps"] == 10  # 500 images, batch 50
+
+
+def test_fast_preset_runs_the_network_in_bf16_and_channels_last(tmp_path, data_dir):
+    from mlrepro.engine import RunDir
+    from mlrepro.experiment import RunContext
+
+    exp = get_experiment("mnist-cnn")
+    cfg = exp.make_config("fast", {**exp.presets["quick"].overrides, "epochs": 2})
+    s = exp.setup(cfg, RunContext(RunDir(tmp_path), 0, torch.device("cpu"),
+                                  str(data_dir) if data_dir else None))
+    x = s.learner.prepare_input(next(iter(s.train))[0])
+    assert x.is_contiguous(memory_format=torch.channels_last)
+    with s.learner.autocast():
+        out = s.learner.model(x)
+    assert s.learner.precision == "bf16" and out.dtype == torch.bfloat16 and out.shape == (50, 10)
