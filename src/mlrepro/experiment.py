@@ -90,6 +90,9 @@ class Experiment:
     extra: str = ""  # the pip extra that provides them, e.g. "rl"
     search_metric: tuple[str, Literal["minimize", "maximize"]] | None = None  # default: headline[0]
     reproduce: str = ""  # the command behind the claim (default: `mlrepro run NAME --seeds 0,1,2`)
+    # A config's short tag in its run and sweep folder names (a DQN run's scenario), so runs that
+    # differ in it are told apart at a glance: runs/NAME/TAG-<time>-s<seed>, runs/NAME/sweep-TAG-...
+    folder_tag: Callable[[Any], str] | None = None
 
     def __post_init__(self) -> None:
         # Presets are validated when the module loads, so a bad key can never reach a user.

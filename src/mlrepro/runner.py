@@ -202,7 +202,8 @@ def run_experiment(name: str | None = None, *, overrides: dict[str, Any] | None 
             else:
                 check_writable(out, "--out")
                 made = first_missing(Path(out) / name)
-                run_dir = RunDir.new(out, name, seed)
+                tag = exp.folder_tag(cfg) if exp.folder_tag else None
+                run_dir = RunDir.new(out, name, seed, tag=tag)
                 made = made or run_dir.path
         record = {
             "experiment": name, "preset": preset, "seed": seed, "config": dataclasses.asdict(cfg),
@@ -341,12 +342,13 @@ def _write_results(path: Path, summary: dict, force: bool) -> None:
 
 
 def sweep_dir(out: str | os.PathLike, name: str, preset: str | None, cfg: Any, seeds: list[int],
-              data_dir: str | None) -> Path:
-    """The folder of the sweep these settings define: the same command finds it again."""
+              data_dir: str | None, tag: str | None = None) -> Path:
+    """The folder of the sweep these settings define: the same command finds it again. `tag`
+    (`Experiment.folder_tag`) leads the folder's name: sweep-TAG-PRESET-DIGEST."""
     spec = json.dumps({"experiment": name, "preset": preset, "config": dataclasses.asdict(cfg),
                        "seeds": seeds, "data_dir": data_dir}, sort_keys=True, default=str)
     digest = hashlib.sha256(spec.encode()).hexdigest()[:10]
-    return Path(out) / name / f"sweep-{preset or 'default'}-{digest}"
+    return Path(out) / name / f"sweep-{tag + '-' if tag else ''}{preset or 'default'}-{digest}"
 
 
 def run_seeds(name: str, seeds: list[int], *, results_dir: str | os.PathLike | None = None,
@@ -366,7 +368,8 @@ def run_seeds(name: str, seeds: list[int], *, results_dir: str | os.PathLike | N
     exp.check_requirements()
     cfg = exp.make_config(preset, overrides)
     named, _ = named_data_dir(data_dir)
-    folder = sweep_dir(out, name, preset, cfg, seeds, named)
+    folder = sweep_dir(out, name, preset, cfg, seeds, named,
+                       tag=exp.folder_tag(cfg) if exp.folder_tag else None)
     command = _command(argv)
     target = results_path(results_dir, name, preset) if results_dir is not None else None
     if target is not None:

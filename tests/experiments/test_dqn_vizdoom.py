@@ -1,4 +1,4 @@
-"""dqn-vizdoom-basic on the real environment: a killed run resumes to the same result; play → GIF."""
+"""dqn-vizdoom on the real environment: resume, play → GIF, scenarios, the random baseline."""
 
 import json
 from pathlib import Path
@@ -67,10 +67,99 @@ def test_play_refuses_what_it_cannot_play(tmp_path, capsys):
     assert "is not a run folder" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("option, value, message", [("--n-step", "0", "--n-step must be >= 1"),
-                                                    ("--test-epsilon", "1.5", "--test-epsilon must be >= 0 and <= 1")])
+@pytest.mark.parametrize("option, value, message", [
+    ("--n-step", "0", "--n-step must be >= 1"),
+    ("--test-epsilon", "1.5", "--test-epsilon must be >= 0 and <= 1")])
 def test_bad_option_values_are_one_line_errors(tmp_path, capsys, option, value, message):
     assert main(["run", "dqn-vizdoom-basic", option, value, "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+# --- dqn-vizdoom: any scenario, judged against random play ---
+
+def test_unknown_scenario_is_one_line_listing_only_scenarios_and_writes_nothing(tmp_path, capsys):
+    assert main(["run", "dqn-vizdoom", "--scenario", "no_such_name", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "unknown ViZDoom scenario 'no_such_name'" in err
+    assert "defend_the_line" in err and "freedoom1" not in err and "learning" not in err
+    assert not list(tmp_path.iterdir())
+    assert main(["run", "dqn-vizdoom", "--scenario", "doom2", "--seeds", "0,1",
+                 "--out", str(tmp_path)]) == 2  # a shipped .cfg that is no scenario; a sweep
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert not list(tmp_path.iterdir())
+
+
+def test_random_baseline_plays_the_agents_environments_and_actions(tmp_path, monkeypatch):
+    from mlrepro.rl import train
+    from mlrepro.rl.env import action_table
+    from mlrepro.runner import run_seeds
+
+    calls = []
+    evaluate = train.evaluate
+
+    def spy(policy, envs, episodes, **kw):
+        actions = []
+
+        def recorded(obs):
+            a = policy(obs)
+            actions.extend(int(x) for x in a)
+            return a
+
+        scores = evaluate(recorded, envs, episodes, **kw)
+        env = envs.envs[0]
+        calls.append({"envs": envs, "frame_repeat": env.frame_repeat, "table": env.actions.tolist(),
+                      "actions": actions, "seed": kw["seed"], "episodes": episodes})
+        return scores
+
+    monkeypatch.setattr(train, "evaluate", spy)
+    summary, _ = run_seeds("dqn-vizdoom", [0], preset="quick", out=tmp_path, verbose=False,
+                                overrides={"scenario": "defend_the_center", "frame_repeat": 3,
+                                           "async_envs": False})
+    folder = summary.parent  # run_seeds returns the path of the sweep's summary.json
+    *_, last_test, rand = calls
+    assert rand["envs"] is last_test["envs"] and rand["seed"] == last_test["seed"]
+    assert rand["frame_repeat"] == 3 and rand["table"] == last_test["table"]
+    assert rand["table"] == action_table(["TURN_LEFT", "TURN_RIGHT", "ATTACK"], "combos").tolist()
+    assert set(rand["actions"]) == set(range(6))  # uniform over the agent's 6 actions
+    assert rand["episodes"] == last_test["episodes"] == 3
+    metrics = json.loads((folder / "s0" / "metrics.json").read_text())
+    for key in ("test_score", "test_score_se", "random_score", "random_score_se",
+                "beats_random_by_se"):
+        assert key in metrics, key
+    assert metrics["n_actions"] == 6
+    # the scenario names the sweep folder (runs/dqn-vizdoom/sweep-SCENARIO-...)
+    assert folder.parent == tmp_path / "dqn-vizdoom"
+    assert folder.name.startswith("sweep-defend_the_center-quick-")
+
+
+def test_run_folders_are_named_by_scenario_and_the_old_experiments_keep_theirs(tmp_path):
+    from mlrepro.experiments import get_experiment
+
+    exp = get_experiment("dqn-vizdoom")
+    assert exp.folder_tag(exp.make_config(None, {"scenario": "my_way_home"})) == "my_way_home"
+    assert exp.folder_tag(exp.make_config(None, {"scenario": "basic"})) == "basic"
+    assert get_experiment("dqn-vizdoom-basic").folder_tag is None
+    assert get_experiment("dqn-vizdoom-defend").folder_tag is None
+
+
+def test_the_old_experiments_keep_the_settings_behind_their_results():
+    from mlrepro.experiments import get_experiment
+
+    basic = get_experiment("dqn-vizdoom-basic").make_config()
+    # results/dqn-vizdoom-basic.json was measured with these (and no random baseline, which only
+    # adds a metric after the last test)
+    committed = json.loads((Path(__file__).parents[2] / "results" / "dqn-vizdoom-basic.json")
+                           .read_text())["config"]
+    saved = {k: v for k, v in committed.items()}
+    now = {k: v for k, v in json.loads(json.dumps(basic.__dict__)).items() if k in saved}
+    assert now == saved
+    defend = get_experiment("dqn-vizdoom-defend").make_config()
+    committed = json.loads((Path(__file__).parents[2] / "results" / "dqn-vizdoom-defend.json")
+                           .read_text())["config"]
+    assert {k: v for k, v in json.loads(json.dumps(defend.__dict__)).items() if k in committed} \
+        == committed
+    for cfg in (basic, defend):
+        assert (cfg.actions, cfg.frame_stack, cfg.reward_norm, cfg.seed_episodes,
+                cfg.last_test_episodes) == ("all", 1, "none", False, cfg.test_episodes)

@@ -89,7 +89,8 @@ def test_state_dict_round_trip_makes_identical_updates():
                    target_update_steps=2, grad_clip_norm=1.0, lr_decay_updates=4, lr_min_frac=0.1)
 
     memory = ReplayMemory(100, (1, 30, 45), generator=torch.Generator().manual_seed(0))
-    memory.add(torch.randint(0, 256, (50, 1, 30, 45), dtype=torch.uint8), torch.randint(0, 3, (50,)),
+    memory.add(torch.randint(0, 256, (50, 1, 30, 45), dtype=torch.uint8),
+               torch.randint(0, 3, (50,)),
                torch.randn(50), torch.randint(0, 256, (50, 1, 30, 45), dtype=torch.uint8),
                torch.zeros(50))
     a = make()

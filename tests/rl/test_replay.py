@@ -24,7 +24,7 @@ def test_frames_are_stored_as_uint8_and_sampled_as_floats_in_unit_range():
     fill(m, range(5))
     s1, a, *_ = m.sample(32)
     assert s1.dtype == torch.float32 and s1.shape == (32, 1, 3, 4)
-    assert 0 <= s1.min() and s1.max() <= 1 and a.dtype == torch.long
+    assert s1.min() >= 0 and s1.max() <= 1 and a.dtype == torch.long
     assert len(m) == 5
 
 

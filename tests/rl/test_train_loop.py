@@ -13,7 +13,7 @@ from mlrepro.rl.train import evaluate, finished_episodes, learning_steps, random
 
 
 class Countdown(gym.Env):
-    """Episodes of `length` steps, reward 1 per step, observation = steps taken (as a grey level)."""
+    """Episodes of `length` steps, reward 1 per step, observation = steps taken (a grey level)."""
 
     def __init__(self, length):
         self.length = length

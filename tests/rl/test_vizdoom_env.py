@@ -11,7 +11,17 @@ pytest.importorskip("gymnasium")
 import gymnasium
 from gymnasium.utils.env_checker import check_env
 
-from mlrepro.rl.env import ENV_ID, DoomEnv, action_table, make_vector_env, scenario_config
+from mlrepro.experiments.dqn_vizdoom import DEVELOPMENT_SET
+from mlrepro.rl.env import (
+    ENV_ID,
+    OPPOSITES,
+    SCENARIOS_PATH,
+    DoomEnv,
+    action_table,
+    make_vector_env,
+    scenario_config,
+)
+from mlrepro.rl.scenarios import scenario_names
 
 
 @pytest.fixture
@@ -107,8 +117,81 @@ def test_vector_env_resets_in_the_same_step_and_reports_returns(in_tmp_cwd, tmp_
 
 def test_helpers_name_what_is_wrong():
     assert scenario_config("defend_the_center").name == "defend_the_center.cfg"
-    with pytest.raises(ValueError, match="unknown ViZDoom scenario 'nope'; shipped: .*basic"):
+    with pytest.raises(ValueError, match="unknown ViZDoom scenario 'nope'; scenarios: basic, "):
         scenario_config("nope")
+    with pytest.raises(ValueError, match="does not exist"):
+        scenario_config("no/such/file.cfg")
     assert action_table(2).tolist() == [[0, 0], [0, 1], [1, 0], [1, 1]]
     with pytest.raises(ValueError, match="actions"):
         action_table(2, "some")
+
+
+def test_only_shipped_configs_that_define_a_scenario_are_scenarios():
+    names = scenario_names()
+    assert set(DEVELOPMENT_SET) <= set(names)
+    # games, example configs reusing another map, multiplayer maps without rewards
+    for other in ("doom", "doom2", "freedoom1", "freedoom2", "learning", "multi", "oblige", "cig",
+                  "multi_duel"):
+        assert (SCENARIOS_PATH / f"{other}.cfg").exists() and other not in names
+    with pytest.raises(ValueError) as e:
+        scenario_config("doom")
+    assert str(e.value).count("\n") == 0 and "freedoom1" not in str(e.value)
+    assert ", ".join(names) in str(e.value)
+
+
+BASIC = ["MOVE_LEFT", "MOVE_RIGHT", "ATTACK"]
+CORRIDOR = ["MOVE_LEFT", "MOVE_RIGHT", "ATTACK", "MOVE_FORWARD", "MOVE_BACKWARD", "TURN_LEFT",
+            "TURN_RIGHT"]
+
+
+def contradictory(table, buttons):
+    index = {b: i for i, b in enumerate(buttons)}
+    return [row.tolist() for row in table for a, b in OPPOSITES
+            if a in index and b in index and row[index[a]] and row[index[b]]]
+
+
+def test_combos_are_every_combination_without_contradictory_pairs():
+    table = action_table(BASIC, "combos")
+    assert table.tolist() == [[0, 0, 0], [0, 0, 1], [0, 1, 0], [0, 1, 1], [1, 0, 0], [1, 0, 1]]
+    corridor = action_table(CORRIDOR, "combos")
+    assert len(corridor) == 3 * 2 * 3 * 3 and not contradictory(corridor, CORRIDOR)
+    assert len({tuple(r) for r in corridor.tolist()}) == len(corridor)
+    assert len(action_table(CORRIDOR, "combos", max_pressed=2)) == 1 + 7 + 18
+    assert contradictory(action_table(BASIC, "all"), BASIC) == [[1, 1, 0], [1, 1, 1]]
+    # analog buttons are never pressed
+    assert action_table(["ATTACK", "TURN_LEFT_RIGHT_DELTA"], "combos").tolist() == [[0, 0], [1, 0]]
+
+
+@pytest.mark.parametrize("scenario", DEVELOPMENT_SET)
+def test_no_development_scenario_gets_contradictory_actions(in_tmp_cwd, scenario):
+    env = DoomEnv(scenario, actions="combos")
+    try:
+        assert not contradictory(env.actions, env.buttons)
+        assert env.actions[0].sum() == 0
+        assert env.action_space.n == len(env.actions) > len(env.buttons)
+    finally:
+        env.close()
+
+
+def first_frames(env, seed, actions):
+    """The first frame of each of three episodes from reset(seed), each played with `actions`."""
+    frames = [env.reset(seed=seed)[0]]
+    for _ in range(2):
+        done, k = False, 0
+        while not done:
+            _, _, terminated, truncated, _ = env.step(actions[k % len(actions)])
+            done, k = terminated or truncated, k + 1
+        frames.append(env.reset()[0])
+    return np.stack(frames)
+
+
+def test_seeded_episodes_meet_the_same_draws_whatever_the_policy(in_tmp_cwd):
+    env = DoomEnv("basic", frame_repeat=12, seed_episodes=True)
+    try:
+        idle = first_frames(env, 11, [0])  # times out
+        busy = first_frames(env, 11, [1, 4, 3, 5, 2])  # moves and fires
+        assert (idle == busy).all()
+        assert not (idle[1] == idle[2]).all()  # the next seed is another draw
+        assert (first_frames(env, 12, [0])[0] == idle[1]).all()  # episode k of seed s is seed s + k
+    finally:
+        env.close()

@@ -52,9 +52,10 @@ class RunDir:
         return cls(path)
 
     @classmethod
-    def new(cls, root: str | os.PathLike, name: str, seed: int) -> RunDir:
-        """A fresh folder `root/name/YYYYmmdd-HHMMSS-s<seed>` (suffixed if it already exists)."""
-        base = Path(root) / name / f"{time.strftime('%Y%m%d-%H%M%S')}-s{seed}"
+    def new(cls, root: str | os.PathLike, name: str, seed: int, tag: str | None = None) -> RunDir:
+        """A fresh folder `root/name/[TAG-]YYYYmmdd-HHMMSS-s<seed>` (suffixed if it exists)."""
+        prefix = f"{tag}-" if tag else ""
+        base = Path(root) / name / f"{prefix}{time.strftime('%Y%m%d-%H%M%S')}-s{seed}"
         path, i = base, 1
         base.parent.mkdir(parents=True, exist_ok=True)
         while True:

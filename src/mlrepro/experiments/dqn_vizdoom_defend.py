@@ -28,7 +28,7 @@ class Config(dqn_vizdoom_basic.Config):
     reward_scale: float = opt(1.0, "ours", "reward multiplier (rewards are already ±1)", gt=0)
 
 
-# The same loop, replay and agent as dqn-vizdoom-basic.
+# The same loop, replay and agent as dqn-vizdoom-basic (dqn-vizdoom's), with the settings above.
 EXPERIMENT = dataclasses.replace(
     dqn_vizdoom_basic.EXPERIMENT, name="dqn-vizdoom-defend", config=Config,
     summary=__doc__.splitlines()[0],

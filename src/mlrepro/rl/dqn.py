@@ -11,7 +11,8 @@ from torch import nn
 from .replay import ReplayMemory
 
 
-def td_targets(r: torch.Tensor, done: torch.Tensor, q2_online: torch.Tensor, q2_target: torch.Tensor,
+def td_targets(r: torch.Tensor, done: torch.Tensor, q2_online: torch.Tensor,
+               q2_target: torch.Tensor,
                gamma: float, double: bool) -> torch.Tensor:
     """y = r + γ (1 − done) Q'(s2, a*), with (B,) r, done and (B, A) Q-values of s2.
 
@@ -62,7 +63,7 @@ class DQN:
         if optimizer == "sgd":
             self.optimizer = torch.optim.SGD(self.q.parameters(), lr=lr)
         elif optimizer == "adam":
-            # fused: one kernel for all parameters instead of ~10 small ops per tensor (CPU and CUDA)
+            # fused: one kernel for all parameters instead of ~10 small ops per tensor (CPU, CUDA)
             fused = self.device.type in ("cpu", "cuda")
             self.optimizer = torch.optim.Adam(self.q.parameters(), lr=lr, fused=fused)
         else:
@@ -120,7 +121,8 @@ class DQN:
             self.target.load_state_dict(self.q.state_dict())
         return loss.detach()
 
-    def learn(self, memory: ReplayMemory, batch_size: int, n_updates: int = 1) -> torch.Tensor | None:
+    def learn(self, memory: ReplayMemory, batch_size: int,
+              n_updates: int = 1) -> torch.Tensor | None:
         """`n_updates` updates on fresh uniform batches; the summed loss (None if none was made)."""
         total = None
         for _ in range(n_updates):

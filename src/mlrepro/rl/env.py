@@ -4,8 +4,8 @@ The blog (after ViZDoom's `learning_pytorch.py` of 2018) renders 640×480, repea
 12 tics and shrinks the screen to 30×45 grey pixels. We render at 160×120 instead: the network only
 ever sees 30×45, and the engine draws the smaller screen several times faster.
 
-This module imports neither torch nor anything from mlrepro, so vector-environment workers start
-fast.
+This module imports neither torch nor anything from mlrepro but `rl.scenarios` (which imports
+nothing), so vector-environment workers start fast.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import itertools
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import gymnasium as gym
@@ -23,31 +24,50 @@ import vizdoom as vzd
 from gymnasium import spaces
 from PIL import Image
 
+from .scenarios import resolve_scenario
+
 SCENARIOS_PATH = Path(vzd.scenarios_path)
 
 
 def scenario_config(scenario: str) -> Path:
-    """`basic` → the .cfg shipped with vizdoom; a path to a .cfg is returned as is (checked)."""
-    path = Path(scenario)
-    if path.suffix != ".cfg":
-        path = SCENARIOS_PATH / f"{scenario}.cfg"
-    if not path.is_file():
-        shipped = sorted(p.stem for p in SCENARIOS_PATH.glob("*.cfg"))
-        raise ValueError(f"unknown ViZDoom scenario {scenario!r}; shipped: {', '.join(shipped)}")
-    return path.resolve()
+    """`basic` → the .cfg shipped with vizdoom; a path to a .cfg is returned as is (checked).
+    ValueError naming the shipped scenarios (`scenarios.scenario_names`) otherwise."""
+    return resolve_scenario(scenario)
 
 
-def action_table(n_buttons: int, kind: str = "all") -> np.ndarray:
+# Buttons that undo each other: pressing both is the same as pressing neither (ViZDoom sums them).
+OPPOSITES = (("MOVE_LEFT", "MOVE_RIGHT"), ("TURN_LEFT", "TURN_RIGHT"),
+             ("MOVE_FORWARD", "MOVE_BACKWARD"), ("LOOK_UP", "LOOK_DOWN"), ("MOVE_UP", "MOVE_DOWN"),
+             ("SELECT_NEXT_WEAPON", "SELECT_PREV_WEAPON"))
+
+
+def action_table(buttons: int | Sequence[str], kind: str = "all",
+                 max_pressed: int = 0) -> np.ndarray:
     """Button vectors for each discrete action, (n_actions, n_buttons) int.
 
-    "all": every on/off combination (the blog's `it.product([0, 1], repeat=n)`, 8 for basic);
-    "single": one button at a time (3 for basic).
+    "all": every on/off combination (the blog's `it.product([0, 1], repeat=n)`, 8 for basic),
+    contradictory ones included (left + right);
+    "single": one button at a time (3 for basic);
+    "combos": every combination without a contradictory pair (`OPPOSITES`), the no-op included
+    (6 for basic and defend_the_center, 18 for my_way_home, 54 for deadly_corridor); analog
+    `*_DELTA` buttons are never pressed. `max_pressed` > 0 keeps combinations of at most that many
+    buttons. Needs the button names.
     """
+    names = [f"BUTTON{i}" for i in range(buttons)] if isinstance(buttons, int) else list(buttons)
+    n = len(names)
     if kind == "all":
-        return np.array(list(itertools.product([0, 1], repeat=n_buttons)), dtype=np.int64)
+        return np.array(list(itertools.product([0, 1], repeat=n)), dtype=np.int64)
     if kind == "single":
-        return np.eye(n_buttons, dtype=np.int64)
-    raise ValueError(f"actions must be 'all' or 'single', got {kind!r}")
+        return np.eye(n, dtype=np.int64)
+    if kind != "combos":
+        raise ValueError(f"actions must be 'all', 'single' or 'combos', got {kind!r}")
+    index = {b: i for i, b in enumerate(names)}
+    pairs = [(index[a], index[b]) for a, b in OPPOSITES if a in index and b in index]
+    analog = [i for i, b in enumerate(names) if b.endswith("_DELTA")]
+    rows = [row for row in itertools.product([0, 1], repeat=n)
+            if not any(row[i] and row[j] for i, j in pairs) and not any(row[i] for i in analog)
+            and (max_pressed <= 0 or sum(row) <= max_pressed)]
+    return np.array(rows, dtype=np.int64).reshape(len(rows), n)
 
 
 def resize_gray(frame: np.ndarray, resolution: tuple[int, int]) -> np.ndarray:
@@ -76,6 +96,12 @@ class DoomEnv(gym.Env):
     `terminated` when the scenario's goal or death ends it and `truncated` at the scenario's
     timeout; the final `info` holds `{"episode": {"r": return, "l": length in steps}}`.
 
+    With `seed_episodes`, `reset(seed=s)` starts a run of episodes seeded s, s + 1, s + 2, ... (the
+    later ones by the vector env's auto-reset), so two policies tested from the same seed meet the
+    same scenario draws (monster places, ...) episode by episode. Without it, only the first
+    episode is seeded and the rest follow the engine's random stream, which the policy's play
+    advances.
+
     Args:
         work_dir: where the engine writes `_vizdoom.ini` and `_vizdoom/` (default: a temporary
             folder removed by `close()`); never the current directory.
@@ -87,6 +113,7 @@ class DoomEnv(gym.Env):
 
     def __init__(self, scenario: str = "basic", *, frame_repeat: int = 12,
                  resolution: tuple[int, int] = (30, 45), frame_stack: int = 1, actions: str = "all",
+                 max_buttons: int = 0, seed_episodes: bool = False,
                  screen_resolution: str = "RES_160X120", work_dir: str | os.PathLike | None = None,
                  render_mode: str | None = None):
         if frame_repeat < 1 or frame_stack < 1:
@@ -112,7 +139,7 @@ class DoomEnv(gym.Env):
             game.init()
         self.game = game
         self.buttons = [b.name for b in game.get_available_buttons()]
-        self.actions = action_table(len(self.buttons), actions)
+        self.actions = action_table(self.buttons, actions, max_buttons)
         self._action_lists = [list(map(int, a)) for a in self.actions]  # make_action wants lists
         self.action_space = spaces.Discrete(len(self.actions))
         self.observation_space = spaces.Box(0, 255, (frame_stack, *self.resolution), np.uint8)
@@ -120,6 +147,8 @@ class DoomEnv(gym.Env):
         self._screen: np.ndarray | None = None
         self.tic_screens: list[np.ndarray] = []  # with render_mode="rgb_array": every tic of a step
         self._steps = 0
+        self.seed_episodes = seed_episodes
+        self._episode_seed: int | None = None
 
     def _observe(self) -> None:
         # After the last step of an episode ViZDoom has no state (get_state() is None): the stack
@@ -134,7 +163,11 @@ class DoomEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         if seed is not None:
-            self.game.set_seed(int(seed) % 2**31)  # the engine's own RNG (monster position ...)
+            self._episode_seed = int(seed)
+        elif self.seed_episodes and self._episode_seed is not None:
+            self._episode_seed += 1
+        if seed is not None or (self.seed_episodes and self._episode_seed is not None):
+            self.game.set_seed(self._episode_seed % 2**31)  # the engine's RNG (monster places ...)
         self.game.new_episode()
         self._steps = 0
         self._frames[:] = 0

@@ -1,4 +1,4 @@
-"""Q-networks for 30×45 grey frames: the blog's small convnet, a wider one, optional dueling head."""
+"""Q-networks for 30×45 grey frames: the blog's small convnet, a wider one, a dueling head."""
 
 from __future__ import annotations
 
@@ -33,7 +33,8 @@ class QNet(nn.Module):
     With the blog's sizes on (1, 30, 45) inputs: (8, 9, 14) → (8, 4, 6) = 192 → 128 → n_actions.
     """
 
-    def __init__(self, n_actions: int, *, in_channels: int = 1, resolution: tuple[int, int] = (30, 45),
+    def __init__(self, n_actions: int, *, in_channels: int = 1,
+                 resolution: tuple[int, int] = (30, 45),
                  arch: str = "blog", dueling: bool = False):
         super().__init__()
         if arch not in ARCHS:

@@ -1,4 +1,4 @@
-"""Experience replay as preallocated tensors: frames stay uint8, sampling is one `randint` + gather."""
+"""Experience replay as preallocated tensors: uint8 frames, sampling is one `randint` + gather."""
 
 from __future__ import annotations
 
@@ -75,7 +75,8 @@ class ReplayMemory:
     def load_state_dict(self, state: dict) -> None:
         n = state["size"]
         if n > self.capacity:
-            raise ValueError(f"checkpoint holds {n} transitions, more than capacity {self.capacity}")
+            raise ValueError(f"checkpoint holds {n} transitions, more than capacity "
+                             f"{self.capacity}")
         for key in ("s1", "s2", "a", "r", "done"):
             getattr(self, key)[:n] = state[key].to(self.device)
         self.size, self.pos = n, state["pos"]
@@ -100,7 +101,8 @@ class NStepTransitions:
         self.pending: list[collections.deque] = [collections.deque() for _ in range(n_envs)]
 
     def add(self, s1, a, r, s2, done) -> tuple[np.ndarray, ...] | None:
-        """One vector step (s1, s2 (N, ...); a, r, done (N,)) in; completed transitions out (or None)."""
+        """One vector step (s1, s2 (N, ...); a, r, done (N,)) in; completed transitions out, or
+        None."""
         out = []
         for i, pending in enumerate(self.pending):
             pending.append([s1[i], a[i], 0.0, 0])

@@ -1,4 +1,4 @@
-"""The two halves of a DQN epoch on vector environments: learning steps, then greedy test episodes."""
+"""The two halves of a DQN epoch on vector environments: learning steps, then test episodes."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import torch
 from ..engine.progress import Progress
 from .dqn import DQN
 from .replay import NStepTransitions, ReplayMemory
+from .rewards import RewardNorm
 
 
 def finished_episodes(info: dict) -> list[tuple[int, float, int]]:
@@ -28,25 +29,27 @@ def finished_episodes(info: dict) -> list[tuple[int, float, int]]:
 def learning_steps(agent: DQN, envs, memory: ReplayMemory, n_steps: int, *,
                    epsilon_at: Callable[[int], float], batch_size: int, learning_starts: int,
                    updates_per_step: float = 1.0, seed: int | None = None,
-                   progress: str | None = None) -> dict:
-    """`n_steps` ε-greedy transitions from freshly reset `envs` into `memory`, learning as they come.
+                   progress: str | None = None, reward_norm: RewardNorm | None = None) -> dict:
+    """`n_steps` ε-greedy transitions from freshly reset `envs` into `memory`, learning meanwhile.
 
     Transitions are stored as `agent.n_step`-step ones (those of the episodes still running at the
-    end are dropped). Each transition earns `updates_per_step` updates of one batch. If the environments are
-    asynchronous, the updates run while the engines play the chosen actions (the stored transition
-    then arrives after those updates; the action was chosen before them). Otherwise the order is the
-    blog's: act, step, store, learn.
+    end are dropped). Each transition earns `updates_per_step` updates of one batch. If the
+    environments are asynchronous, the updates run while the engines play the chosen actions (the
+    stored transition then arrives after those updates; the action was chosen before them).
+    Otherwise the order is the blog's: act, step, store, learn.
 
     Args:
         epsilon_at: ε for the k-th transition of this call (k counts all environments).
         progress: a label to report progress under on stderr (engine.progress), or None.
+        reward_norm: turns each reward into the one stored, and sets `agent.reward_scale` (the
+            scale of stored rewards in TD targets) after every step.
     Returns:
         scores and lengths of the episodes that ended, mean loss, updates and steps made, seconds.
     """
     start = time.perf_counter()
     n = envs.num_envs
     overlap = hasattr(envs, "step_async")
-    obs, _ = envs.reset(seed=seed)
+    obs, _ = envs.reset(seed=vector_seed(seed, n))
     transitions = NStepTransitions(n, agent.n_step, agent.gamma)
     scores, lengths = [], []
     loss_sum, n_updates, credit, steps = torch.zeros(()), 0, 0.0, 0
@@ -74,6 +77,9 @@ def learning_steps(agent: DQN, envs, memory: ReplayMemory, n_steps: int, *,
         # A finished episode's next_obs is already the next episode's first frame; it is never used
         # because done = 1 removes the bootstrap term. Timeouts count as terminal like in the blog:
         # ViZDoom has no frame after the last tic and the 300-tic limit is part of the task.
+        if reward_norm is not None:
+            r = reward_norm.observe(r, terminated | truncated)
+            agent.reward_scale = reward_norm.scale
         ready = transitions.add(obs, actions, r, next_obs, terminated | truncated)
         if ready is not None:
             memory.add(*ready)
@@ -90,6 +96,14 @@ def learning_steps(agent: DQN, envs, memory: ReplayMemory, n_steps: int, *,
             "loss": (loss_sum / max(n_updates, 1)).item(), "time_s": time.perf_counter() - start}
 
 
+def vector_seed(seed: int | None, n_envs: int) -> int | list[int] | None:
+    """Reset seeds for `n_envs` environments: `seed` for one; else far apart, so that environments
+    seeding every episode (`DoomEnv(seed_episodes=True)`: s, s + 1, ...) never share an episode."""
+    if seed is None or n_envs == 1:
+        return seed
+    return [(seed + i * 1_000_003) % 2**31 for i in range(n_envs)]
+
+
 def evaluate(policy: Callable[[np.ndarray], np.ndarray], envs, episodes: int, *,
              seed: int | None = None) -> list[float]:
     """Scores of `episodes` episodes of `policy(obs (N, ...)) -> actions (N,)`.
@@ -100,7 +114,7 @@ def evaluate(policy: Callable[[np.ndarray], np.ndarray], envs, episodes: int, *,
     n = envs.num_envs
     quota = [episodes // n + (i < episodes % n) for i in range(n)]
     scores: list[list[float]] = [[] for _ in range(n)]
-    obs, _ = envs.reset(seed=seed)
+    obs, _ = envs.reset(seed=vector_seed(seed, n))
     while any(len(s) < q for s, q in zip(scores, quota)):
         obs, _, _, _, info = envs.step(np.asarray(policy(obs)))
         for i, score, _ in finished_episodes(info):
