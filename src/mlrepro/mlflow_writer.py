@@ -209,7 +209,7 @@ class MLflowWriter:
 
     def _reset(self) -> None:
         self.run_id, self.run_dir, self.record = None, None, {}
-        self._resume, self._note = False, None
+        self._resume = False
         self._last: dict[str, int] = {}  # last step logged per metric (a resumed run skips them)
         self._params = []  # sent with the run's first metrics (one transaction fewer)
 
@@ -318,10 +318,10 @@ class MLflowWriter:
             self._last[m.key] = step
 
     # --- the run ---
-    def start(self, run_dir: Path, record: dict, *, resume: bool = False, note=None) -> None:
+    def start(self, run_dir: str | os.PathLike, record: dict, *, resume: bool = False) -> None:
         self._reset()
         self.run_dir, self.record = Path(run_dir).absolute(), record
-        self._resume, self._note = resume, note
+        self._resume = resume
 
     def log_epoch(self, stage, step, row) -> None:
         prefix = "epoch/" if stage is None else f"{stage}/epoch/"

@@ -471,9 +471,15 @@ def _stop_writer(proc: subprocess.Popen, log) -> None:
     """End the writer: every call that had to be waited for was, so it only has to exit."""
     with contextlib.suppress(OSError, ValueError):
         proc.stdin.write(b'{"op": "exit"}\n')
-    for f in (proc.stdin, proc.stdout, log):
+    for f in (proc.stdin, proc.stdout):
         with contextlib.suppress(OSError, ValueError):
             f.close()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    log.close()
 
 
 def _plain(value: Any) -> Any:
