@@ -36,7 +36,7 @@ from mlrepro.nn.capsnet import CapsNet, capsnet_loss
 # --- the port ---------------------------------------------------------------------------------
 def port_squash(inputs, axis=-1):
     norm = torch.norm(inputs, p=2, dim=axis, keepdim=True)
-    scale = norm ** 2 / (1 + norm ** 2) / (norm + 1e-8)
+    scale = norm**2 / (1 + norm**2) / (norm + 1e-8)
     return scale * inputs
 
 
@@ -44,7 +44,9 @@ class PortDenseCapsule(nn.Module):
     def __init__(self, in_num_caps, in_dim_caps, out_num_caps, out_dim_caps, routings=3):
         super().__init__()
         self.in_num_caps, self.out_num_caps, self.routings = in_num_caps, out_num_caps, routings
-        self.weight = nn.Parameter(0.01 * torch.randn(out_num_caps, in_num_caps, out_dim_caps, in_dim_caps))
+        self.weight = nn.Parameter(
+            0.01 * torch.randn(out_num_caps, in_num_caps, out_dim_caps, in_dim_caps)
+        )
 
     def forward(self, x):
         # weight (10, 1152, 16, 8) @ x (B, 1, 1152, 8, 1) → x_hat (B, 10, 1152, 16)
@@ -56,7 +58,9 @@ class PortDenseCapsule(nn.Module):
             if i == self.routings - 1:
                 outputs = port_squash(torch.sum(c[:, :, :, None] * x_hat, dim=-2, keepdim=True))
             else:
-                outputs = port_squash(torch.sum(c[:, :, :, None] * x_hat_detached, dim=-2, keepdim=True))
+                outputs = port_squash(
+                    torch.sum(c[:, :, :, None] * x_hat_detached, dim=-2, keepdim=True)
+                )
                 b = b + torch.sum(outputs * x_hat_detached, dim=-1)
         return torch.squeeze(outputs, dim=-2)
 
@@ -81,8 +85,14 @@ class PortCapsuleNet(nn.Module):
         self.conv1 = nn.Conv2d(1, 256, kernel_size=9, stride=1, padding=0)
         self.primarycaps = PortPrimaryCapsule(256, 256, 8, kernel_size=9, stride=2)
         self.digitcaps = PortDenseCapsule(32 * 6 * 6, 8, 10, 16, routings)
-        self.decoder = nn.Sequential(nn.Linear(16 * 10, 512), nn.ReLU(inplace=True), nn.Linear(512, 1024),
-                                     nn.ReLU(inplace=True), nn.Linear(1024, 784), nn.Sigmoid())
+        self.decoder = nn.Sequential(
+            nn.Linear(16 * 10, 512),
+            nn.ReLU(inplace=True),
+            nn.Linear(512, 1024),
+            nn.ReLU(inplace=True),
+            nn.Linear(1024, 784),
+            nn.Sigmoid(),
+        )
         self.relu = nn.ReLU()
 
     def forward(self, x, y=None):
@@ -92,13 +102,16 @@ class PortCapsuleNet(nn.Module):
         length = x.norm(dim=-1)
         if y is None:
             index = length.max(dim=1)[1]
-            y = torch.zeros(length.size()).scatter_(1, index.view(-1, 1), 1.)
+            y = torch.zeros(length.size()).scatter_(1, index.view(-1, 1), 1.0)
         reconstruction = self.decoder((x * y[:, :, None]).view(x.size(0), -1))
         return length, reconstruction.view(-1, 1, 28, 28)
 
 
 def port_loss(y_true, y_pred, x, x_recon, lam_recon=0.0005 * 784):
-    L = y_true * torch.clamp(0.9 - y_pred, min=0.) ** 2 + 0.5 * (1 - y_true) * torch.clamp(y_pred - 0.1, min=0.) ** 2
+    L = (
+        y_true * torch.clamp(0.9 - y_pred, min=0.0) ** 2
+        + 0.5 * (1 - y_true) * torch.clamp(y_pred - 0.1, min=0.0) ** 2
+    )
     return L.sum(dim=1).mean() + lam_recon * nn.MSELoss()(x_recon, x)
 
 
@@ -108,8 +121,9 @@ def port_from_ours(ours: CapsNet) -> PortCapsuleNet:
     state = {k: v for k, v in ours.state_dict().items()}
     with torch.no_grad():
         port.conv1.load_state_dict({"weight": state["conv1.weight"], "bias": state["conv1.bias"]})
-        port.primarycaps.conv2d.load_state_dict({"weight": state["primary.conv.weight"],
-                                                 "bias": state["primary.conv.bias"]})
+        port.primarycaps.conv2d.load_state_dict(
+            {"weight": state["primary.conv.weight"], "bias": state["primary.conv.bias"]}
+        )
         w = ours.digits.weight  # (I, K, J*D)
         port.digitcaps.weight.copy_(w.view(w.shape[0], w.shape[1], 10, -1).permute(2, 0, 3, 1))
         port.decoder.load_state_dict(ours.decoder.state_dict())
@@ -153,9 +167,12 @@ def check_same_function(ours: CapsNet, port: PortCapsuleNet, x, y) -> None:
         length, recon = port(x, F.one_hot(y, 10).float())
         loss_ours, _ = capsnet_loss(ours, x, y)
         loss_port = port_loss(F.one_hot(y, 10).float(), length, x, recon)
-    print(f"same weights, same batch: max |Δ length| = {(v.norm(dim=-1) - length).abs().max().item():.2e}, "
-          f"max |Δ reconstruction| = {(ours.reconstruct(v, y) - recon).abs().max().item():.2e}, "
-          f"loss {loss_ours.item():.6f} vs {loss_port.item():.6f}")
+    print(
+        "same weights, same batch: "
+        f"max |Δ length| = {(v.norm(dim=-1) - length).abs().max().item():.2e}, "
+        f"max |Δ reconstruction| = {(ours.reconstruct(v, y) - recon).abs().max().item():.2e}, "
+        f"loss {loss_ours.item():.6f} vs {loss_port.item():.6f}"
+    )
 
 
 def main() -> None:
@@ -170,21 +187,29 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     mnist = load_mnist("train", args.data_dir)
-    x = mnist.images[:args.batch_size].float() / 255
-    y = mnist.labels[:args.batch_size]
+    x = mnist.images[: args.batch_size].float() / 255
+    y = mnist.labels[: args.batch_size]
     ours = CapsNet()
     port = port_from_ours(ours)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, "
-          f"load {os.getloadavg()[0]:.2f}, batch {args.batch_size}, {args.steps} timed steps")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"{platform.processor() or platform.machine()}, "
+        f"load {os.getloadavg()[0]:.2f}, batch {args.batch_size}, {args.steps} timed steps"
+    )
     check_same_function(ours, port, x, y)
     steps = make_steps(ours, port, x, y)
     precisions = {"fp32": contextlib.nullcontext}
     if not args.no_bf16:
         precisions["bf16"] = lambda: torch.autocast("cpu", dtype=torch.bfloat16)
     for name, autocast in precisions.items():
-        rates = {k: images_per_s(fn, autocast, args.batch_size, args.steps) for k, fn in steps.items()}
-        print(f"{name}: ours {rates['ours']:.1f} images/s, port {rates['port']:.1f} images/s, "
-              f"RATIO ours/port = {rates['ours'] / rates['port']:.2f}x", flush=True)
+        rates = {
+            k: images_per_s(fn, autocast, args.batch_size, args.steps) for k, fn in steps.items()
+        }
+        print(
+            f"{name}: ours {rates['ours']:.1f} images/s, port {rates['port']:.1f} images/s, "
+            f"RATIO ours/port = {rates['ours'] / rates['port']:.2f}x",
+            flush=True,
+        )
     print(f"load after: {os.getloadavg()[0]:.2f}")
 
 

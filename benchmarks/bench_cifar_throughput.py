@@ -27,8 +27,14 @@ from mlrepro.nn import create_model, list_models
 
 CIFAR_MODELS = ("fast_cifar_small", "fast_cifar", "wrn_10_2", "wrn_16_4", "wrn_16_8", "wrn_28_10")
 # CPU batch sizes: one step of the big WRNs in bf16 takes tens of seconds on a 2-core CPU.
-CPU_BATCH = {"fast_cifar_small": 128, "fast_cifar": 64, "wrn_10_2": 64, "wrn_16_4": 16, "wrn_16_8": 8,
-             "wrn_28_10": 8}
+CPU_BATCH = {
+    "fast_cifar_small": 128,
+    "fast_cifar": 64,
+    "wrn_10_2": 64,
+    "wrn_16_4": 16,
+    "wrn_16_8": 8,
+    "wrn_28_10": 8,
+}
 
 
 def step_fn(model: nn.Module, opt, x, y, bf16: bool):
@@ -40,6 +46,7 @@ def step_fn(model: nn.Module, opt, x, y, bf16: bool):
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+
     return step
 
 
@@ -53,8 +60,9 @@ def measure(name: str, mode: str, batch: int, device: torch.device, min_seconds:
         x = x.contiguous(memory_format=torch.channels_last)
     if mode.endswith("compile"):
         model.compile()
-    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.01, momentum=0.9,
-                          nesterov=True)
+    opt = torch.optim.SGD(
+        [p for p in model.parameters() if p.requires_grad], lr=0.01, momentum=0.9, nesterov=True
+    )
     step = step_fn(model.train(), opt, x, y, bf16=mode.startswith("bf16"))
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     step()  # warm-up (and compilation)
@@ -83,11 +91,17 @@ def main() -> None:
     models = [m for m in args.models.split(",") if m]
     unknown = set(models) - set(list_models())
     if unknown:
-        raise SystemExit(f"unknown model(s) {sorted(unknown)}; registered: {', '.join(list_models())}")
-    modes = ["fp32", "fp32+cl", "bf16+cl"] + (["fp32+cl+compile", "bf16+cl+compile"] if args.compile else [])
+        raise SystemExit(
+            f"unknown model(s) {sorted(unknown)}; registered: {', '.join(list_models())}"
+        )
+    modes = ["fp32", "fp32+cl", "bf16+cl"] + (
+        ["fp32+cl+compile", "bf16+cl+compile"] if args.compile else []
+    )
     hw = hardware_info(device)
-    print(f"# {hw.get('device_name', hw['processor'])}, torch {hw['torch']}, {torch.get_num_threads()} "
-          f"threads, load {os.getloadavg()[0]:.2f}")
+    print(
+        f"# {hw.get('device_name', hw['processor'])}, torch {hw['torch']}, "
+        f"{torch.get_num_threads()} threads, load {os.getloadavg()[0]:.2f}"
+    )
     print(f"{'model':<16} {'batch':>5} " + " ".join(f"{m:>22}" for m in modes))
     for name in models:
         batch = args.batch or (512 if device.type == "cuda" else CPU_BATCH.get(name, 32))

@@ -122,7 +122,8 @@ def blog_game(resolution: str = "RES_640X480"):
 def blog_preprocess(img):
     # The blog: skimage.transform.resize(img, (30, 45)) → float in [0, 1]; PIL's bilinear here.
     return torch.from_numpy(
-        np.asarray(Image.fromarray(img).resize((45, 30), Image.BILINEAR), dtype=np.float32) / 255)
+        np.asarray(Image.fromarray(img).resize((45, 30), Image.BILINEAR), dtype=np.float32) / 255
+    )
 
 
 class BlogLoop:
@@ -165,8 +166,16 @@ def make_agent(improved: bool):
 
     torch.manual_seed(0)
     if improved:
-        return DQN(QNet(8, dueling=True), lr=1e-3, optimizer="adam", loss="huber", double=True,
-                   target_update_steps=500, grad_clip_norm=10.0, reward_scale=0.01)
+        return DQN(
+            QNet(8, dueling=True),
+            lr=1e-3,
+            optimizer="adam",
+            loss="huber",
+            double=True,
+            target_update_steps=500,
+            grad_clip_norm=10.0,
+            reward_scale=0.01,
+        )
     return DQN(QNet(8), lr=0.00025, optimizer="sgd", loss="mse_all")
 
 
@@ -186,9 +195,16 @@ class OursLoop:
         start, n = time.perf_counter(), 0
         while n < steps and time.perf_counter() - start < budget_s:
             self.calls += 1
-            n += learning_steps(self.agent, self.envs, self.memory, min(250, steps - n),
-                                epsilon_at=lambda k: 0.5, batch_size=64, seed=self.calls,
-                                learning_starts=64 if self.learn else 10**12)["steps"]
+            n += learning_steps(
+                self.agent,
+                self.envs,
+                self.memory,
+                min(250, steps - n),
+                epsilon_at=lambda k: 0.5,
+                batch_size=64,
+                seed=self.calls,
+                learning_starts=64 if self.learn else 10**12,
+            )["steps"]
         return n / (time.perf_counter() - start)
 
     def close(self):
@@ -199,7 +215,7 @@ def race(contenders: dict, steps: int, chunk: int = 250) -> dict[str, float]:
     """Steps per second of each contender: `steps` each, in alternating chunks (so that load from
     other processes hits all alike), median over chunks; the first chunk is an untimed warm-up."""
     rates = {name: [] for name in contenders}
-    for name, c in contenders.items():
+    for c in contenders.values():
         c.run(min(chunk, 100))
     for _ in range(max(1, steps // chunk)):
         for name, c in contenders.items():
@@ -243,8 +259,10 @@ def main(argv=None) -> None:
     WORK_DIR = tempfile.mkdtemp(prefix="bench-dqn-")
     torch.set_num_threads(1)
 
-    print(f"DQN on ViZDoom basic, frame repeat 12, {args.steps} environment steps per row, rows of "
-          "a group interleaved in chunks of 250 steps (median of the chunks)")
+    print(
+        f"DQN on ViZDoom basic, frame repeat 12, {args.steps} environment steps per row, rows of "
+        "a group interleaved in chunks of 250 steps (median of the chunks)"
+    )
     print(f"  cpu: {_cpu_name()} ({os.cpu_count()} logical cores), {platform.system()}")
     print(f"  torch {torch.__version__}, vizdoom {vizdoom.__version__}, numpy {np.__version__}")
     print(f"  load average before: {os.getloadavg()[0]:.2f}")
@@ -253,12 +271,16 @@ def main(argv=None) -> None:
         for name, v in rates.items():
             print(f"  {name:<58} {v:8.0f} {unit}", flush=True)
 
-    vec = {(n, a): make_vector_env(n, asynchronous=a, work_dir=f"{WORK_DIR}/{n}{a}")
-           for n, a in [(1, False), (1, True), (2, True), (4, True)]}
+    vec = {
+        (n, a): make_vector_env(n, asynchronous=a, work_dir=f"{WORK_DIR}/{n}{a}")
+        for n, a in [(1, False), (1, True), (2, True), (4, True)]
+    }
     print("env alone (random actions, no learning):")
     blog_640, blog_160 = BlogLoop(learn=False), BlogLoop("RES_160X120", learn=False)
-    contenders = {"blog-like: one game at 640x480, resize per frame": blog_640,
-                  "blog-like at 160x120": blog_160}
+    contenders = {
+        "blog-like: one game at 640x480, resize per frame": blog_640,
+        "blog-like at 160x120": blog_160,
+    }
     for (n, a), envs in vec.items():
         name = f"ours: {n} env{'s' if n > 1 else ''}, {'worker processes' if a else 'in-process'}"
         contenders[name] = OursLoop(envs, learn=False)
@@ -268,19 +290,20 @@ def main(argv=None) -> None:
 
     print("env + learning (one 64-transition update per environment step, 1 torch thread):")
     blog = BlogLoop()
-    contenders = {"blog-like loop": blog,
-                  "ours, the blog's update rule, 1 env in a worker": OursLoop(vec[1, True]),
-                  "ours, the blog's update rule, 1 env in-process": OursLoop(vec[1, False]),
-                  "ours, the blog's update rule, 2 envs in workers": OursLoop(vec[2, True]),
-                  "ours, improved update rule, 1 env in a worker":
-                      OursLoop(vec[1, True], improved=True)}
+    contenders = {
+        "blog-like loop": blog,
+        "ours, the blog's update rule, 1 env in a worker": OursLoop(vec[1, True]),
+        "ours, the blog's update rule, 1 env in-process": OursLoop(vec[1, False]),
+        "ours, the blog's update rule, 2 envs in workers": OursLoop(vec[2, True]),
+        "ours, improved update rule, 1 env in a worker": OursLoop(vec[1, True], improved=True),
+    }
     learn = race(contenders, args.steps)
     show(learn)
     blog.close()
     blog_default = BlogLoop()
     torch.set_num_threads(os.cpu_count() or 1)  # what the blog's program gets: torch's default
-    show({f"blog-like loop at torch's default {torch.get_num_threads()} threads":
-          blog_default.run(args.steps // 3, budget_s=20)})
+    label = f"blog-like loop at torch's default {torch.get_num_threads()} threads"
+    show({label: blog_default.run(args.steps // 3, budget_s=20)})
     torch.set_num_threads(1)
     blog_default.close()
 
@@ -308,13 +331,17 @@ def main(argv=None) -> None:
 
     print(f"  load average after: {os.getloadavg()[0]:.2f}")
     b = learn["blog-like loop"]
-    print(f"ratio ours / blog-like at the same number of updates: "
-          f"{learn['ours, the blog' + chr(39) + 's update rule, 1 env in a worker'] / b:.2f}x "
-          f"(1 env in a worker), "
-          f"{learn['ours, the blog' + chr(39) + 's update rule, 2 envs in workers'] / b:.2f}x "
-          f"(2 envs); improved rule {learn['ours, improved update rule, 1 env in a worker'] / b:.2f}x")
-    print(f"ours at 2 threads vs 1 next to a busy process: "
-          f"{threads[True, 1] / max(threads[True, 2], 1e-9):.1f}x slower")
+    print(
+        f"ratio ours / blog-like at the same number of updates: "
+        f"{learn['ours, the blog' + chr(39) + 's update rule, 1 env in a worker'] / b:.2f}x "
+        f"(1 env in a worker), "
+        f"{learn['ours, the blog' + chr(39) + 's update rule, 2 envs in workers'] / b:.2f}x "
+        f"(2 envs); improved rule {learn['ours, improved update rule, 1 env in a worker'] / b:.2f}x"
+    )
+    print(
+        f"ours at 2 threads vs 1 next to a busy process: "
+        f"{threads[True, 1] / max(threads[True, 2], 1e-9):.1f}x slower"
+    )
 
 
 def _cpu_name() -> str:

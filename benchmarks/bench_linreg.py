@@ -7,7 +7,7 @@
 2. Accuracy: coefficients of LinearRegressionGD (closed_form, and gd run to convergence) against
    scikit-learn's LinearRegression, and R^2 on the held-out 30 % (the blog reports 0.9980).
 
-Run:   python benchmarks/bench_linreg.py                 (50,000 points, 70 % for training, 200 steps)
+Run:   python benchmarks/bench_linreg.py        (50,000 points, 70 % for training, 200 steps)
        python benchmarks/bench_linreg.py --n 100000 --iters 200
 """
 

@@ -30,15 +30,29 @@ def main() -> None:
     for r in range(args.repeats):
         for sampler in ("grid", "random"):
             with tempfile.TemporaryDirectory() as out:
-                study = run_search("mnist-mlp", params, trials=args.trials, sampler=sampler, seed=r,
-                                   overrides=fixed, out=out, device="cpu", data_dir=args.data_dir)
+                study = run_search(
+                    "mnist-mlp",
+                    params,
+                    trials=args.trials,
+                    sampler=sampler,
+                    seed=r,
+                    overrides=fixed,
+                    out=out,
+                    device="cpu",
+                    data_dir=args.data_dir,
+                )
             lrs = sorted({round(t.params["lr_max"], 12) for t in study.trials})
             best[sampler].append(study.best_value)
-            print(f"repeat {r} {sampler:>6}: best val accuracy {study.best_value:.4f} "
-                  f"({len(lrs)} distinct learning rates tried)", flush=True)
+            print(
+                f"repeat {r} {sampler:>6}: best val accuracy {study.best_value:.4f} "
+                f"({len(lrs)} distinct learning rates tried)",
+                flush=True,
+            )
     g, rnd = statistics.fmean(best["grid"]), statistics.fmean(best["random"])
-    print(f"mean best val accuracy over {args.repeats} repeats: grid {g:.4f}, random {rnd:.4f}; "
-          f"random − grid = {rnd - g:+.4f}  ({time.perf_counter() - start:.0f} s)")
+    print(
+        f"mean best val accuracy over {args.repeats} repeats: grid {g:.4f}, random {rnd:.4f}; "
+        f"random − grid = {rnd - g:+.4f}  ({time.perf_counter() - start:.0f} s)"
+    )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,10 @@ Conv2D layers have no activation (Keras's default is linear).
 Run:   MLREPRO_DATA=/path/to/data python examples/keras_mnist.py
 """
 
+# The post's program as it was written (only the changes above): no reformatting, import sorting
+# or f-string rewrite, so that it stays comparable line by line with the post.
+# ruff: noqa: I001, UP032
+# fmt: off
 from mlrepro.keras.models import Sequential
 from mlrepro.keras.layers import Dense, Conv2D, MaxPooling2D, Dropout, Flatten
 from mlrepro.keras.optimizers import Adadelta

@@ -15,7 +15,9 @@ def cli(capsys, *argv):
 
 
 def one_run(capsys, out: Path, seed: int, *extra) -> Path:
-    code, stdout, _ = cli(capsys, "run", "linreg-line", "--quick", "--seed", seed, "--out", out, "-q", *extra)
+    code, stdout, _ = cli(
+        capsys, "run", "linreg-line", "--quick", "--seed", seed, "--out", out, "-q", *extra
+    )
     assert code == 0
     return Path(stdout.strip().splitlines()[-1])
 
@@ -25,8 +27,19 @@ def test_aggregate_matches_run_seeds(capsys, tmp_path):
     code, out, _ = cli(capsys, "aggregate", *dirs, "--results-dir", tmp_path / "parallel")
     assert code == 0 and "summary: " in out
     parallel = json.loads((tmp_path / "parallel" / "linreg-line.quick.json").read_text())
-    code, _, _ = cli(capsys, "run", "linreg-line", "--quick", "--seeds", "0,1", "--out", tmp_path / "seq",
-                     "-q", "--results-dir", tmp_path / "sequential")
+    code, _, _ = cli(
+        capsys,
+        "run",
+        "linreg-line",
+        "--quick",
+        "--seeds",
+        "0,1",
+        "--out",
+        tmp_path / "seq",
+        "-q",
+        "--results-dir",
+        tmp_path / "sequential",
+    )
     sequential = json.loads((tmp_path / "sequential" / "linreg-line.quick.json").read_text())
     assert parallel["seeds"] == [0, 1] and parallel["n"] == 2
     assert parallel["config"] == sequential["config"]
@@ -39,12 +52,15 @@ def test_aggregate_matches_run_seeds(capsys, tmp_path):
     assert parallel["run_commands"][1].startswith("mlrepro run linreg-line --quick --seed 1")
 
 
-@pytest.mark.parametrize("case,message", [
-    ("unfinished", "has not finished (no metrics.json)"),
-    ("config", "differs from"),
-    ("repeat", "seeds repeat ([0, 0])"),
-    ("not-a-run", "is not a run folder"),
-])
+@pytest.mark.parametrize(
+    "case,message",
+    [
+        ("unfinished", "has not finished (no metrics.json)"),
+        ("config", "differs from"),
+        ("repeat", "seeds repeat ([0, 0])"),
+        ("not-a-run", "is not a run folder"),
+    ],
+)
 def test_aggregate_refuses_unlike_or_unfinished_runs(capsys, tmp_path, case, message):
     first = one_run(capsys, tmp_path / "runs", 0)
     if case == "unfinished":

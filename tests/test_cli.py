@@ -37,15 +37,24 @@ def test_run_help_lists_the_experiments_options_with_sources(capsys):
     assert "--hidden (comma-separated ints, >= 1; default 256,256)" in out and "[blog]" in out
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["run", "nope"], "unknown experiment 'nope'; valid: linreg-line, kmeans-cola, mnist-mlp"),
-    (["run", "linreg-line", "--lrr", "1"], "unknown option --lrr for linreg-line; valid: --n-samples"),
-    (["run", "linreg-line", "--max-iter", "many"], "option --max-iter expects int, got 'many'"),
-    (["run", "linreg-line", "--preset", "huge"], "unknown preset 'huge' for linreg-line; valid: quick"),
-    (["run", "linreg-line", "--device", "tpu"], "--device: unknown device 'tpu'"),
-    (["run", "--resume", "/nonexistent/run"], "--resume: /nonexistent/run does not exist"),
-    (["run"], "run: name an experiment"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["run", "nope"], "unknown experiment 'nope'; valid: linreg-line, kmeans-cola, mnist-mlp"),
+        (
+            ["run", "linreg-line", "--lrr", "1"],
+            "unknown option --lrr for linreg-line; valid: --n-samples",
+        ),
+        (["run", "linreg-line", "--max-iter", "many"], "option --max-iter expects int, got 'many'"),
+        (
+            ["run", "linreg-line", "--preset", "huge"],
+            "unknown preset 'huge' for linreg-line; valid: quick",
+        ),
+        (["run", "linreg-line", "--device", "tpu"], "--device: unknown device 'tpu'"),
+        (["run", "--resume", "/nonexistent/run"], "--resume: /nonexistent/run does not exist"),
+        (["run"], "run: name an experiment"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, argv, message):
     code, _out, err = run_cli(capsys, *argv, "--out", str(tmp_path))
     assert code == 2
@@ -69,8 +78,19 @@ def test_run_prints_run_folder_last_and_writes_evidence(capsys, tmp_path):
 
 
 def test_seeds_write_mean_and_std_summary(capsys, tmp_path):
-    code, out, _ = run_cli(capsys, "run", "kmeans-cola", "--quick", "--seeds", "0,1,2", "--out",
-                           str(tmp_path / "runs"), "--results-dir", str(tmp_path / "res"), "-q")
+    code, out, _ = run_cli(
+        capsys,
+        "run",
+        "kmeans-cola",
+        "--quick",
+        "--seeds",
+        "0,1,2",
+        "--out",
+        str(tmp_path / "runs"),
+        "--results-dir",
+        str(tmp_path / "res"),
+        "-q",
+    )
     assert code == 0
     summary = json.loads((tmp_path / "res" / "kmeans-cola.quick.json").read_text())
     assert summary["n"] == 3 and summary["seeds"] == [0, 1, 2]
@@ -88,13 +108,26 @@ def test_linreg_and_kmeans_on_a_user_csv(capsys, tmp_path):
     rooms = rng.integers(1, 6, 200)
     price = 20_000 + 120 * size + 5_000 * rooms + rng.normal(0, 1_000, 200)
     csv = tmp_path / "houses.csv"
-    csv.write_text("size,rooms,price\n" + "".join(f"{a},{b},{c}\n" for a, b, c in zip(size, rooms, price)))
-    code, out, _ = run_cli(capsys, "linreg", str(csv), "--target", "price", "--solver", "closed_form")
+    csv.write_text(
+        "size,rooms,price\n" + "".join(f"{a},{b},{c}\n" for a, b, c in zip(size, rooms, price))
+    )
+    code, out, _ = run_cli(
+        capsys, "linreg", str(csv), "--target", "price", "--solver", "closed_form"
+    )
     assert code == 0 and "test R²:  0.99" in out and "·size" in out and "·rooms" in out
 
     labels = tmp_path / "labels.txt"
-    code, out, _ = run_cli(capsys, "kmeans", str(csv), "-k", "3", "--columns", "size,rooms",
-                           "--labels-out", str(labels))
+    code, out, _ = run_cli(
+        capsys,
+        "kmeans",
+        str(csv),
+        "-k",
+        "3",
+        "--columns",
+        "size,rooms",
+        "--labels-out",
+        str(labels),
+    )
     assert code == 0 and "inertia:" in out
     assert len(labels.read_text().split()) == 200
 
@@ -124,8 +157,14 @@ def test_resume_after_kill_9_gives_the_same_final_metrics(tmp_path, data_dir):
         args += ["--data-dir", str(data_dir)]
 
     def cli(argv, script="from mlrepro.cli import main; import sys; sys.exit(main(sys.argv[1:]))"):
-        return subprocess.run([sys.executable, "-c", script, *argv], capture_output=True, text=True, check=False,
-                              env=env, timeout=300)
+        return subprocess.run(
+            [sys.executable, "-c", script, *argv],
+            capture_output=True,
+            text=True,
+            check=False,
+            env=env,
+            timeout=300,
+        )
 
     first = cli([*args, "--out", str(tmp_path / "a")])
     assert first.returncode == 0, first.stderr
@@ -147,14 +186,31 @@ def test_resume_after_kill_9_gives_the_same_final_metrics(tmp_path, data_dir):
         assert a[key] == b[key], key
     hist_a = (straight / "history.jsonl").read_text().splitlines()
     hist_b = (run_dir / "history.jsonl").read_text().splitlines()
-    strip = lambda rows: [{k: v for k, v in json.loads(r).items() if k != "time_s"} for r in rows]
+
+    def strip(rows):
+        return [{k: v for k, v in json.loads(r).items() if k != "time_s"} for r in rows]
+
     assert strip(hist_a) == strip(hist_b)
 
 
 def test_lr_find_writes_plot_and_suggestions(capsys, tmp_path, data_dir):
     extra = ["--data-dir", str(data_dir)] if data_dir else []
-    code, out, _ = run_cli(capsys, "lr-find", "mnist-mlp", "--quick", "--steps", "30", "--out",
-                           str(tmp_path), "-q", "--threads", "1", "--hidden", "32", *extra)
+    code, out, _ = run_cli(
+        capsys,
+        "lr-find",
+        "mnist-mlp",
+        "--quick",
+        "--steps",
+        "30",
+        "--out",
+        str(tmp_path),
+        "-q",
+        "--threads",
+        "1",
+        "--hidden",
+        "32",
+        *extra,
+    )
     assert code == 0
     run_dir = Path(out.strip().splitlines()[-1])
     assert run_dir.parent == tmp_path / "lr-find" / "mnist-mlp"
@@ -169,8 +225,18 @@ def test_lr_find_writes_plot_and_suggestions(capsys, tmp_path, data_dir):
 
 def test_schedule_plot(capsys, tmp_path):
     out_png = tmp_path / "s.png"
-    code, _out, _ = run_cli(capsys, "schedule-plot", "onecycle", "piecewise", "--epochs", "200",
-                           "--steps-per-epoch", "5", "-o", str(out_png))
+    code, _out, _ = run_cli(
+        capsys,
+        "schedule-plot",
+        "onecycle",
+        "piecewise",
+        "--epochs",
+        "200",
+        "--steps-per-epoch",
+        "5",
+        "-o",
+        str(out_png),
+    )
     assert code == 0 and out_png.stat().st_size > 5000
     code, _, err = run_cli(capsys, "schedule-plot", "linear", "-o", str(out_png))
     assert code == 2 and "unknown schedule 'linear'" in err

@@ -1,5 +1,6 @@
 """`mlrepro demo`: one compact line per experiment, the sample notice once, a summary table, and an
-index.html with one section per experiment whose figures exist; `mlrepro cache`; slim checkpoints."""
+index.html with one section per experiment whose figures exist; `mlrepro cache`; slim
+checkpoints."""
 
 import html.parser
 import json
@@ -66,10 +67,26 @@ def test_cache_shows_and_clears(capsys, tmp_path, monkeypatch, data_dir):
 
 
 @pytest.mark.parametrize("keep", ["last", "all"])
-def test_a_finished_run_keeps_a_slim_checkpoint_unless_asked_for_all(capsys, tmp_path, keep, data_dir):
+def test_a_finished_run_keeps_a_slim_checkpoint_unless_asked_for_all(
+    capsys, tmp_path, keep, data_dir
+):
     extra = ["--data-dir", str(data_dir)] if data_dir else []
-    assert main(["run", "mnist-mlp", "--quick", "--out", str(tmp_path), "-q", "--keep-checkpoints", keep,
-                 *extra]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "mnist-mlp",
+                "--quick",
+                "--out",
+                str(tmp_path),
+                "-q",
+                "--keep-checkpoints",
+                keep,
+                *extra,
+            ]
+        )
+        == 0
+    )
     run = Path(capsys.readouterr().out.strip().splitlines()[-1])
     names = sorted(p.name for p in run.glob("checkpoint*.pt"))
     state = torch.load(run / "checkpoint.pt", weights_only=True)
@@ -80,4 +97,5 @@ def test_a_finished_run_keeps_a_slim_checkpoint_unless_asked_for_all(capsys, tmp
         assert names == ["checkpoint-e1.pt", "checkpoint-e2.pt", "checkpoint.pt"]
         assert "optimizer" in torch.load(run / "checkpoint-e1.pt", weights_only=True)
     assert json.loads((run / "metrics.json").read_text())["test_accuracy"] > 0.5
-    assert main(["export", str(run), "-o", str(tmp_path / "m.onnx")]) == 0  # the slim model still loads
+    # the slim model still loads
+    assert main(["export", str(run), "-o", str(tmp_path / "m.onnx")]) == 0

@@ -57,7 +57,8 @@ def kill_after_checkpoints(monkeypatch, n: int) -> None:
 
 
 def test_resume_reads_the_data_the_run_recorded_even_without_the_environment(
-        capsys, tmp_path, monkeypatch, data_dir):
+    capsys, tmp_path, monkeypatch, data_dir
+):
     if data_dir is None:
         pytest.skip("needs the full MNIST")
     monkeypatch.setenv("MLREPRO_DATA", str(data_dir))
@@ -90,7 +91,9 @@ def test_resume_stops_when_the_recorded_data_is_gone(capsys, tmp_path, monkeypat
     copy = tmp_path / "data"
     shutil.copytree(Path(data_dir) / "mnist", copy / "mnist")
     kill_after_checkpoints(monkeypatch, 1)
-    code, _, _ = cli(capsys, "run", "mnist-mlp", "--quick", "--data-dir", copy, "--out", tmp_path / "runs", "-q")
+    code, _, _ = cli(
+        capsys, "run", "mnist-mlp", "--quick", "--data-dir", copy, "--out", tmp_path / "runs", "-q"
+    )
     assert code == 130
     (run,) = (tmp_path / "runs" / "mnist-mlp").iterdir()
     shutil.rmtree(copy / "mnist")
@@ -108,7 +111,9 @@ def test_a_run_without_a_data_folder_records_the_sample(capsys, tmp_path, no_dat
     assert "bundled" in err  # said once, as a note
 
 
-def test_resume_refuses_a_data_folder_the_run_did_not_use(capsys, tmp_path, no_data_named, monkeypatch):
+def test_resume_refuses_a_data_folder_the_run_did_not_use(
+    capsys, tmp_path, no_data_named, monkeypatch
+):
     kill_after_checkpoints(monkeypatch, 1)
     assert cli(capsys, "run", "mnist-mlp", "--quick", "--out", tmp_path / "runs", "-q")[0] == 130
     (run,) = (tmp_path / "runs" / "mnist-mlp").iterdir()
@@ -128,32 +133,88 @@ def test_seeds_write_next_to_their_runs_and_never_touch_results(capsys, tmp_path
     assert code == 0
     assert Path("results/kmeans-cola.quick.json").read_text() == '{"committed": true}'
     summary_path = Path(out.split("summary: ")[1].splitlines()[0])
-    assert summary_path.name == "summary.json" and summary_path.parent.parent == Path("runs/kmeans-cola")
+    assert summary_path.name == "summary.json" and summary_path.parent.parent == Path(
+        "runs/kmeans-cola"
+    )
     summary = json.loads(summary_path.read_text())
     assert summary["seeds"] == [0, 1] and summary["sample"] is False
 
 
 def test_an_existing_results_file_is_replaced_only_with_force(capsys, tmp_path):
     results = tmp_path / "results"
-    args = ("run", "kmeans-cola", "--quick", "--seeds", "0,1", "--out", tmp_path / "runs", "-q",
-            "--results-dir", results)
+    args = (
+        "run",
+        "kmeans-cola",
+        "--quick",
+        "--seeds",
+        "0,1",
+        "--out",
+        tmp_path / "runs",
+        "-q",
+        "--results-dir",
+        results,
+    )
     assert cli(capsys, *args)[0] == 0
     first = (results / "kmeans-cola.quick.json").read_text()
     # Another seed set: refused before anything runs, and nothing is created for it.
     before = tree(tmp_path / "runs")
-    code, _, err = cli(capsys, "run", "kmeans-cola", "--quick", "--seeds", "0,1,2", "--out",
-                       tmp_path / "runs", "-q", "--results-dir", results)
-    one_line_error(code, err, "exists (it differs in seeds [0, 1] vs [0, 1, 2]); results are evidence: "
-                              "pass --force")
-    assert tree(tmp_path / "runs") == before and (results / "kmeans-cola.quick.json").read_text() == first
-    code, _, _ = cli(capsys, "run", "kmeans-cola", "--quick", "--seeds", "0,1,2", "--out",
-                     tmp_path / "runs", "-q", "--results-dir", results, "--force")
-    assert code == 0 and json.loads((results / "kmeans-cola.quick.json").read_text())["seeds"] == [0, 1, 2]
+    code, _, err = cli(
+        capsys,
+        "run",
+        "kmeans-cola",
+        "--quick",
+        "--seeds",
+        "0,1,2",
+        "--out",
+        tmp_path / "runs",
+        "-q",
+        "--results-dir",
+        results,
+    )
+    one_line_error(
+        code,
+        err,
+        "exists (it differs in seeds [0, 1] vs [0, 1, 2]); results are evidence: pass --force",
+    )
+    assert (
+        tree(tmp_path / "runs") == before
+        and (results / "kmeans-cola.quick.json").read_text() == first
+    )
+    code, _, _ = cli(
+        capsys,
+        "run",
+        "kmeans-cola",
+        "--quick",
+        "--seeds",
+        "0,1,2",
+        "--out",
+        tmp_path / "runs",
+        "-q",
+        "--results-dir",
+        results,
+        "--force",
+    )
+    assert code == 0 and json.loads((results / "kmeans-cola.quick.json").read_text())["seeds"] == [
+        0,
+        1,
+        2,
+    ]
 
 
 def test_sample_data_never_becomes_a_results_row(capsys, tmp_path, no_data_named):
-    code, _, err = cli(capsys, "run", "mnist-mlp", "--quick", "--seeds", "0", "--out", tmp_path / "runs",
-                       "--results-dir", tmp_path / "results", "-q")
+    code, _, err = cli(
+        capsys,
+        "run",
+        "mnist-mlp",
+        "--quick",
+        "--seeds",
+        "0",
+        "--out",
+        tmp_path / "runs",
+        "--results-dir",
+        tmp_path / "results",
+        "-q",
+    )
     one_line_error(code, err, "mnist")
     assert not (tmp_path / "results").exists() and tree(tmp_path / "runs") == []
 
@@ -171,8 +232,18 @@ def test_an_unwritable_results_folder_is_found_before_training(capsys, tmp_path,
     results.mkdir()
     real_access = os.access
     monkeypatch.setattr(os, "access", lambda p, mode: Path(p) != results and real_access(p, mode))
-    code, _, err = cli(capsys, "run", "kmeans-cola", "--quick", "--seeds", "0,1", "--out", tmp_path / "runs",
-                       "--results-dir", results)
+    code, _, err = cli(
+        capsys,
+        "run",
+        "kmeans-cola",
+        "--quick",
+        "--seeds",
+        "0,1",
+        "--out",
+        tmp_path / "runs",
+        "--results-dir",
+        results,
+    )
     one_line_error(code, err, f"--results-dir: cannot write to {results}")
     assert not (tmp_path / "runs").exists()
 
@@ -180,11 +251,15 @@ def test_an_unwritable_results_folder_is_found_before_training(capsys, tmp_path,
 # --- sweeps continue where they stopped ---
 
 
-def test_an_interrupted_sweep_continues_when_the_command_is_run_again(capsys, tmp_path, monkeypatch, data_dir):
+def test_an_interrupted_sweep_continues_when_the_command_is_run_again(
+    capsys, tmp_path, monkeypatch, data_dir
+):
     extra = ["--data-dir", data_dir] if data_dir else []
     args = ["run", "mnist-mlp", "--quick", "--seeds", "0,1", "--out", tmp_path / "a", "-q", *extra]
     assert cli(capsys, *args)[0] == 0
-    whole = json.loads(next((tmp_path / "a" / "mnist-mlp").glob("sweep-*/summary.json")).read_text())
+    whole = json.loads(
+        next((tmp_path / "a" / "mnist-mlp").glob("sweep-*/summary.json")).read_text()
+    )
 
     args[6] = tmp_path / "b"
     kill_after_checkpoints(monkeypatch, 3)  # seed 0 has 2 epochs: killed in seed 1
@@ -202,22 +277,40 @@ def test_an_interrupted_sweep_continues_when_the_command_is_run_again(capsys, tm
 # --- one line, never a traceback; nothing left behind ---
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["run", "mnist-mlp", "--lr", "-0.1"], "option --lr must be > 0, got -0.1"),
-    (["run", "mnist-mlp", "--lr", "nan"], "option --lr expects float, got 'nan'"),
-    (["run", "mnist-mlp", "--seed", "-1"], "run: argument --seed: expected an integer >= 0, got -1"),
-    (["run", "mnist-mlp", "--threads", "-3"], "argument --threads: expected an integer >= 1, got -3"),
-    (["run", "mnist-mlp", "--train-limit", "-5"], "option --train-limit must be >= 0, got -5"),
-    (["run", "kmeans-cola", "--seeds", "0,0"], "argument --seeds: expected distinct integers >= 0"),
-    (["run", "kmeans-cola", "--results-dir", "x"], "--results-dir goes with --seeds"),
-    (["run", "--resume", "{file}"], "is a file; expected a run folder"),
-    (["run", "linreg-line", "--out", "{file}"], "--out: {file} is a file; expected a folder"),
-    (["run", "linreg-line", "--out", "{file}/sub"], "lies under the file"),
-    (["aggregate", "{tmp}/typo"], "aggregate: {tmp}/typo does not exist"),
-    (["kmeans", "{csv}", "-k", "2", "--labels-out", "{tmp}"], "--labels-out: {tmp} is a folder"),
-    (["report", "--readme", "{tmp}/README.md", "--results-dir", "{tmp}"], "--readme: cannot read"),
-    (["linreg", "{one_row}", "--target", "y"], "R² needs at least 2 rows"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["run", "mnist-mlp", "--lr", "-0.1"], "option --lr must be > 0, got -0.1"),
+        (["run", "mnist-mlp", "--lr", "nan"], "option --lr expects float, got 'nan'"),
+        (
+            ["run", "mnist-mlp", "--seed", "-1"],
+            "run: argument --seed: expected an integer >= 0, got -1",
+        ),
+        (
+            ["run", "mnist-mlp", "--threads", "-3"],
+            "argument --threads: expected an integer >= 1, got -3",
+        ),
+        (["run", "mnist-mlp", "--train-limit", "-5"], "option --train-limit must be >= 0, got -5"),
+        (
+            ["run", "kmeans-cola", "--seeds", "0,0"],
+            "argument --seeds: expected distinct integers >= 0",
+        ),
+        (["run", "kmeans-cola", "--results-dir", "x"], "--results-dir goes with --seeds"),
+        (["run", "--resume", "{file}"], "is a file; expected a run folder"),
+        (["run", "linreg-line", "--out", "{file}"], "--out: {file} is a file; expected a folder"),
+        (["run", "linreg-line", "--out", "{file}/sub"], "lies under the file"),
+        (["aggregate", "{tmp}/typo"], "aggregate: {tmp}/typo does not exist"),
+        (
+            ["kmeans", "{csv}", "-k", "2", "--labels-out", "{tmp}"],
+            "--labels-out: {tmp} is a folder",
+        ),
+        (
+            ["report", "--readme", "{tmp}/README.md", "--results-dir", "{tmp}"],
+            "--readme: cannot read",
+        ),
+        (["linreg", "{one_row}", "--target", "y"], "R² needs at least 2 rows"),
+    ],
+)
 def test_bad_input_is_one_line_and_leaves_nothing(capsys, tmp_path, argv, message):
     file = tmp_path / "a-file"
     file.write_text("x")
@@ -225,7 +318,12 @@ def test_bad_input_is_one_line_and_leaves_nothing(capsys, tmp_path, argv, messag
     csv.write_text("a,b\n1,2\n3,4\n5,7\n")
     one_row = tmp_path / "one.csv"
     one_row.write_text("x,y\n1,2\n")
-    subs = {"{file}": str(file), "{tmp}": str(tmp_path), "{csv}": str(csv), "{one_row}": str(one_row)}
+    subs = {
+        "{file}": str(file),
+        "{tmp}": str(tmp_path),
+        "{csv}": str(csv),
+        "{one_row}": str(one_row),
+    }
 
     def fill(s):
         for k, v in subs.items():
@@ -233,16 +331,28 @@ def test_bad_input_is_one_line_and_leaves_nothing(capsys, tmp_path, argv, messag
         return s
 
     before = tree(tmp_path)
-    code, _, err = cli(capsys, *map(fill, argv), *(["--out", tmp_path / "runs"]
-                                                   if argv[0] == "run" and "--out" not in argv else []))
+    code, _, err = cli(
+        capsys,
+        *map(fill, argv),
+        *(["--out", tmp_path / "runs"] if argv[0] == "run" and "--out" not in argv else []),
+    )
     one_line_error(code, err, fill(message))
     assert tree(tmp_path) == before
 
 
 def test_a_failed_start_removes_its_run_folder(capsys, tmp_path, data_dir):
     extra = ["--data-dir", data_dir] if data_dir else []
-    code, _, err = cli(capsys, "run", "mnist-mlp", "--quick", "--val-size", "100000", "--out",
-                       tmp_path / "runs", *extra)
+    code, _, err = cli(
+        capsys,
+        "run",
+        "mnist-mlp",
+        "--quick",
+        "--val-size",
+        "100000",
+        "--out",
+        tmp_path / "runs",
+        *extra,
+    )
     one_line_error(code, err, "need more than the")
     assert not (tmp_path / "runs").exists()
 
@@ -251,7 +361,9 @@ def test_a_missing_extra_is_one_line(capsys, tmp_path, monkeypatch):
     import importlib.util
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "vizdoom" else real(n, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda n, *a: None if n == "vizdoom" else real(n, *a)
+    )
     code, _, err = cli(capsys, "run", "dqn-vizdoom-basic", "--quick", "--out", tmp_path)
     one_line_error(code, err, "dqn-vizdoom-basic needs vizdoom: pip install 'mlrepro[rl]'")
     assert tree(tmp_path) == []
@@ -267,8 +379,20 @@ def test_a_text_column_left_out_with_columns_is_no_error(capsys, tmp_path):
 
 
 def test_dry_run_checks_without_making_anything(capsys, tmp_path):
-    code, out, _ = cli(capsys, "run", "mnist-cnn", "--preset", "tutorial", "--seeds", "0,1,2", "--dry-run",
-                       "--out", tmp_path / "runs", "--results-dir", tmp_path / "results")
+    code, out, _ = cli(
+        capsys,
+        "run",
+        "mnist-cnn",
+        "--preset",
+        "tutorial",
+        "--seeds",
+        "0,1,2",
+        "--dry-run",
+        "--out",
+        tmp_path / "runs",
+        "--results-dir",
+        tmp_path / "results",
+    )
     assert code == 0 and "would run mnist-cnn (preset tutorial) with seeds 0,1,2" in out
     assert tree(tmp_path) == []
 
@@ -279,8 +403,20 @@ def test_resume_accepts_the_same_files_in_a_moved_folder(capsys, tmp_path, monke
     first, moved = tmp_path / "d1", tmp_path / "d2"
     shutil.copytree(Path(data_dir) / "mnist", first / "mnist")
     kill_after_checkpoints(monkeypatch, 1)
-    assert cli(capsys, "run", "mnist-mlp", "--quick", "--data-dir", first, "--out", tmp_path / "runs",
-               "-q")[0] == 130
+    assert (
+        cli(
+            capsys,
+            "run",
+            "mnist-mlp",
+            "--quick",
+            "--data-dir",
+            first,
+            "--out",
+            tmp_path / "runs",
+            "-q",
+        )[0]
+        == 130
+    )
     (run,) = (tmp_path / "runs" / "mnist-mlp").iterdir()
     first.rename(moved)
     code, _, err = cli(capsys, "run", "--resume", run, "-q")
@@ -302,8 +438,18 @@ def test_an_unwritable_out_folder_is_one_line(capsys, tmp_path, monkeypatch):
 
 def test_play_refuses_a_gif_path_that_is_a_folder(capsys, tmp_path):
     pytest.importorskip("vizdoom")
-    code, out, _ = cli(capsys, "run", "dqn-vizdoom-basic", "--preset", "random", "--test-episodes", "2",
-                       "--out", tmp_path / "runs", "-q")
+    code, out, _ = cli(
+        capsys,
+        "run",
+        "dqn-vizdoom-basic",
+        "--preset",
+        "random",
+        "--test-episodes",
+        "2",
+        "--out",
+        tmp_path / "runs",
+        "-q",
+    )
     assert code == 0
     run = out.strip().splitlines()[-1]
     code, _, err = cli(capsys, "play", run, "--gif", tmp_path)

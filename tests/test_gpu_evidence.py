@@ -17,8 +17,9 @@ from mlrepro.engine import LambdaCallback, Learner
 
 REPO = Path(__file__).resolve().parents[1]
 
-spec = importlib.util.spec_from_file_location("gpu_evidence",
-                                              REPO / "benchmarks" / "gpu_evidence.py")
+spec = importlib.util.spec_from_file_location(
+    "gpu_evidence", REPO / "benchmarks" / "gpu_evidence.py"
+)
 ge = importlib.util.module_from_spec(spec)
 sys.modules["gpu_evidence"] = ge  # its dataclasses look their module up
 spec.loader.exec_module(ge)
@@ -57,10 +58,17 @@ def test_the_deadline_ends_fit_cleanly_at_the_first_step_past_it_and_then_lets_g
 
 
 def context(tmp_path, *, clock=time.time, deadline=None, data_dir=None) -> "ge.StageContext":
-    return ge.StageContext("test", out=tmp_path / "out", results_dir=tmp_path / "results",
-                           data_dir=str(data_dir) if data_dir else None, device="cpu",
-                           deadline=time.time() + 60 if deadline is None else deadline,
-                           smoke=True, force=False, clock=clock)
+    return ge.StageContext(
+        "test",
+        out=tmp_path / "out",
+        results_dir=tmp_path / "results",
+        data_dir=str(data_dir) if data_dir else None,
+        device="cpu",
+        deadline=time.time() + 60 if deadline is None else deadline,
+        smoke=True,
+        force=False,
+        clock=clock,
+    )
 
 
 def test_a_run_predicted_not_to_fit_is_skipped_and_recorded(tmp_path):
@@ -73,7 +81,8 @@ def test_a_run_predicted_not_to_fit_is_skipped_and_recorded(tmp_path):
 
 
 def test_a_run_cut_by_the_box_is_partial_keeps_its_metrics_and_writes_no_results_row(
-        tmp_path, data_dir):
+    tmp_path, data_dir
+):
     if data_dir is None:
         pytest.skip("needs the MNIST data (MLREPRO_DATA)")
     history = tmp_path / "out" / "runs" / "test" / "run-s0" / "history.jsonl"
@@ -93,8 +102,15 @@ def test_cifar_figures_are_named_by_the_copy_they_were_read_from(tmp_path):
     def run_dir(source):
         d = tmp_path / source.replace("/", "_")
         d.mkdir()
-        (d / "config.json").write_text(json.dumps({"data": {
-            "cifar10/train": {"dataset": "cifar10", "split": "train", "source": source}}}))
+        (d / "config.json").write_text(
+            json.dumps(
+                {
+                    "data": {
+                        "cifar10/train": {"dataset": "cifar10", "split": "train", "source": source}
+                    }
+                }
+            )
+        )
         return d
 
     assert ge.data_label(run_dir("/d/cifar-10-jpeg/cifar-10-jpeg.tar.gz")) == ge.JPEG_COPY
@@ -104,15 +120,21 @@ def test_cifar_figures_are_named_by_the_copy_they_were_read_from(tmp_path):
 
 def test_pytest_reports_are_counted_and_gpu_tests_found(tmp_path):
     xml = tmp_path / "r.xml"
-    xml.write_text('<testsuites><testsuite tests="3" failures="1" errors="0" skipped="1">'
-                   '<testcase classname="t" name="a" time="0.5"/>'
-                   '<testcase classname="t" name="b"><failure message="boom"/></testcase>'
-                   '<testcase classname="t" name="c"><skipped message="no CUDA"/></testcase>'
-                   '</testsuite></testsuites>')
+    xml.write_text(
+        '<testsuites><testsuite tests="3" failures="1" errors="0" skipped="1">'
+        '<testcase classname="t" name="a" time="0.5"/>'
+        '<testcase classname="t" name="b"><failure message="boom"/></testcase>'
+        '<testcase classname="t" name="c"><skipped message="no CUDA"/></testcase>'
+        "</testsuite></testsuites>"
+    )
     counts = ge.junit_counts(xml)
     assert (counts["passed"], counts["failures"], counts["skipped"]) == (1, 1, 1)
-    assert counts["cases"][1] == {"test": "t::b", "outcome": "failure", "time_s": 0.0,
-                                  "message": "boom"}
+    assert counts["cases"][1] == {
+        "test": "t::b",
+        "outcome": "failure",
+        "time_s": 0.0,
+        "message": "boom",
+    }
     assert "tests/engine/test_gpu_paths.py" in ge.gpu_test_files()
 
 
@@ -134,14 +156,27 @@ def main_(capsys, *argv):
 def test_without_budget_every_stage_is_skipped_with_why(tmp_path, capsys, data_dir):
     if data_dir is None:
         pytest.skip("needs the datasets (MLREPRO_DATA)")
-    code, err = main_(capsys, "--smoke", "--budget-s", "0", "--out", tmp_path / "out",
-                      "--data-dir", data_dir, "--export", tmp_path / "export", "--quiet")
+    code, err = main_(
+        capsys,
+        "--smoke",
+        "--budget-s",
+        "0",
+        "--out",
+        tmp_path / "out",
+        "--data-dir",
+        data_dir,
+        "--export",
+        tmp_path / "export",
+        "--quiet",
+    )
     assert code == 0, err
     evidence = json.loads((tmp_path / "out" / "evidence.json").read_text())
     assert evidence["data"]["ok"] and evidence["smoke"] and evidence["finished"]
     assert [s["name"] for s in evidence["stages"]] == ge.STAGE_NAMES
-    assert all(s["status"] == "skipped" and "budget left" in s["skipped"][0]["why"]
-               for s in evidence["stages"])
+    assert all(
+        s["status"] == "skipped" and "budget left" in s["skipped"][0]["why"]
+        for s in evidence["stages"]
+    )
     assert json.loads((tmp_path / "export" / "evidence.json").read_text()) == evidence
     assert (tmp_path / "export" / "gpu-evidence.tar.gz").is_file()
     assert not (tmp_path / "out" / "results").exists()
@@ -153,8 +188,16 @@ def test_existing_results_are_refused_before_anything_runs(tmp_path, capsys, dat
     results = tmp_path / "results"
     results.mkdir()
     (results / "fast-cifar10.gpu.json").write_text("{}")
-    args = ["--smoke", "--budget-s", "0", "--data-dir", data_dir, "--results-dir", results,
-            "--quiet"]
+    args = [
+        "--smoke",
+        "--budget-s",
+        "0",
+        "--data-dir",
+        data_dir,
+        "--results-dir",
+        results,
+        "--quiet",
+    ]
     code, err = main_(capsys, *args, "--out", tmp_path / "a")
     assert code == 2 and "fast-cifar10.gpu.json exists" in err and "--force" in err
     assert not (tmp_path / "a").exists()
@@ -171,22 +214,44 @@ def test_smoke_runs_every_stage_at_toy_scale_and_writes_the_evidence(tmp_path, d
         pytest.skip("needs the datasets (MLREPRO_DATA)")
     out = tmp_path / "out"
     start = time.time()
-    done = subprocess.run([sys.executable, "benchmarks/gpu_evidence.py", "--smoke",
-                           "--out", str(out), "--data-dir", str(data_dir),
-                           "--export", str(tmp_path / "export")],
-                          cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "benchmarks/gpu_evidence.py",
+            "--smoke",
+            "--out",
+            str(out),
+            "--data-dir",
+            str(data_dir),
+            "--export",
+            str(tmp_path / "export"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     took = time.time() - start
     assert done.returncode == 0, done.stderr[-4000:]
     evidence = json.loads((out / "evidence.json").read_text())
-    print(f"smoke: {took:.0f} s; " + ", ".join(f"{s['name']} {s['status']} {s.get('elapsed_s')} s"
-                                               for s in evidence["stages"]))  # pytest -rP
+    # pytest -rP
+    print(
+        f"smoke: {took:.0f} s; "
+        + ", ".join(f"{s['name']} {s['status']} {s.get('elapsed_s')} s" for s in evidence["stages"])
+    )
     assert evidence["elapsed_s"] <= evidence["budget_s"] + 15  # the budget holds (kills included)
     stages = {s["name"]: s for s in evidence["stages"]}
     assert all(s["status"] in ("done", "partial") for s in stages.values()), stages
     rows = {r["file"].rsplit("/", 1)[1] for s in stages.values() for r in s["results"]}
-    assert rows <= {"fast-cifar10.gpu.json", "fast-cifar10.gpu-96.json", "capsnet-mnist.gpu.json",
-                    "capsnet-multimnist.gpu.json", "superconvergence.gpu.json",
-                    "superconvergence.gpu-mnist.json"}
+    assert rows <= {
+        "fast-cifar10.gpu.json",
+        "fast-cifar10.gpu-96.json",
+        "capsnet-mnist.gpu.json",
+        "capsnet-multimnist.gpu.json",
+        "superconvergence.gpu.json",
+        "superconvergence.gpu-mnist.json",
+    }
     for name in rows:  # through the runner: hardware, torch, seeds, data provenance
         row = json.loads((out / "results" / name).read_text())
         assert row["hardware"]["torch"] == torch.__version__ and row["seeds"] and row["data"]

@@ -8,11 +8,14 @@ from mlrepro.optim import Adadelta
 
 def params(seed=0):
     g = torch.Generator().manual_seed(seed)
-    return [torch.nn.Parameter(torch.randn(1000, 37, generator=g)),  # 37,000 > block: blocked
-            torch.nn.Parameter(torch.randn(8, 3, 5, 5, generator=g).contiguous(
-                memory_format=torch.channels_last)),  # NHWC conv weight: flattened in memory order
-            torch.nn.Parameter(torch.randn(10, generator=g)),
-            torch.nn.Parameter(torch.randn(6, 4, generator=g).t())]  # transposed: whole-tensor path
+    return [
+        torch.nn.Parameter(torch.randn(1000, 37, generator=g)),  # 37,000 > block: blocked
+        torch.nn.Parameter(
+            torch.randn(8, 3, 5, 5, generator=g).contiguous(memory_format=torch.channels_last)
+        ),  # NHWC conv weight: flattened in memory order
+        torch.nn.Parameter(torch.randn(10, generator=g)),
+        torch.nn.Parameter(torch.randn(6, 4, generator=g).t()),  # transposed: whole-tensor path
+    ]
 
 
 @pytest.mark.parametrize("weight_decay", [0.0, 1e-2])
@@ -25,7 +28,11 @@ def test_matches_torch_adadelta_step_for_step(weight_decay):
     for _ in range(5):
         for a, b in zip(ours, theirs):
             grad = torch.randn(a.shape, generator=g)
-            a.grad = grad.clone().contiguous(memory_format=torch.channels_last) if a.dim() == 4 else grad.clone()
+            a.grad = (
+                grad.clone().contiguous(memory_format=torch.channels_last)
+                if a.dim() == 4
+                else grad.clone()
+            )
             b.grad = a.grad.clone()
         opt_a.step()
         opt_b.step()

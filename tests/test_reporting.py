@@ -9,12 +9,22 @@ from mlrepro.reporting import BEGIN, END, update_readme
 def test_table_is_generated_between_markers(tmp_path):
     res = tmp_path / "results"
     res.mkdir()
-    (res / "linreg-line.json").write_text(json.dumps({
-        "experiment": "linreg-line", "preset": "default", "claim": "R² 0.998 (blog)",
-        "headline": ["test_r2"], "n": 3,
-        "metrics": {"test_r2": {"mean": 0.99912, "std": 0.0002, "values": [1, 2, 3]}},
-        "wall_time_s": 4.2, "hardware": {"cpu_count": 2, "processor": "x86_64"}, "torch": "2.13.0",
-        "command": "mlrepro run linreg-line --seeds 0,1,2"}))
+    (res / "linreg-line.json").write_text(
+        json.dumps(
+            {
+                "experiment": "linreg-line",
+                "preset": "default",
+                "claim": "R² 0.998 (blog)",
+                "headline": ["test_r2"],
+                "n": 3,
+                "metrics": {"test_r2": {"mean": 0.99912, "std": 0.0002, "values": [1, 2, 3]}},
+                "wall_time_s": 4.2,
+                "hardware": {"cpu_count": 2, "processor": "x86_64"},
+                "torch": "2.13.0",
+                "command": "mlrepro run linreg-line --seeds 0,1,2",
+            }
+        )
+    )
     readme = tmp_path / "README.md"
     readme.write_text(f"# T\n{BEGIN}\nold table\n{END}\nafter\n")
     assert update_readme(readme, res) == 1
@@ -38,11 +48,28 @@ def test_missing_markers_or_bad_file_is_a_clear_error(tmp_path):
 def test_metric_missing_in_some_or_all_runs_is_shown_as_such(tmp_path):
     res = tmp_path / "results"
     res.mkdir()
-    base = {"preset": "default", "claim": "", "n": 3, "wall_time_s": 1.0, "hardware": {},
-            "torch": "2.13.0", "command": "c"}
-    (res / "a.json").write_text(json.dumps({**base, "experiment": "a", "headline": ["r", "s"], "metrics": {
-        "r": {"mean": None, "std": None, "values": [], "missing": 3},
-        "s": {"mean": 0.5, "std": 0.0, "values": [0.5], "missing": 2}}}))
+    base = {
+        "preset": "default",
+        "claim": "",
+        "n": 3,
+        "wall_time_s": 1.0,
+        "hardware": {},
+        "torch": "2.13.0",
+        "command": "c",
+    }
+    (res / "a.json").write_text(
+        json.dumps(
+            {
+                **base,
+                "experiment": "a",
+                "headline": ["r", "s"],
+                "metrics": {
+                    "r": {"mean": None, "std": None, "values": [], "missing": 3},
+                    "s": {"mean": 0.5, "std": 0.0, "values": [0.5], "missing": 2},
+                },
+            }
+        )
+    )
     readme = tmp_path / "README.md"
     readme.write_text(f"{BEGIN}{END}")
     update_readme(readme, res)
@@ -53,13 +80,26 @@ def test_metric_missing_in_some_or_all_runs_is_shown_as_such(tmp_path):
 def test_aggregated_seeds_show_a_per_seed_command_without_local_paths(tmp_path):
     res = tmp_path / "results"
     res.mkdir()
-    runs = [f"mlrepro run mnist-cnn --seed {s} --threads 1 --out /tmp/x{s} --data-dir /data --lr 0.1"
-            for s in (0, 1)] + ["mlrepro run mnist-cnn --seed 2 --out runs/y"]
-    (res / "mnist-cnn.json").write_text(json.dumps({
-        "experiment": "mnist-cnn", "preset": "default", "headline": ["acc"], "n": 3,
-        "metrics": {"acc": {"mean": 0.99, "std": 0.001, "values": [1, 2, 3]}},
-        "wall_time_s": 9.0, "hardware": {"cpu_count": 2}, "torch": "2.13.0",
-        "command": "mlrepro aggregate /tmp/x0/a /tmp/x1/b runs/y/c", "run_commands": runs}))
+    runs = [
+        f"mlrepro run mnist-cnn --seed {s} --threads 1 --out /tmp/x{s} --data-dir /data --lr 0.1"
+        for s in (0, 1)
+    ] + ["mlrepro run mnist-cnn --seed 2 --out runs/y"]
+    (res / "mnist-cnn.json").write_text(
+        json.dumps(
+            {
+                "experiment": "mnist-cnn",
+                "preset": "default",
+                "headline": ["acc"],
+                "n": 3,
+                "metrics": {"acc": {"mean": 0.99, "std": 0.001, "values": [1, 2, 3]}},
+                "wall_time_s": 9.0,
+                "hardware": {"cpu_count": 2},
+                "torch": "2.13.0",
+                "command": "mlrepro aggregate /tmp/x0/a /tmp/x1/b runs/y/c",
+                "run_commands": runs,
+            }
+        )
+    )
     readme = tmp_path / "README.md"
     readme.write_text(f"{BEGIN}\n{END}\n")
     update_readme(readme, res)

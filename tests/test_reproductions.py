@@ -19,8 +19,15 @@ def full(data_dir):
 
 
 def run(name, tmp_path, data, preset=None, **overrides):
-    _, metrics = run_experiment(name, preset=preset, overrides=overrides, out=tmp_path, device="cpu",
-                                data_dir=data, verbose=False)
+    _, metrics = run_experiment(
+        name,
+        preset=preset,
+        overrides=overrides,
+        out=tmp_path,
+        device="cpu",
+        data_dir=data,
+        verbose=False,
+    )
     assert not metrics.get("notes"), metrics.get("notes")  # the full data, not a sample
     return metrics
 

@@ -22,8 +22,22 @@ def test_parse_param_forms_and_errors():
 
 def test_search_runs_trials_and_resumes_from_shared_storage(tmp_path, capsys):
     storage = f"sqlite:///{tmp_path / 'study.db'}"
-    args = ["search", "linreg-line", "--param", "lr=log:1e-2:1", "--sampler", "random", "--quick",
-            "--storage", storage, "--out", str(tmp_path), "-q", "--max-iter", "300"]
+    args = [
+        "search",
+        "linreg-line",
+        "--param",
+        "lr=log:1e-2:1",
+        "--sampler",
+        "random",
+        "--quick",
+        "--storage",
+        storage,
+        "--out",
+        str(tmp_path),
+        "-q",
+        "--max-iter",
+        "300",
+    ]
     assert main([*args, "--trials", "3"]) == 0
     assert main([*args, "--trials", "5"]) == 0  # continues the same study: 2 more trials
     out = capsys.readouterr().out

@@ -1,4 +1,5 @@
-"""The sdist and wheel: they build, carry the bundled data, and install and run outside the checkout."""
+"""The sdist and wheel: they build, carry the bundled data, and install and run outside the
+checkout."""
 
 import importlib.metadata
 import os
@@ -18,21 +19,41 @@ SAMPLES = REPO / "src" / "mlrepro" / "data" / "samples"
 
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory) -> Path:
-    """sdist and wheel built as `python -m build` builds them (the wheel from the sdist), from a copy
-    of the checkout, so that the build's egg-info never lands in it."""
+    """sdist and wheel built as `python -m build` builds them (the wheel from the sdist), from a
+    copy of the checkout, so that the build's egg-info never lands in it."""
     pytest.importorskip("build")
     tree, out = tmp_path_factory.mktemp("tree") / "mlrepro", tmp_path_factory.mktemp("dist")
-    shutil.copytree(REPO, tree, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "runs", "results", "build", "dist", "*.egg-info", "__pycache__", ".*_cache"))
-    built = subprocess.run([sys.executable, "-m", "build", "--outdir", str(out), str(tree)],
-                          capture_output=True, text=True, check=False)
+    shutil.copytree(
+        REPO,
+        tree,
+        ignore=shutil.ignore_patterns(
+            ".git",
+            ".venv",
+            "runs",
+            "results",
+            "build",
+            "dist",
+            "*.egg-info",
+            "__pycache__",
+            ".*_cache",
+        ),
+    )
+    built = subprocess.run(
+        [sys.executable, "-m", "build", "--outdir", str(out), str(tree)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
     return out
 
 
 def _package_files(root: Path) -> set[str]:
-    return {p.relative_to(root.parents[2]).as_posix() for p in root.rglob("*")
-            if p.is_file() and "__pycache__" not in p.parts}
+    return {
+        p.relative_to(root.parents[2]).as_posix()
+        for p in root.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
 
 
 def test_wheel_and_sdist_carry_the_package_data(dist):

@@ -21,8 +21,16 @@ from .errors import ConfigError
 _BOUNDS = ("ge", "gt", "le", "lt")
 
 
-def opt(default: Any, source: str, help: str, *, ge: float | None = None, gt: float | None = None,
-        le: float | None = None, lt: float | None = None) -> Any:
+def opt(
+    default: Any,
+    source: str,
+    help: str,
+    *,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
+) -> Any:
     """A Config field with its source ("blog", "paper Table 1", "ours", ...), one line of help and,
     for numbers, its allowed range (checked on every field value, and on each item of a tuple)."""
     if not source or not help:
@@ -47,10 +55,16 @@ def check_ranges(cfg: Any) -> None:
         for v in items:
             if v is None or isinstance(v, (bool, str)):
                 continue
-            if (("ge" in meta and not v >= meta["ge"]) or ("gt" in meta and not v > meta["gt"])
-                    or ("le" in meta and not v <= meta["le"]) or ("lt" in meta and not v < meta["lt"])):
-                raise ConfigError(f"option --{f.name.replace('_', '-')} must be {_range_text(meta)}, "
-                                  f"got {value!r}")
+            if (
+                ("ge" in meta and not v >= meta["ge"])
+                or ("gt" in meta and not v > meta["gt"])
+                or ("le" in meta and not v <= meta["le"])
+                or ("lt" in meta and not v < meta["lt"])
+            ):
+                raise ConfigError(
+                    f"option --{f.name.replace('_', '-')} must be {_range_text(meta)}, "
+                    f"got {value!r}"
+                )
 
 
 class ExperimentConfig:
@@ -89,7 +103,9 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
     bad = ConfigError(f"option --{key.replace('_', '-')} expects {_describe(tp)}, got {value!r}")
     if origin in (Union, types.UnionType):
         args = typing.get_args(tp)
-        if type(None) in args and (value is None or (isinstance(value, str) and value.lower() in ("none", ""))):
+        if type(None) in args and (
+            value is None or (isinstance(value, str) and value.lower() in ("none", ""))
+        ):
             return None
         for a in args:
             if a is type(None):
@@ -108,7 +124,9 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
         (item, *_rest) = typing.get_args(tp)
         parts = value.split(",") if isinstance(value, str) else list(value)
         try:
-            return tuple(_coerce(key, p.strip() if isinstance(p, str) else p, item) for p in parts if p != "")
+            return tuple(
+                _coerce(key, p.strip() if isinstance(p, str) else p, item) for p in parts if p != ""
+            )
         except ConfigError:
             raise bad from None
     if tp is bool:
@@ -152,7 +170,8 @@ def field_types(cls: type) -> dict[str, Any]:
 
 
 def parse_overrides(args: list[str]) -> dict[str, str]:
-    """['--lr', '0.1', '--epochs=3', '--no-flag'] → {'lr': '0.1', 'epochs': '3', 'flag': 'false'}."""
+    """['--lr', '0.1', '--epochs=3', '--no-flag'] →
+    {'lr': '0.1', 'epochs': '3', 'flag': 'false'}."""
     out: dict[str, str] = {}
     i = 0
     while i < len(args):
@@ -174,9 +193,14 @@ def parse_overrides(args: list[str]) -> dict[str, str]:
     return out
 
 
-def build_config(cls: type, presets: Mapping[str, Mapping[str, Any]] | None = None,
-                 preset: str | None = None, overrides: Mapping[str, Any] | None = None, *,
-                 what: str = "experiment"):
+def build_config(
+    cls: type,
+    presets: Mapping[str, Mapping[str, Any]] | None = None,
+    preset: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    what: str = "experiment",
+):
     """`cls()` updated by `presets[preset]` then by `overrides` (strings or JSON values)."""
     presets = presets or {}
     types_ = field_types(cls)
@@ -189,13 +213,16 @@ def build_config(cls: type, presets: Mapping[str, Mapping[str, Any]] | None = No
             raise ConfigError(f"unknown preset {preset!r} for {what}; valid: {valid}")
         for key, value in presets[preset].items():
             if key not in types_:
-                raise ConfigError(f"preset {preset!r} of {what} sets unknown option "
-                                  f"--{key.replace('_', '-')}")
+                raise ConfigError(
+                    f"preset {preset!r} of {what} sets unknown option --{key.replace('_', '-')}"
+                )
             values[key] = value
     for key, value in (overrides or {}).items():
         if key not in types_:
             valid = ", ".join("--" + k.replace("_", "-") for k in types_)
-            raise ConfigError(f"unknown option --{key.replace('_', '-')} for {what}; valid: {valid}")
+            raise ConfigError(
+                f"unknown option --{key.replace('_', '-')} for {what}; valid: {valid}"
+            )
         values[key] = value
     coerced = {k: _coerce(k, v, types_[k]) for k, v in values.items()}
     try:
@@ -221,6 +248,14 @@ class OptionHelp:
 def config_help(cls: type) -> list[OptionHelp]:
     """One `OptionHelp` per field of a Config class, in declaration order."""
     types_ = field_types(cls)
-    return [OptionHelp("--" + f.name.replace("_", "-"), _describe(types_[f.name]), f.default,
-                       f.metadata.get("source", ""), f.metadata.get("help", ""), _range_text(f.metadata))
-            for f in dataclasses.fields(cls)]
+    return [
+        OptionHelp(
+            "--" + f.name.replace("_", "-"),
+            _describe(types_[f.name]),
+            f.default,
+            f.metadata.get("source", ""),
+            f.metadata.get("help", ""),
+            _range_text(f.metadata),
+        )
+        for f in dataclasses.fields(cls)
+    ]

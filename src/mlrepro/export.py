@@ -23,14 +23,16 @@ from .runfolder import load_run_model
 from .runner import check_writable
 
 
-def export_onnx(run_dir: str | os.PathLike, output: str | os.PathLike | None = None, *,
-                opset: int | None = None) -> Path:
+def export_onnx(
+    run_dir: str | os.PathLike, output: str | os.PathLike | None = None, *, opset: int | None = None
+) -> Path:
     """Write the run's model as ONNX (input "pixels", any batch size); returns the file's path."""
     try:
         import onnxscript  # noqa: F401  (torch's ONNX exporter needs it)
     except ImportError:
-        raise ConfigError("export --format onnx needs onnx and onnxscript: "
-                          "pip install 'mlrepro[onnx]'") from None
+        raise ConfigError(
+            "export --format onnx needs onnx and onnxscript: pip install 'mlrepro[onnx]'"
+        ) from None
     model, spec, _ = load_run_model(run_dir, "export")
     output = Path(output) if output else Path(run_dir) / "model.onnx"
     if output.is_dir():
@@ -48,9 +50,18 @@ def export_onnx(run_dir: str | os.PathLike, output: str | os.PathLike | None = N
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
-            torch.onnx.export(model, (example,), tmp, input_names=["pixels"], output_names=["outputs"],
-                              dynamic_shapes=({0: torch.export.Dim("batch")},), opset_version=opset,
-                              dynamo=True, external_data=False, verbose=False)
+            torch.onnx.export(
+                model,
+                (example,),
+                tmp,
+                input_names=["pixels"],
+                output_names=["outputs"],
+                dynamic_shapes=({0: torch.export.Dim("batch")},),
+                opset_version=opset,
+                dynamo=True,
+                external_data=False,
+                verbose=False,
+            )
         os.replace(tmp, output)
     finally:
         log.setLevel(level)

@@ -21,8 +21,15 @@ class Adadelta(torch.optim.Optimizer):
     Per element: v ← ρv + (1-ρ)g²;  Δ = √(u + ε) / √(v + ε) · g;  u ← ρu + (1-ρ)Δ²;  θ ← θ - lr·Δ.
     """
 
-    def __init__(self, params, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
-                 weight_decay: float = 0.0, block: int = BLOCK):
+    def __init__(
+        self,
+        params,
+        lr: float = 1.0,
+        rho: float = 0.9,
+        eps: float = 1e-6,
+        weight_decay: float = 0.0,
+        block: int = BLOCK,
+    ):
         if not 0.0 <= rho <= 1.0:
             raise ValueError(f"Adadelta: rho must be in [0, 1], got {rho}")
         if lr < 0 or eps < 0 or weight_decay < 0:
@@ -55,8 +62,10 @@ class Adadelta(torch.optim.Optimizer):
                 if flat is None:  # unusual layouts: whole tensors, as torch does
                     blocks.append((*tensors, *hyper))
                 else:
-                    blocks += [(*(t[i:i + self.block] for t in flat), *hyper)
-                               for i in range(0, p.numel(), self.block)]
+                    blocks += [
+                        (*(t[i : i + self.block] for t in flat), *hyper)
+                        for i in range(0, p.numel(), self.block)
+                    ]
         for args in blocks:
             _update(*args)
         return loss
@@ -66,7 +75,9 @@ def _flat_views(tensors) -> list[torch.Tensor] | None:
     """1-D views in memory order, if all tensors are dense with one layout (the update is
     element-wise, so memory order serves as well as logical order); else None."""
     p = tensors[0]
-    dense = p.is_contiguous() or (p.dim() == 4 and p.is_contiguous(memory_format=torch.channels_last))
+    dense = p.is_contiguous() or (
+        p.dim() == 4 and p.is_contiguous(memory_format=torch.channels_last)
+    )
     if not dense or any(t.stride() != p.stride() for t in tensors):
         return None
     return [t.as_strided((t.numel(),), (1,)) for t in tensors]

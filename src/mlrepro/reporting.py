@@ -6,8 +6,8 @@ import json
 import os
 from pathlib import Path
 
-from .io import atomic_write_text
 from .errors import MlreproError
+from .io import atomic_write_text
 
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 
@@ -36,6 +36,7 @@ def _command(r: dict) -> str:
     runs = r.get("run_commands")
     if not runs or not r["command"].startswith("mlrepro aggregate"):
         return f"`{r['command']}`"
+
     def clean(cmd: str) -> str:
         words, out = cmd.split(), []
         for i, w in enumerate(words):
@@ -43,6 +44,7 @@ def _command(r: dict) -> str:
                 continue
             out.append("S" if i and words[i - 1] == "--seed" else w)
         return " ".join(out)
+
     return f"`{min((clean(c) for c in runs), key=len)}` for each seed S, then `mlrepro aggregate`"
 
 
@@ -51,18 +53,29 @@ def results_table(results_dir: str | os.PathLike) -> tuple[str, int]:
     if not Path(results_dir).is_dir():
         raise MlreproError(f"--results-dir: {results_dir} is not a folder")
     files = sorted(Path(results_dir).glob("*.json"))
-    rows = ["| experiment | preset | claim (source) | ours: headline, mean ± std | n | wall time | machine, torch | command |",
-            "|---|---|---|---|---|---|---|---|"]
+    rows = [
+        (
+            "| experiment | preset | claim (source) | ours: headline, mean ± std | n | wall time "
+            "| machine, torch | command |"
+        ),
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for f in files:
         try:
             r = json.loads(f.read_text())
             heads = r["headline"] or list(r["metrics"])[:1]
-            ours = "<br>".join(f"{k} {_fmt(r['metrics'][k], r['n'])}" for k in heads if k in r["metrics"])
-            rows.append(f"| {r['experiment']} | {r['preset']} | {r.get('claim', '')} | {ours} | {r['n']} "
-                        f"| {r['wall_time_s']:.0f} s | {_machine(r['hardware'])}, torch {r['torch']} "
-                        f"| {_command(r)} |")
+            ours = "<br>".join(
+                f"{k} {_fmt(r['metrics'][k], r['n'])}" for k in heads if k in r["metrics"]
+            )
+            rows.append(
+                f"| {r['experiment']} | {r['preset']} | {r.get('claim', '')} | {ours} | {r['n']} "
+                f"| {r['wall_time_s']:.0f} s | {_machine(r['hardware'])}, torch {r['torch']} "
+                f"| {_command(r)} |"
+            )
         except (KeyError, ValueError, TypeError) as e:
-            raise MlreproError(f"{f}: not a results summary ({e.__class__.__name__}: {e})") from None
+            raise MlreproError(
+                f"{f}: not a results summary ({e.__class__.__name__}: {e})"
+            ) from None
     if not files:
         rows.append("| (no results yet: `mlrepro run EXP --seeds 0,1,2`) | | | | | | | |")
     return "\n".join(rows), len(files)
@@ -74,8 +87,10 @@ def update_readme(readme: str | os.PathLike, results_dir: str | os.PathLike) -> 
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
-        raise MlreproError(f"--readme: cannot read {readme} ({getattr(e, 'strerror', None) or e}); run "
-                           "`mlrepro report` in the repository, or name the README with --readme") from None
+        raise MlreproError(
+            f"--readme: cannot read {readme} ({getattr(e, 'strerror', None) or e}); run "
+            "`mlrepro report` in the repository, or name the README with --readme"
+        ) from None
     if BEGIN not in text or END not in text:
         raise MlreproError(f"{readme}: no '{BEGIN}' … '{END}' markers to put the table between")
     table, n = results_table(results_dir)

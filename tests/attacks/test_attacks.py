@@ -1,4 +1,5 @@
-"""FGSM, BIM and PGD: the maths on models small enough to check by hand, the constraints, the errors."""
+"""FGSM, BIM and PGD: the maths on models small enough to check by hand, the constraints, the
+errors."""
 
 import pytest
 import torch
@@ -51,7 +52,8 @@ def test_fgsm_on_a_linear_model_is_the_closed_form_step():
 
 
 def test_unclamped_fgsm_is_the_plain_step_and_leaves_the_unit_box_where_clamped_does_not():
-    # The adversarial-examples post's code: x + ε·sign(∇) with no clamp, so pixels at 0 can go to −ε.
+    # The adversarial-examples post's code: x + ε·sign(∇) with no clamp, so pixels at 0 can go
+    # to −ε.
     model = linear_model()
     x, y = batch()
     x[:, :, :3] = 0.0  # background pixels, as in MNIST
@@ -62,9 +64,13 @@ def test_unclamped_fgsm_is_the_plain_step_and_leaves_the_unit_box_where_clamped_
     assert (step != 0).all()
     unclamped = fgsm(model, x, y, 0.1, clamp=False)
     assert torch.equal(unclamped, x + step)
-    assert unclamped[x == 0].min() == pytest.approx(-0.1) and unclamped[x == 1].max() == pytest.approx(1.1)
+    assert unclamped[x == 0].min() == pytest.approx(-0.1) and unclamped[
+        x == 1
+    ].max() == pytest.approx(1.1)
     clamped = fgsm(model, x, y, 0.1)
-    assert torch.equal(clamped, (x + step).clamp(0, 1)) and clamped.min() == 0 and clamped.max() == 1
+    assert (
+        torch.equal(clamped, (x + step).clamp(0, 1)) and clamped.min() == 0 and clamped.max() == 1
+    )
     assert torch.equal(fgsm(model, x, y, 0.1, clamp=True), clamped)  # the default clamps
 
 
@@ -73,7 +79,9 @@ ATTACKS = {
     "fgsm-targeted": lambda m, x, y, eps: fgsm(m, x, (y + 1) % 10, eps, targeted=True),
     "bim": lambda m, x, y, eps: bim(m, x, y, eps),
     "pgd-linf": lambda m, x, y, eps: pgd(m, x, y, eps, alpha=eps / 3, steps=5),
-    "pgd-linf-no-start": lambda m, x, y, eps: pgd(m, x, y, eps, alpha=eps / 3, steps=5, random_start=False),
+    "pgd-linf-no-start": lambda m, x, y, eps: pgd(
+        m, x, y, eps, alpha=eps / 3, steps=5, random_start=False
+    ),
     "pgd-linf-big-steps": lambda m, x, y, eps: pgd(m, x, y, eps, alpha=4 * eps, steps=3),
     "pgd-l2": lambda m, x, y, eps: pgd(m, x, y, 10 * eps, alpha=4 * eps, steps=5, norm="l2"),
 }
@@ -107,7 +115,8 @@ def test_attacks_raise_the_loss_and_targeted_attacks_reach_the_target():
         pgd_adv = pgd(model, x, y, 0.05, alpha=0.01, steps=10, random_start=False)
         # PGD from the same start maximises the loss at least as well as its first (FGSM-like) step.
         assert F.cross_entropy(model(pgd_adv), y) >= F.cross_entropy(
-            model(pgd(model, x, y, 0.05, alpha=0.01, steps=1, random_start=False)), y)
+            model(pgd(model, x, y, 0.05, alpha=0.01, steps=1, random_start=False)), y
+        )
     t = torch.full_like(y, 7)
     adv = pgd(model, x, t, 0.5, alpha=0.05, steps=30, targeted=True)
     with torch.no_grad():
@@ -151,7 +160,9 @@ def test_attacks_leave_parameters_without_grads_and_trainable():
     model[1].bias.requires_grad_(False)  # a frozen parameter stays frozen
     x, y = batch()
     seen = []
-    model.register_forward_hook(lambda m, i, o: seen.append([p.requires_grad for p in m.parameters()]))
+    model.register_forward_hook(
+        lambda m, i, o: seen.append([p.requires_grad for p in m.parameters()])
+    )
     for attack in ("fgsm", "pgd"):
         make_attack(attack, 0.1, steps=2)(model, x, y)
     assert seen == [[False, False]] * 3  # ∇ₓ only: no weight-gradient paths recorded
@@ -206,7 +217,10 @@ def test_inputs_outside_the_unit_box_name_the_usual_mistake():
     model = linear_model()
     x, y = batch()
     normalised = (x - 0.1307) / 0.3081
-    with pytest.raises(InputError, match=r"inputs must lie in \[0, 1\] \(got min .*put normalisation inside the model"):
+    with pytest.raises(
+        InputError,
+        match=r"inputs must lie in \[0, 1\] \(got min .*put normalisation inside the model",
+    ):
         fgsm(model, normalised, y, 0.1)
     with pytest.raises(InputError, match=r"inputs must lie in \[0, 1\]"):
         pgd(model, x * 255, y, 0.1, alpha=0.1)
@@ -223,7 +237,9 @@ def test_a_model_that_does_not_return_logits_is_refused():
     base = linear_model()
     with pytest.raises(InputError, match="model returns probabilities .* drop the final softmax"):
         fgsm(nn.Sequential(base, nn.Softmax(dim=1)), x, y, 0.1)
-    with pytest.raises(InputError, match="must return a \\(batch, classes\\) tensor of logits, got tuple"):
+    with pytest.raises(
+        InputError, match="must return a \\(batch, classes\\) tensor of logits, got tuple"
+    ):
         fgsm(lambda_model(lambda v: (base(v), v)), x, y, 0.1)
     with pytest.raises(InputError, match=r"got shape \(16,\)"):
         pgd(lambda_model(lambda v: base(v).sum(1)), x, y, 0.1, alpha=0.1)

@@ -1,4 +1,5 @@
-"""`mlrepro attack RUN_DIR`: a trained run's model under attack, with its metrics and example grid."""
+"""`mlrepro attack RUN_DIR`: a trained run's model under attack, with its metrics and example
+grid."""
 
 import json
 
@@ -11,8 +12,14 @@ from mlrepro.runner import run_experiment
 @pytest.fixture(scope="module")
 def mlp_run(tmp_path_factory, data_dir):
     out = tmp_path_factory.mktemp("runs")
-    run_dir, _ = run_experiment("mnist-mlp", preset="quick", out=out, device="cpu",
-                                      data_dir=str(data_dir) if data_dir else None, verbose=False)
+    run_dir, _ = run_experiment(
+        "mnist-mlp",
+        preset="quick",
+        out=out,
+        device="cpu",
+        data_dir=str(data_dir) if data_dir else None,
+        verbose=False,
+    )
     return run_dir.path
 
 
@@ -27,8 +34,25 @@ def test_attack_a_run_writes_metrics_and_the_example_grid(mlp_run, capsys):
     assert 0.099 <= m["mean_linf"] <= 0.1 + 1e-6
     assert (path / "plots" / "attack-fgsm-eps0.1.png").stat().st_size > 1000
 
-    assert main(["attack", str(path), "--attack", "pgd", "--eps", "0.1", "--steps", "5", "--limit", "100",
-                 "--target", "3"]) == 0
+    assert (
+        main(
+            [
+                "attack",
+                str(path),
+                "--attack",
+                "pgd",
+                "--eps",
+                "0.1",
+                "--steps",
+                "5",
+                "--limit",
+                "100",
+                "--target",
+                "3",
+            ]
+        )
+        == 0
+    )
     t = json.loads((path / "attacks" / "pgd-eps0.1-target3.json").read_text())
     assert t["target"] == 3 and t["attack_success_rate"] > 0.3
 

@@ -51,18 +51,22 @@ def test_stats_at_eps_zero_are_the_clean_numbers_and_grow_with_eps():
     with torch.no_grad():
         correct = model(x).argmax(1) == y
     assert strong["attack_success_rate"] == pytest.approx(
-        1 - strong["adversarial_accuracy"] / correct.float().mean().item(), abs=1e-6)
+        1 - strong["adversarial_accuracy"] / correct.float().mean().item(), abs=1e-6
+    )
 
 
 def test_targeted_success_rate_counts_inputs_moved_to_the_target():
     model, x, y = trained_linear()
     target = torch.full_like(y, 2)
-    stats, adv = evaluate_attack(model, x, y, make_attack("pgd", 0.5, steps=20, targeted=True),
-                                 target=target)
+    stats, adv = evaluate_attack(
+        model, x, y, make_attack("pgd", 0.5, steps=20, targeted=True), target=target
+    )
     with torch.no_grad():
         pred = model(adv).argmax(1)
     eligible = y != 2
-    assert stats["attack_success_rate"] == pytest.approx((pred[eligible] == 2).float().mean().item())
+    assert stats["attack_success_rate"] == pytest.approx(
+        (pred[eligible] == 2).float().mean().item()
+    )
     assert stats["attack_success_rate"] > 0.5
     assert attack_stats(model, x, y, x)["attack_success_rate"] == 0
 
@@ -72,7 +76,8 @@ def test_figures_are_written(tmp_path):
     _, adv = evaluate_attack(model, x, y, make_attack("fgsm", 0.3))
     plot_examples(model, x, adv, tmp_path / "grid.png", n=3, title="t")
     plot_robustness({"a": [1.0, 0.5], "b": [1.0, 0.9]}, [0, 0.1], tmp_path / "curve.png")
-    assert (tmp_path / "grid.png").stat().st_size > 1000 and (tmp_path / "curve.png").stat().st_size > 1000
+    assert (tmp_path / "grid.png").stat().st_size > 1000
+    assert (tmp_path / "curve.png").stat().st_size > 1000
 
 
 @pytest.mark.parametrize("scores", ["logits", "lengths"])
@@ -84,11 +89,14 @@ def test_example_titles_show_softmax_or_the_score_itself(monkeypatch, tmp_path, 
     model, x, _ = trained_linear()
     if scores == "lengths":
         model = nn.Sequential(model, nn.Sigmoid())  # scores in (0, 1), not summing to 1
-    plot_examples(model, x, x.clone(), tmp_path / "g.png", n=1, scores=scores)  # nothing changed: x[0]
+    # nothing changed: x[0]
+    plot_examples(model, x, x.clone(), tmp_path / "g.png", n=1, scores=scores)
     title = figs[0].axes[0].get_title()
     with torch.no_grad():
         out = model(x[:1])[0]
-    expected = f"{100 * out.softmax(0).max():.0f} %" if scores == "logits" else f"length {out.max():.2f}"
+    expected = (
+        f"{100 * out.softmax(0).max():.0f} %" if scores == "logits" else f"length {out.max():.2f}"
+    )
     assert expected in title
 
 
@@ -102,9 +110,11 @@ def test_adversarial_learner_trains_on_attacked_inputs():
         seen.append((xb, out))
         return out
 
-    batches = [(x[i:i + 100], y[i:i + 100]) for i in range(0, 300, 100)]
+    batches = [(x[i : i + 100], y[i : i + 100]) for i in range(0, 300, 100)]
     opt = torch.optim.SGD(model.parameters(), 0.1)
-    learner = AdversarialLearner(model, opt, nn.CrossEntropyLoss(), attack=attack, metrics=["accuracy"])
+    learner = AdversarialLearner(
+        model, opt, nn.CrossEntropyLoss(), attack=attack, metrics=["accuracy"]
+    )
     before = [p.detach().clone() for p in model.parameters()]
     learner.fit(batches, 1)
     assert len(seen) == 3 and model.training

@@ -1,4 +1,5 @@
-"""Cross-check against torchattacks 3.5.1 (test-only: `pip install --no-deps torchattacks==3.5.1`)."""
+"""Cross-check against torchattacks 3.5.1
+(test-only: `pip install --no-deps torchattacks==3.5.1`)."""
 
 import pytest
 import torch
@@ -13,15 +14,18 @@ torchattacks = pytest.importorskip("torchattacks")
 
 @pytest.fixture(scope="module")
 def setup(data_dir):
-    """The TF post's CNN (normalisation inside) after a few dozen Adam steps, and 200 test digits."""
+    """The TF post's CNN (normalisation inside) after a few dozen Adam steps, and 200 test
+    digits."""
     torch.manual_seed(0)
-    model = nn.Sequential(Normalize((0.1307,), (0.3081,)), create_model("tf_cnn_mnist", init="torch"))
+    model = nn.Sequential(
+        Normalize((0.1307,), (0.3081,)), create_model("tf_cnn_mnist", init="torch")
+    )
     train = load_dataset("mnist", "train", data_dir)
     x, y = train.images[:1600].float().div(255), train.labels[:1600]
     opt = torch.optim.Adam(model.parameters(), 1e-3)
     for i in range(0, len(x), 50):  # enough for gradients that are not those of a random net
         opt.zero_grad()
-        nn.functional.cross_entropy(model(x[i:i + 50]), y[i:i + 50]).backward()
+        nn.functional.cross_entropy(model(x[i : i + 50]), y[i : i + 50]).backward()
         opt.step()
     test = load_dataset("mnist", "test", data_dir)
     return model.eval(), test.images[:200].float().div(255), test.labels[:200]

@@ -89,8 +89,14 @@ def run(case: dict, folder: str) -> dict:
         stdout = f.read()
     with open(err_path, errors="replace") as f:
         stderr = f.read()
-    return {"id": case["id"], "code": os.waitstatus_to_exitcode(status), "stdout": stdout,
-            "stderr": stderr, "maxrss_kib": usage.ru_maxrss, "timed_out": timed_out}
+    return {
+        "id": case["id"],
+        "code": os.waitstatus_to_exitcode(status),
+        "stdout": stdout,
+        "stderr": stderr,
+        "maxrss_kib": usage.ru_maxrss,
+        "timed_out": timed_out,
+    }
 
 
 if __name__ == "__main__":

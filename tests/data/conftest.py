@@ -8,7 +8,8 @@ _ENV_DATA = os.environ.get("MLREPRO_DATA")
 # Tests on the full datasets share the persistent cache, so the slow first decode of the full
 # CIFAR-10 copy (tens of seconds) is paid once, not on every run.
 _REAL_CACHE = os.environ.get("MLREPRO_CACHE") or str(
-    Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mlrepro")
+    Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mlrepro"
+)
 
 
 def full_data_dir() -> Path | None:

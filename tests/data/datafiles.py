@@ -28,8 +28,10 @@ def write_idx(path: Path, array: np.ndarray) -> Path:
 def cifar_arrays(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Random (n, 3, 32, 32) uint8 images and labels 0..9."""
     rng = np.random.default_rng(seed)
-    return (rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8),
-            rng.integers(0, 10, n).astype(np.int64))
+    return (
+        rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8),
+        rng.integers(0, 10, n).astype(np.int64),
+    )
 
 
 def cifar_rows(images: np.ndarray) -> np.ndarray:
@@ -40,9 +42,12 @@ def cifar_rows(images: np.ndarray) -> np.ndarray:
 
 def pickle_batch(images: np.ndarray, labels: np.ndarray, label: bytes) -> bytes:
     """A batch as CIFAR ships it: a protocol-2 pickled dict with bytes keys."""
-    batch = {b"batch_label": label, b"labels": [int(v) for v in labels],
-             b"data": cifar_rows(images),
-             b"filenames": [b"img_%d.png" % i for i in range(len(labels))]}
+    batch = {
+        b"batch_label": label,
+        b"labels": [int(v) for v in labels],
+        b"data": cifar_rows(images),
+        b"filenames": [b"img_%d.png" % i for i in range(len(labels))],
+    }
     return pickle.dumps(batch, protocol=2)
 
 
@@ -50,12 +55,15 @@ CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "hors
 
 
 def pickle_meta(names=CLASSES) -> bytes:
-    return pickle.dumps({b"label_names": [n.encode() for n in names], b"num_cases_per_batch": 4,
-                         b"num_vis": 3072}, protocol=2)
+    return pickle.dumps(
+        {b"label_names": [n.encode() for n in names], b"num_cases_per_batch": 4, b"num_vis": 3072},
+        protocol=2,
+    )
 
 
 def _py2_string(data: bytes) -> bytes:
-    """A Python 2 str as protocol 2 writes it: SHORT_BINSTRING, or BINSTRING with a 4-byte length."""
+    """A Python 2 str as protocol 2 writes it: SHORT_BINSTRING, or BINSTRING with a 4-byte
+    length."""
     if len(data) < 256:
         return b"U" + bytes([len(data)]) + data
     return b"T" + struct.pack("<i", len(data)) + data
@@ -65,15 +73,25 @@ def py2_pickle_batch(images: np.ndarray, labels: np.ndarray, label: bytes = b"ba
     """A batch byte for byte as Python 2's cPickle (protocol 2) wrote CIFAR-10's: str keys and
     values as binary strings, numpy.core's _reconstruct with int dtype arguments."""
     n = len(labels)
-    out = [b"\x80\x02}q\x01(", _py2_string(b"batch_label"), _py2_string(label),
-           _py2_string(b"labels"), b"](", *[b"K" + bytes([int(v)]) for v in labels], b"e",
-           _py2_string(b"data"),
-           b"cnumpy.core.multiarray\n_reconstruct\nq\x02cnumpy\nndarray\nq\x03K\x00\x85U\x01b\x87Rq\x04"
-           b"(K\x01K" + bytes([n]) + b"M\x00\x0c\x86cnumpy\ndtype\nq\x05U\x02u1K\x00K\x01\x87Rq\x06"
-           b"(K\x03U\x01|NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb\x89",
-           _py2_string(cifar_rows(images).tobytes()), b"tb",
-           _py2_string(b"filenames"), b"](", *[_py2_string(b"img_%d.png" % i) for i in range(n)],
-           b"eu."]
+    out = [
+        b"\x80\x02}q\x01(",
+        _py2_string(b"batch_label"),
+        _py2_string(label),
+        _py2_string(b"labels"),
+        b"](",
+        *[b"K" + bytes([int(v)]) for v in labels],
+        b"e",
+        _py2_string(b"data"),
+        b"cnumpy.core.multiarray\n_reconstruct\nq\x02cnumpy\nndarray\nq\x03K\x00\x85U\x01b\x87Rq\x04"
+        b"(K\x01K" + bytes([n]) + b"M\x00\x0c\x86cnumpy\ndtype\nq\x05U\x02u1K\x00K\x01\x87Rq\x06"
+        b"(K\x03U\x01|NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb\x89",
+        _py2_string(cifar_rows(images).tobytes()),
+        b"tb",
+        _py2_string(b"filenames"),
+        b"](",
+        *[_py2_string(b"img_%d.png" % i) for i in range(n)],
+        b"eu.",
+    ]
     return b"".join(out)
 
 
@@ -86,7 +104,9 @@ def cifar_splits(seed: int = 0):
 
 def md5s(folder: Path) -> dict[str, str]:
     """md5 of every file in a folder, by name (what a checksum table for them would say)."""
-    return {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in folder.iterdir() if p.is_file()}
+    return {
+        p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in folder.iterdir() if p.is_file()
+    }
 
 
 def write_pickle_batches(folder: Path, batches) -> Path:
@@ -156,5 +176,7 @@ def image_folder(root: Path, per_class: int = 1, splits=("train", "test"), image
 def train_test(batches):
     """Concatenate generated batches into (train images, labels), (test images, labels)."""
     train = [batches[f"data_batch_{i}"] for i in range(1, 6)]
-    return ((np.concatenate([b[0] for b in train]), np.concatenate([b[1] for b in train])),
-            batches["test_batch"])
+    return (
+        (np.concatenate([b[0] for b in train]), np.concatenate([b[1] for b in train])),
+        batches["test_batch"],
+    )

@@ -17,8 +17,12 @@ def images(n: int = 64, h: int = 12, w: int = 10) -> torch.Tensor:
 
 def test_shapes_and_uint8_are_preserved():
     x = images()
-    for out in (random_crop(x, 4, gen()), random_flip(x, gen()), cutout(x, 16, gen()),
-                CifarAugment(4, True, 16)(x, gen())):
+    for out in (
+        random_crop(x, 4, gen()),
+        random_flip(x, gen()),
+        cutout(x, 16, gen()),
+        CifarAugment(4, True, 16)(x, gen()),
+    ):
         assert out.shape == x.shape and out.dtype == torch.uint8
 
 
@@ -29,8 +33,12 @@ def test_crop_shifts_content_by_the_drawn_offset_and_pads_with_zeros():
     padded = torch.nn.functional.pad(x, (3, 3, 3, 3))
     shifts = set()
     for i in range(len(x)):
-        matches = [(dy, dx) for dy in range(7) for dx in range(7)
-                   if torch.equal(out[i], padded[i, :, dy:dy + 12, dx:dx + 10])]
+        matches = [
+            (dy, dx)
+            for dy in range(7)
+            for dx in range(7)
+            if torch.equal(out[i], padded[i, :, dy : dy + 12, dx : dx + 10])
+        ]
         assert len(matches) == 1
         shifts.add(matches[0])
     assert len(shifts) == 49  # every offset occurs in 200 draws
@@ -100,8 +108,21 @@ def test_loader_applies_augment_to_uint8_and_shards_the_global_batch():
     assert all(b.dtype == torch.float32 for b, _ in full)
     list(TensorLoader(x, y, 8, augment=record))
     assert seen == [torch.uint8] * 5
-    shards = [list(TensorLoader(x, y, 8, shuffle=True, seed=3, augment=CifarAugment(2, True, 4),
-                                rank=r, world_size=2)) for r in range(2)]
+    shards = [
+        list(
+            TensorLoader(
+                x,
+                y,
+                8,
+                shuffle=True,
+                seed=3,
+                augment=CifarAugment(2, True, 4),
+                rank=r,
+                world_size=2,
+            )
+        )
+        for r in range(2)
+    ]
     for (xb, yb), (x0, y0), (x1, y1) in zip(full, *shards):
         assert len(y0) == len(y1) == 4
         assert torch.equal(torch.cat([y0, y1]), yb) and torch.equal(torch.cat([x0, x1]), xb)

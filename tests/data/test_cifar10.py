@@ -115,8 +115,10 @@ def test_archives_are_read_without_unpacking(tmp_path):
     write_tar_gz(tmp_path / "py" / "cifar-10-python.tar.gz", py)
     binary = {f"cifar-10-batches-bin/{n}.bin": binary_batch(*b) for n, b in batches.items()}
     write_tar_gz(tmp_path / "bin" / "cifar-10-binary.tar.gz", binary)
-    for root, archive in ((tmp_path / "py", "cifar-10-python.tar.gz"),
-                          (tmp_path / "bin", "cifar-10-binary.tar.gz")):
+    for root, archive in (
+        (tmp_path / "py", "cifar-10-python.tar.gz"),
+        (tmp_path / "bin", "cifar-10-binary.tar.gz"),
+    ):
         ds = load_cifar10("train", root)
         _assert_same(ds, train_x, train_y)
         _assert_same(load_cifar10("test", root), test_x, test_y)
@@ -188,11 +190,14 @@ def test_image_folder_errors(tmp_path):
     good = {f"cifar-10-jpeg/train/{c}/0000.png": png_bytes() for c in CLASSES}
     renamed = {k.replace("airplane", "plane"): v for k, v in good.items()}
     assert "class folders are" in archive(renamed)
-    assert "expected 32x32" in archive({**good, "cifar-10-jpeg/train/cat/0001.png": png_bytes((8, 8))})
+    assert "expected 32x32" in archive(
+        {**good, "cifar-10-jpeg/train/cat/0001.png": png_bytes((8, 8))}
+    )
     message = archive({**good, "cifar-10-jpeg/train/dog/0001.png": b"not an image"})
     assert "train/dog/0001.png: not a readable image" in message
-    assert "no images under train/" in archive({k.replace("/train/", "/test/"): v
-                                               for k, v in good.items()})
+    assert "no images under train/" in archive(
+        {k.replace("/train/", "/test/"): v for k, v in good.items()}
+    )
 
 
 # --- damaged batches ---
@@ -214,8 +219,9 @@ def test_damaged_batches(tmp_path):
 def test_damaged_pickles(tmp_path):
     folder = write_pickle_batches(tmp_path / "cifar-10-batches-py", cifar_splits())
     batch = folder / "data_batch_4"
-    batch.write_bytes(pickle.dumps({b"data": np.zeros((2, 100), np.uint8), b"labels": [0, 1]},
-                                   protocol=2))
+    batch.write_bytes(
+        pickle.dumps({b"data": np.zeros((2, 100), np.uint8), b"labels": [0, 1]}, protocol=2)
+    )
     with pytest.raises(DataError, match=r"data_batch_4: expected 'data' as uint8 \(N, 3072\)"):
         load_cifar10("train", tmp_path)
     batch.write_bytes(pickle_batch(*cifar_arrays(3, 0), b"three"))  # a row short
@@ -255,8 +261,10 @@ def test_malicious_pickle_is_refused_and_never_run(tmp_path, payload):
     marker = tmp_path / "pwned"
     evil = {"system": _RunsACommand(marker), "eval": _CallsEval()}.get(payload)
     if payload == "codec":  # a bytes payload that decompresses itself: no codec but latin1
-        data = (b"\x80\x02c_codecs\nencode\nq\x00X\x01\x00\x00\x00xq\x01X\x04\x00\x00\x00zlibq"
-                b"\x02\x86q\x03Rq\x04.")
+        data = (
+            b"\x80\x02c_codecs\nencode\nq\x00X\x01\x00\x00\x00xq\x01X\x04\x00\x00\x00zlibq"
+            b"\x02\x86q\x03Rq\x04."
+        )
     else:
         data = pickle.dumps({b"data": evil, b"labels": [0]}, protocol=2)
     (folder / "data_batch_1").write_bytes(data)
@@ -295,8 +303,11 @@ def test_cache_goes_to_the_cache_dir_and_follows_the_source(tmp_path, monkeypatc
     cached = sorted(p.name for p in (tmp_path / "my-cache").rglob("*") if p.is_file())
     assert len(cached) == 3 and all(n.startswith("cifar10-test-") for n in cached)
 
-    monkeypatch.setattr(cifar10, "_read_binary_batches",
-                        lambda *a, **k: pytest.fail("decoded again despite the cache"))
+    monkeypatch.setattr(
+        cifar10,
+        "_read_binary_batches",
+        lambda *a, **k: pytest.fail("decoded again despite the cache"),
+    )
     assert torch.equal(load_cifar10("test", tmp_path / "data").images, first.images)
     monkeypatch.undo()
     monkeypatch.setenv("MLREPRO_CACHE", str(tmp_path / "my-cache"))
@@ -328,9 +339,14 @@ def test_missing_files_are_listed(tmp_path):
         load_cifar10("train", tmp_path, allow_sample=False)
     msg = str(info.value)
     assert "\n" not in msg and "MLREPRO_OFFLINE" in msg
-    for expected in ("cifar-10-batches-py/{data_batch_1,", "cifar-10-python.tar.gz",
-                     "cifar-10-batches-bin/{data_batch_1.bin,", "cifar-10-jpeg/train",
-                     "cifar-10-jpeg/cifar-10-jpeg.tar.gz", str(tmp_path)):
+    for expected in (
+        "cifar-10-batches-py/{data_batch_1,",
+        "cifar-10-python.tar.gz",
+        "cifar-10-batches-bin/{data_batch_1.bin,",
+        "cifar-10-jpeg/train",
+        "cifar-10-jpeg/cifar-10-jpeg.tar.gz",
+        str(tmp_path),
+    ):
         assert expected in msg
 
 
@@ -349,10 +365,14 @@ def test_full_cifar10_jpeg_copy(full_data):
     assert not train.is_sample and train.mean == (0.4914, 0.4822, 0.4465)
     prov = train.provenance_dict()
     assert (prov["format"], prov["lossy"], prov["n"]) == ("image-archive", True, 50000)
-    assert prov["files"] == [{
-        "path": str(full_data / "cifar-10-jpeg" / "cifar-10-jpeg.tar.gz"), "size": 19437917,
-        "sha256": "50c8d948fcc8db1d836d41055ad11e49a03b4e6a9eb95c64e43dd793412333a3",
-        "verified": False}]  # a home-made copy: no published checksum vouches for it
+    assert prov["files"] == [
+        {
+            "path": str(full_data / "cifar-10-jpeg" / "cifar-10-jpeg.tar.gz"),
+            "size": 19437917,
+            "sha256": "50c8d948fcc8db1d836d41055ad11e49a03b4e6a9eb95c64e43dd793412333a3",
+            "verified": False,  # a home-made copy: no published checksum vouches for it
+        }
+    ]
 
 
 # --- download ---
@@ -424,8 +444,10 @@ def test_pickle_batches_checked_against_their_md5_before_unpickling(tmp_path, mo
     ds = load_cifar10("test", tmp_path)
     prov = ds.provenance_dict()
     assert prov["format"] == "cifar-pickle" and not prov["lossy"] and prov["n"] == 4
-    assert [f["path"] for f in prov["files"]] == [str(folder / "test_batch"),
-                                                  str(folder / "batches.meta")]
+    assert [f["path"] for f in prov["files"]] == [
+        str(folder / "test_batch"),
+        str(folder / "batches.meta"),
+    ]
     assert all(f["verified"] and len(f["md5"]) == 32 for f in prov["files"])
 
     # Replaced by a pickle that would run a command: refused by its md5, never unpickled.
@@ -434,9 +456,11 @@ def test_pickle_batches_checked_against_their_md5_before_unpickling(tmp_path, mo
     with pytest.raises(DataError) as info:
         load_cifar10("train", tmp_path)
     got = hashlib.md5((folder / "data_batch_2").read_bytes()).hexdigest()
-    assert str(info.value) == (f"{folder / 'data_batch_2'}: md5 is {got}, expected "
-                               f"{published['data_batch_2']} (corrupt, or not the official "
-                               f"CIFAR-10 file)")
+    assert str(info.value) == (
+        f"{folder / 'data_batch_2'}: md5 is {got}, expected "
+        f"{published['data_batch_2']} (corrupt, or not the official "
+        f"CIFAR-10 file)"
+    )
     assert not marker.exists()
 
 
@@ -462,27 +486,40 @@ def _p2(*parts: bytes) -> bytes:
     return b"\x80\x02" + b"".join(parts) + b"."
 
 
-_NDARRAY_STATE = (b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85U\x01b\x87R"
-                  b"(K\x01J\xe0\x93\x04\x00M\x00\x0c\x86cnumpy\ndtype\nU\x02u1K\x00K\x01\x87R"
-                  b"(K\x03U\x01|NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb\x89")
+_NDARRAY_STATE = (
+    b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85U\x01b\x87R"
+    b"(K\x01J\xe0\x93\x04\x00M\x00\x0c\x86cnumpy\ndtype\nU\x02u1K\x00K\x01\x87R"
+    b"(K\x03U\x01|NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb\x89"
+)
 
 HOSTILE_PICKLES = {
     # An allowed-looking constructor asked for 2 GiB in a 39-byte file.
-    "bytearray": (_p2(b"c__builtin__\nbytearray\nJ\x00\x00\x00\x80\x85R"),
-                  "refusing to unpickle __builtin__.bytearray"),
+    "bytearray": (
+        _p2(b"c__builtin__\nbytearray\nJ\x00\x00\x00\x80\x85R"),
+        "refusing to unpickle __builtin__.bytearray",
+    ),
     # numpy.ndarray((300000, 3072)) would be 921 MB of uninitialised memory.
-    "ndarray": (_p2(b"cnumpy\nndarray\nJ\xe0\x93\x04\x00M\x00\x0c\x86\x85R"),
-                "numpy.ndarray called directly"),
+    "ndarray": (
+        _p2(b"cnumpy\nndarray\nJ\xe0\x93\x04\x00M\x00\x0c\x86\x85R"),
+        "numpy.ndarray called directly",
+    ),
     # A (300000, 3072) array whose bytes are not in the file.
     "shape": (_p2(_NDARRAY_STATE, b"U\x00tb"), "holds more than the 12,288 items a batch can"),
-    "exec": (_p2(b"c__builtin__\nexec\nX\x05\x00\x00\x001 + 1\x85R"),
-             "refusing to unpickle __builtin__.exec"),
+    "exec": (
+        _p2(b"c__builtin__\nexec\nX\x05\x00\x00\x001 + 1\x85R"),
+        "refusing to unpickle __builtin__.exec",
+    ),
     # Protocol 4's BYTEARRAY8 and BINBYTES8 reserve the length they declare before reading.
     "bytes8": (b"\x80\x02\x8e" + (1 << 40).to_bytes(8, "little"), "not a readable pickle"),
-    "bytearray8": (b"\x80\x02\x96\x04\x00\x00\x00\x00\x00\x00\x00abcd.",
-                   "refusing pickle opcode BYTEARRAY8"),
+    "bytearray8": (
+        b"\x80\x02\x96\x04\x00\x00\x00\x00\x00\x00\x00abcd.",
+        "refusing pickle opcode BYTEARRAY8",
+    ),
     "memo": (_p2(b"N", b"r\xff\xff\xff\xff"), "pickle memo index 4294967295 out of range"),
-    "labels": (_p2(b"}(U\x06labels](", b"K\x01" * 300_000, b"eu"), "more than 4,160 pickle opcodes"),
+    "labels": (
+        _p2(b"}(U\x06labels](", b"K\x01" * 300_000, b"eu"),
+        "more than 4,160 pickle opcodes",
+    ),
     "dtype": (_p2(b"cnumpy\ndtype\nU\x02O8K\x00K\x01\x87R"), "is not an integer type"),
     "persid": (_p2(b"P0\n"), "refusing pickle opcode PERSID"),
     "proto5": (b"\x80\x05N.", "pickle protocol 5"),
@@ -531,36 +568,48 @@ def test_binary_batches_hold_the_known_count(tmp_path):
     with pytest.raises(DataError, match=r"data_batch_3.bin: 3 records, expected 4 "):
         load_cifar10("train", tmp_path)
     (folder / "data_batch_3.bin").write_bytes(binary_batch(*cifar_arrays(5, 1)))
-    with pytest.raises(DataError, match=r"data_batch_3.bin is 15,365 bytes, more than the "
-                                        r"12,292 bytes 4 records of 3073 bytes take"):
+    with pytest.raises(
+        DataError,
+        match=r"data_batch_3.bin is 15,365 bytes, more than the "
+        r"12,292 bytes 4 records of 3073 bytes take",
+    ):
         load_cifar10("train", tmp_path)
 
 
-def test_binary_files_are_unverified_loose_and_verified_through_their_archive(tmp_path,
-                                                                              monkeypatch):
+def test_binary_files_are_unverified_loose_and_verified_through_their_archive(
+    tmp_path, monkeypatch
+):
     batches = cifar_splits(seed=2)
     write_binary_batches(tmp_path / "loose" / "cifar-10-batches-bin", batches)
     prov = load_cifar10("test", tmp_path / "loose").provenance_dict()
     assert prov["format"] == "cifar-binary"
     assert [f["verified"] for f in prov["files"]] == [False]  # no md5 is published for these
 
-    archive = write_tar_gz(tmp_path / "packed" / "cifar-10-binary.tar.gz",
-                           {f"cifar-10-batches-bin/{n}.bin": binary_batch(*b)
-                            for n, b in batches.items()})
+    archive = write_tar_gz(
+        tmp_path / "packed" / "cifar-10-binary.tar.gz",
+        {f"cifar-10-batches-bin/{n}.bin": binary_batch(*b) for n, b in batches.items()},
+    )
     digest = hashlib.md5(archive.read_bytes()).hexdigest()
     cached = sorted((tmp_path / "cache").rglob("*"))
     trust(monkeypatch, {"cifar-10-binary.tar.gz": "0" * 32})
     with pytest.raises(DataError) as info:
         load_cifar10("test", tmp_path / "packed")
-    assert str(info.value) == (f"{archive}: md5 is {digest}, expected {'0' * 32} (corrupt, or "
-                               f"not the official CIFAR-10 file)")
+    assert str(info.value) == (
+        f"{archive}: md5 is {digest}, expected {'0' * 32} (corrupt, or "
+        f"not the official CIFAR-10 file)"
+    )
     assert sorted((tmp_path / "cache").rglob("*")) == cached  # nothing cached from a bad file
     trust(monkeypatch, {"cifar-10-binary.tar.gz": digest})
     prov = load_cifar10("test", tmp_path / "packed").provenance_dict()
     assert prov["format"] == "cifar-binary-archive" and prov["files"] == [
-        {"path": str(archive), "size": archive.stat().st_size,
-         "sha256": hashlib.sha256(archive.read_bytes()).hexdigest(), "md5": digest,
-         "verified": True}]
+        {
+            "path": str(archive),
+            "size": archive.stat().st_size,
+            "sha256": hashlib.sha256(archive.read_bytes()).hexdigest(),
+            "md5": digest,
+            "verified": True,
+        }
+    ]
 
 
 def test_pickle_archive_members_are_checked_too(tmp_path, monkeypatch):
@@ -569,13 +618,18 @@ def test_pickle_archive_members_are_checked_too(tmp_path, monkeypatch):
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "cifar-10-python.tar.gz").write_bytes(served)
     trust(monkeypatch, {"test_batch": "1" * 32})  # the archive's own md5 unknown here
-    with pytest.raises(DataError, match=r"cifar-10-python.tar.gz:test_batch: md5 is [0-9a-f]{32}, "
-                                        r"expected 1{32}"):
+    with pytest.raises(
+        DataError,
+        match=r"cifar-10-python.tar.gz:test_batch: md5 is [0-9a-f]{32}, "
+        r"expected 1{32}",
+    ):
         load_cifar10("test", tmp_path / "data")
 
 
-@pytest.mark.parametrize("layout", ["pickle", "pickle-archive", "binary", "binary-archive",
-                                    "image-folder", "image-archive"])
+@pytest.mark.parametrize(
+    "layout",
+    ["pickle", "pickle-archive", "binary", "binary-archive", "image-folder", "image-archive"],
+)
 def test_provenance_is_the_same_from_the_cache_and_checks_the_files(tmp_path, layout):
     batches = cifar_splits(seed=5)
     root = tmp_path / "data"
@@ -587,18 +641,26 @@ def test_provenance_is_the_same_from_the_cache_and_checks_the_files(tmp_path, la
     elif layout == "binary":
         write_binary_batches(root / "cifar-10-batches-bin", batches)
     elif layout == "binary-archive":
-        write_tar_gz(root / "cifar-10-binary.tar.gz",
-                     {f"cifar-10-batches-bin/{n}.bin": binary_batch(*b) for n, b in batches.items()})
+        write_tar_gz(
+            root / "cifar-10-binary.tar.gz",
+            {f"cifar-10-batches-bin/{n}.bin": binary_batch(*b) for n, b in batches.items()},
+        )
     elif layout == "image-folder":
         image_folder(root, image=jpeg_bytes)
     else:
-        write_tar_gz(root / "cifar-10-jpeg" / "cifar-10-jpeg.tar.gz",
-                     {f"cifar-10-jpeg/{s}/{c}/0000.png": png_bytes() for s in ("train", "test")
-                      for c in CLASSES})
+        write_tar_gz(
+            root / "cifar-10-jpeg" / "cifar-10-jpeg.tar.gz",
+            {
+                f"cifar-10-jpeg/{s}/{c}/0000.png": png_bytes()
+                for s in ("train", "test")
+                for c in CLASSES
+            },
+        )
     first = load_cifar10("test", root).provenance_dict()
     fmt = {"pickle": "cifar-pickle", "binary": "cifar-binary"}.get(layout, layout)
-    fmt = {"pickle-archive": "cifar-pickle-archive", "binary-archive": "cifar-binary-archive"
-           }.get(fmt, fmt)
+    fmt = {"pickle-archive": "cifar-pickle-archive", "binary-archive": "cifar-binary-archive"}.get(
+        fmt, fmt
+    )
     assert first["format"] == fmt and first["lossy"] == (layout == "image-folder")
     assert first["data_dir"] == str(root) and first["data_dir_from"] == "argument"
     assert first["n"] == (4 if "image" not in layout else 10) and not first["sample"]
@@ -611,7 +673,9 @@ def test_provenance_is_the_same_from_the_cache_and_checks_the_files(tmp_path, la
         changed = next(changed.glob("*/*"))
     changed.write_bytes(changed.read_bytes() + b"\0")
     problem = verify_provenance(first)
-    assert problem and str(changed.parent.parent if "image-folder" == layout else changed) in problem
+    assert (
+        problem and str(changed.parent.parent if layout == "image-folder" else changed) in problem
+    )
     changed.unlink()
     assert verify_provenance(first)
 
@@ -672,9 +736,12 @@ def test_something_else_where_a_batch_should_be(tmp_path, what):
 
 def _png_header_only(width: int, height: int) -> bytes:
     """A PNG whose header claims width x height, with a tiny (incomplete) pixel stream."""
+
     def chunk(kind: bytes, body: bytes) -> bytes:
-        return (len(body).to_bytes(4, "big") + kind + body
-                + zlib.crc32(kind + body).to_bytes(4, "big"))
+        return (
+            len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
+        )
+
     ihdr = width.to_bytes(4, "big") + height.to_bytes(4, "big") + b"\x08\x02\x00\x00\x00"
     idat = zlib.compress(bytes(4096))
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
@@ -696,8 +763,10 @@ def test_image_size_is_checked_before_decoding(tmp_path, monkeypatch, size):
         cifar10._decode(bomb.read_bytes(), str(bomb))
     message = str(info.value)
     assert str(bomb) in message and "\n" not in message
-    assert (f"image is {size[0]}x{size[1]}, expected 32x32" in message
-            or "not a readable image" in message)
+    assert (
+        f"image is {size[0]}x{size[1]}, expected 32x32" in message
+        or "not a readable image" in message
+    )
 
 
 def test_image_folder_bounds(tmp_path, monkeypatch):
@@ -738,8 +807,10 @@ def test_image_archive_bounds(tmp_path, monkeypatch):
     # A pax header that claims 1 GiB is refused before tarfile reads it into memory.
     header = tarfile.TarInfo("././@PaxHeader")
     header.type, header.size = tarfile.XHDTYPE, 1 << 30
-    fails(gzip.compress(header.tobuf(format=tarfile.USTAR_FORMAT)),
-          "extended header of 1,073,741,824 bytes")
+    fails(
+        gzip.compress(header.tobuf(format=tarfile.USTAR_FORMAT)),
+        "extended header of 1,073,741,824 bytes",
+    )
     monkeypatch.setattr(cifar10, "MAX_IMAGES", 5)
     write_tar_gz(archive, good)
     with pytest.raises(DataError, match="more than the 5 images CIFAR-10 has"):

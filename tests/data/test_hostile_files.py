@@ -110,9 +110,11 @@ def _p2(*parts: bytes) -> bytes:
     return b"\x80\x02" + b"".join(parts) + b"."
 
 
-_BIG_ARRAY = (b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85U\x01b\x87R"
-              b"(K\x01J\xe0\x93\x04\x00M\x00\x0c\x86cnumpy\ndtype\nU\x02u1K\x00K\x01\x87R"
-              b"(K\x03U\x01|NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb\x89U\x00tb")
+_BIG_ARRAY = (
+    b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85U\x01b\x87R"
+    b"(K\x01J\xe0\x93\x04\x00M\x00\x0c\x86cnumpy\ndtype\nU\x02u1K\x00K\x01\x87R"
+    b"(K\x03U\x01|NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb\x89U\x00tb"
+)
 
 
 # --- MNIST-format folders ---
@@ -149,6 +151,7 @@ def idx_in_place_of(kind: str):
             return f"{path} is not a regular file"
         path.symlink_to("/dev/zero")
         return f"{path} is not a regular file"
+
     return build
 
 
@@ -180,14 +183,18 @@ def idx_header_claims(dims: tuple[int, ...], expected: str, gz: bool):
         (d / "mnist" / name).write_bytes(gzip.compress(data) if gz else data)
         write_idx(d / "mnist" / "train-labels-idx1-ubyte.gz", np.zeros(10, np.uint8))
         return expected
+
     return build
 
 
 def idx_truncated_gz(d: Path):
     mnist_files(d, n=200)
     path = d / "mnist" / "train-images-idx3-ubyte.gz"
-    path.write_bytes(gzip.compress(idx_bytes(np.random.default_rng(0).integers(
-        0, 256, (200, 28, 28), dtype=np.uint8)))[:5000])
+    path.write_bytes(
+        gzip.compress(
+            idx_bytes(np.random.default_rng(0).integers(0, 256, (200, 28, 28), dtype=np.uint8))
+        )[:5000]
+    )
     return "train-images-idx3-ubyte.gz: truncated gzip stream"
 
 
@@ -220,6 +227,7 @@ def pickle_loose(payload, expected: str):
     def build(d: Path):
         pickle_folder(d, payload(d / "MARKER") if callable(payload) else payload)
         return expected
+
     return build
 
 
@@ -230,8 +238,9 @@ def pickle_1gib(d: Path):
 
 
 def python_archive(d: Path, data_batch_1: bytes) -> Path:
-    members = {f"cifar-10-batches-py/{n}": pickle_batch(*b, n.encode())
-               for n, b in cifar_splits().items()}
+    members = {
+        f"cifar-10-batches-py/{n}": pickle_batch(*b, n.encode()) for n, b in cifar_splits().items()
+    }
     members["cifar-10-batches-py/batches.meta"] = pickle_meta()
     members["cifar-10-batches-py/data_batch_1"] = data_batch_1
     path = d / "cifar-10-python.tar.gz"
@@ -243,6 +252,7 @@ def pickle_archive(payload, expected: str):
     def build(d: Path):
         python_archive(d, payload(d / "MARKER"))
         return expected
+
     return build
 
 
@@ -258,6 +268,7 @@ def archive_with_headers(name: str, headers: bytes, expected: str):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(gzip.compress(headers))
         return expected
+
     return build
 
 
@@ -276,21 +287,28 @@ def binary_loose(make, expected: str):
         folder = binary_folder(d, None)
         make(folder / "data_batch_1.bin")
         return expected
+
     return build
 
 
 def binary_archive(changes: dict[str, bytes], expected: str, links: dict | None = None):
     def build(d: Path):
-        members = {f"cifar-10-batches-bin/{n}.bin": binary_batch(*b)
-                   for n, b in cifar_splits().items()}
+        members = {
+            f"cifar-10-batches-bin/{n}.bin": binary_batch(*b) for n, b in cifar_splits().items()
+        }
         members.update(changes)
         for name in links or {}:
             members.pop(name)
-        raw = tar_of(*[tar_member(name, data) for name, data in members.items()],
-                     *[tar_member(name, b"", tarfile.SYMTYPE, linkname=target)
-                       for name, target in (links or {}).items()])
+        raw = tar_of(
+            *[tar_member(name, data) for name, data in members.items()],
+            *[
+                tar_member(name, b"", tarfile.SYMTYPE, linkname=target)
+                for name, target in (links or {}).items()
+            ],
+        )
         (d / "cifar-10-binary.tar.gz").write_bytes(gzip.compress(raw))
         return expected
+
     return build
 
 
@@ -300,8 +318,12 @@ def binary_archive(changes: dict[str, bytes], expected: str, links: dict | None 
 def png_bomb_idat(width: int, height: int, full: bool) -> bytes:
     """A PNG whose header claims width x height; with `full`, its pixel stream (all zeros,
     compressed ~1000:1) really inflates to that size."""
+
     def chunk(kind: bytes, body: bytes) -> bytes:
-        return len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
+        return (
+            len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
+        )
+
     ihdr = width.to_bytes(4, "big") + height.to_bytes(4, "big") + b"\x08\x02\x00\x00\x00"
     if full:
         z = zlib.compressobj(9)
@@ -326,17 +348,20 @@ def image_loose(name: str, make, expected: str):
     def build(d: Path):
         image_dir(d, name, make)
         return expected
+
     return build
 
 
 def image_archive(extra: bytes, expected: str):
     """The image-folder archive of one PNG per class, then `extra` (tar members or headers)."""
+
     def build(d: Path):
         good = [tar_member(f"cifar-10-jpeg/train/{c}/0000.png", png_bytes()) for c in CLASSES]
         path = d / "cifar-10-jpeg" / "cifar-10-jpeg.tar.gz"
         path.parent.mkdir(parents=True)
         path.write_bytes(gzip.compress(tar_of(*good, extra)))
         return expected
+
     return build
 
 
@@ -355,8 +380,11 @@ def _bytes_of(data: bytes):
 # id -> (experiment, builder(data folder) -> expected text, CIFAR checksum table or None)
 MNIST, CIFAR = "mnist-mlp", "fast-cifar10"
 CASES = {
-    "idx-empty-folder": (MNIST, lambda d: "mnist train: missing train-images-idx3-ubyte[.gz], "
-                                          "train-labels-idx1-ubyte[.gz]", None),
+    "idx-empty-folder": (
+        MNIST,
+        lambda d: "mnist train: missing train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz]",
+        None,
+    ),
     "idx-junk-folder": (MNIST, idx_junk, None),
     "idx-directory-for-file": (MNIST, idx_in_place_of("directory"), None),
     "idx-broken-link": (MNIST, idx_in_place_of("broken-link"), None),
@@ -365,97 +393,234 @@ CASES = {
     "idx-labels-1gib": (MNIST, idx_labels_1gib, None),
     "idx-gzip-bomb-images": (MNIST, idx_images_bomb, None),
     "idx-gzip-bomb-labels": (MNIST, idx_labels_bomb, None),
-    "idx-dims-overflow": (MNIST, idx_header_claims(
-        (2**32 - 1,) * 3, "expected 28x28 images, got 4294967295x4294967295", gz=False), None),
-    "idx-claims-4g-images-gz": (MNIST, idx_header_claims(
-        (2**32 - 1, 28, 28), "the header claims 4,294,967,295 images", gz=True), None),
+    "idx-dims-overflow": (
+        MNIST,
+        idx_header_claims(
+            (2**32 - 1,) * 3, "expected 28x28 images, got 4294967295x4294967295", gz=False
+        ),
+        None,
+    ),
+    "idx-claims-4g-images-gz": (
+        MNIST,
+        idx_header_claims((2**32 - 1, 28, 28), "the header claims 4,294,967,295 images", gz=True),
+        None,
+    ),
     "idx-truncated-gzip": (MNIST, idx_truncated_gz, None),
     "idx-train-without-test": (MNIST, idx_train_only, None),
-    "pickle-os-system": (CIFAR, pickle_loose(
-        lambda m: pickle.dumps({b"data": _RunsACommand(m)}, protocol=2),
-        "refusing to unpickle posix.system"), SMALL_CIFAR),
-    "pickle-exec": (CIFAR, pickle_loose(
-        lambda m: pickle.dumps({b"data": _Execs(m)}, protocol=2),
-        "refusing to unpickle __builtin__.exec"), SMALL_CIFAR),
-    "pickle-bytearray-2gib": (CIFAR, pickle_loose(
-        _p2(b"c__builtin__\nbytearray\n\x8a\x05\x00\x00\x00\x80\x00\x85R"),
-        "refusing to unpickle __builtin__.bytearray"), SMALL_CIFAR),
-    "pickle-ndarray-300000-rows": (CIFAR, pickle_loose(
-        _p2(b"cnumpy\nndarray\nJ\xe0\x93\x04\x00M\x00\x0c\x86\x85R"),
-        "numpy.ndarray called directly"), SMALL_CIFAR),
-    "pickle-uninitialised-array": (CIFAR, pickle_loose(
-        _p2(b"}(U\x04data", _BIG_ARRAY, b"u"), "holds more than the 12,288 items a batch can"),
-        SMALL_CIFAR),
+    "pickle-os-system": (
+        CIFAR,
+        pickle_loose(
+            lambda m: pickle.dumps({b"data": _RunsACommand(m)}, protocol=2),
+            "refusing to unpickle posix.system",
+        ),
+        SMALL_CIFAR,
+    ),
+    "pickle-exec": (
+        CIFAR,
+        pickle_loose(
+            lambda m: pickle.dumps({b"data": _Execs(m)}, protocol=2),
+            "refusing to unpickle __builtin__.exec",
+        ),
+        SMALL_CIFAR,
+    ),
+    "pickle-bytearray-2gib": (
+        CIFAR,
+        pickle_loose(
+            _p2(b"c__builtin__\nbytearray\n\x8a\x05\x00\x00\x00\x80\x00\x85R"),
+            "refusing to unpickle __builtin__.bytearray",
+        ),
+        SMALL_CIFAR,
+    ),
+    "pickle-ndarray-300000-rows": (
+        CIFAR,
+        pickle_loose(
+            _p2(b"cnumpy\nndarray\nJ\xe0\x93\x04\x00M\x00\x0c\x86\x85R"),
+            "numpy.ndarray called directly",
+        ),
+        SMALL_CIFAR,
+    ),
+    "pickle-uninitialised-array": (
+        CIFAR,
+        pickle_loose(
+            _p2(b"}(U\x04data", _BIG_ARRAY, b"u"), "holds more than the 12,288 items a batch can"
+        ),
+        SMALL_CIFAR,
+    ),
     # Official-sized batches (no md5 known): 600 kB passes the size check, the count does not.
-    "pickle-300000-labels": (CIFAR, pickle_loose(
-        _p2(b"}(U\x04data", _BIG_ARRAY, b"U\x06labels](", b"K\x01" * 300_000, b"eu"),
-        "more than 164,096 pickle opcodes"), {"batch_rows": 10_000, "md5": {}}),
+    "pickle-300000-labels": (
+        CIFAR,
+        pickle_loose(
+            _p2(b"}(U\x04data", _BIG_ARRAY, b"U\x06labels](", b"K\x01" * 300_000, b"eu"),
+            "more than 164,096 pickle opcodes",
+        ),
+        {"batch_rows": 10_000, "md5": {}},
+    ),
     # numpy.ndarray((300000, 3072), uint8) called directly: 921 MB of uninitialised memory with
     # 300,000 labels, which a loader that trusts numpy's constructors would train on.
-    "pickle-uninitialised-ndarray-call": (CIFAR, pickle_loose(
-        _p2(b"}(U\x04datacnumpy\nndarray\nJ\xe0\x93\x04\x00M\x00\x0c\x86cnumpy\ndtype\n"
-            b"U\x02u1K\x00K\x01\x87R(K\x03U\x01|NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb\x86R",
-            b"U\x06labels](", b"K\x00" * 300_000, b"eu"),
-        "more than 164,096 pickle opcodes"), {"batch_rows": 10_000, "md5": {}}),
-    "pickle-memo-index": (CIFAR, pickle_loose(_p2(b"N", b"r\xff\xff\xff\xff"),
-                                              "pickle memo index 4294967295 out of range"),
-                          SMALL_CIFAR),
-    "pickle-official-md5": (CIFAR, pickle_loose(
-        lambda m: pickle.dumps({b"data": _RunsACommand(m)}, protocol=2),
-        "data_batch_1: md5 is"), None),
+    "pickle-uninitialised-ndarray-call": (
+        CIFAR,
+        pickle_loose(
+            _p2(
+                b"}(U\x04datacnumpy\nndarray\nJ\xe0\x93\x04\x00M\x00\x0c\x86cnumpy\ndtype\n"
+                b"U\x02u1K\x00K\x01\x87R(K\x03U\x01|NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb\x86R",
+                b"U\x06labels](",
+                b"K\x00" * 300_000,
+                b"eu",
+            ),
+            "more than 164,096 pickle opcodes",
+        ),
+        {"batch_rows": 10_000, "md5": {}},
+    ),
+    "pickle-memo-index": (
+        CIFAR,
+        pickle_loose(_p2(b"N", b"r\xff\xff\xff\xff"), "pickle memo index 4294967295 out of range"),
+        SMALL_CIFAR,
+    ),
+    "pickle-official-md5": (
+        CIFAR,
+        pickle_loose(
+            lambda m: pickle.dumps({b"data": _RunsACommand(m)}, protocol=2), "data_batch_1: md5 is"
+        ),
+        None,
+    ),
     "pickle-1gib": (CIFAR, pickle_1gib, None),
-    "pickle-archive-official-md5": (CIFAR, pickle_archive(
-        lambda m: pickle.dumps({b"data": _RunsACommand(m)}, protocol=2),
-        "cifar-10-python.tar.gz: md5 is"), None),
-    "pickle-archive-exec": (CIFAR, pickle_archive(
-        lambda m: pickle.dumps({b"data": _Execs(m)}, protocol=2),
-        "refusing to unpickle __builtin__.exec"), SMALL_CIFAR),
+    "pickle-archive-official-md5": (
+        CIFAR,
+        pickle_archive(
+            lambda m: pickle.dumps({b"data": _RunsACommand(m)}, protocol=2),
+            "cifar-10-python.tar.gz: md5 is",
+        ),
+        None,
+    ),
+    "pickle-archive-exec": (
+        CIFAR,
+        pickle_archive(
+            lambda m: pickle.dumps({b"data": _Execs(m)}, protocol=2),
+            "refusing to unpickle __builtin__.exec",
+        ),
+        SMALL_CIFAR,
+    ),
     "pickle-archive-gzip-bomb": (CIFAR, pickle_archive_bomb, SMALL_CIFAR),
-    "pickle-archive-member-claims-4gib": (CIFAR, archive_with_headers(
-        "cifar-10-python.tar.gz", tar_header("cifar-10-batches-py/data_batch_1", 4 * GiB),
-        "data_batch_1 is 4,294,967,296 bytes, more than the"), SMALL_CIFAR),
-    "pickle-archive-pax-1gib": (CIFAR, archive_with_headers(
-        "cifar-10-python.tar.gz", tar_header("././@PaxHeader", GiB, tarfile.XHDTYPE),
-        "extended header of 1,073,741,824 bytes"), SMALL_CIFAR),
-    "binary-not-whole-records": (CIFAR, binary_loose(
-        _bytes_of(bytes(5000)), "data_batch_1.bin: 5000 bytes is not a whole number"), None),
-    "binary-wrong-count": (CIFAR, binary_loose(
-        _bytes_of(binary_batch(*cifar_arrays(3, 0))), "data_batch_1.bin: 3 records, expected 10,000"),
-        None),
-    "binary-1gib": (CIFAR, binary_loose(lambda p: sparse(p, GiB),
-                                        "data_batch_1.bin is 1,073,741,824 bytes, more than the"),
-                    None),
-    "binary-directory-for-file": (CIFAR, binary_loose(
-        lambda p: (p.unlink(), p.mkdir()), "data_batch_1.bin is a directory, expected a file"),
-        None),
-    "binary-archive-official-md5": (CIFAR, binary_archive({}, "cifar-10-binary.tar.gz: md5 is"),
-                                    None),
-    "binary-archive-wrong-count": (CIFAR, binary_archive(
-        {"cifar-10-batches-bin/data_batch_1.bin": binary_batch(*cifar_arrays(3, 0))},
-        "data_batch_1.bin: 3 records, expected 4"), SMALL_CIFAR),
-    "binary-archive-symlink-member": (CIFAR, binary_archive(
-        {}, "data_batch_1.bin is not a regular file in the archive",
-        links={"cifar-10-batches-bin/data_batch_1.bin": "/etc/passwd"}), SMALL_CIFAR),
-    "image-folder-png-bomb": (CIFAR, image_loose(
-        "0001.png", _bytes_of(png_bomb_idat(4000, 4000, full=True)),
-        "0001.png: image is 4000x4000, expected 32x32"), None),
-    "image-folder-1gib-file": (CIFAR, image_loose(
-        "0001.jpg", lambda p: sparse(p, GiB), "0001.jpg is 1,073,741,824 bytes, more than the"),
-        None),
-    "image-folder-not-an-image": (CIFAR, image_loose(
-        "0001.jpg", _bytes_of(os.urandom(3000)), "0001.jpg: not a readable image"), None),
-    "image-folder-fifo": (CIFAR, image_loose("0001.jpg", os.mkfifo,
-                                             "0001.jpg is not a regular file"), None),
+    "pickle-archive-member-claims-4gib": (
+        CIFAR,
+        archive_with_headers(
+            "cifar-10-python.tar.gz",
+            tar_header("cifar-10-batches-py/data_batch_1", 4 * GiB),
+            "data_batch_1 is 4,294,967,296 bytes, more than the",
+        ),
+        SMALL_CIFAR,
+    ),
+    "pickle-archive-pax-1gib": (
+        CIFAR,
+        archive_with_headers(
+            "cifar-10-python.tar.gz",
+            tar_header("././@PaxHeader", GiB, tarfile.XHDTYPE),
+            "extended header of 1,073,741,824 bytes",
+        ),
+        SMALL_CIFAR,
+    ),
+    "binary-not-whole-records": (
+        CIFAR,
+        binary_loose(_bytes_of(bytes(5000)), "data_batch_1.bin: 5000 bytes is not a whole number"),
+        None,
+    ),
+    "binary-wrong-count": (
+        CIFAR,
+        binary_loose(
+            _bytes_of(binary_batch(*cifar_arrays(3, 0))),
+            "data_batch_1.bin: 3 records, expected 10,000",
+        ),
+        None,
+    ),
+    "binary-1gib": (
+        CIFAR,
+        binary_loose(
+            lambda p: sparse(p, GiB), "data_batch_1.bin is 1,073,741,824 bytes, more than the"
+        ),
+        None,
+    ),
+    "binary-directory-for-file": (
+        CIFAR,
+        binary_loose(
+            lambda p: (p.unlink(), p.mkdir()), "data_batch_1.bin is a directory, expected a file"
+        ),
+        None,
+    ),
+    "binary-archive-official-md5": (
+        CIFAR,
+        binary_archive({}, "cifar-10-binary.tar.gz: md5 is"),
+        None,
+    ),
+    "binary-archive-wrong-count": (
+        CIFAR,
+        binary_archive(
+            {"cifar-10-batches-bin/data_batch_1.bin": binary_batch(*cifar_arrays(3, 0))},
+            "data_batch_1.bin: 3 records, expected 4",
+        ),
+        SMALL_CIFAR,
+    ),
+    "binary-archive-symlink-member": (
+        CIFAR,
+        binary_archive(
+            {},
+            "data_batch_1.bin is not a regular file in the archive",
+            links={"cifar-10-batches-bin/data_batch_1.bin": "/etc/passwd"},
+        ),
+        SMALL_CIFAR,
+    ),
+    "image-folder-png-bomb": (
+        CIFAR,
+        image_loose(
+            "0001.png",
+            _bytes_of(png_bomb_idat(4000, 4000, full=True)),
+            "0001.png: image is 4000x4000, expected 32x32",
+        ),
+        None,
+    ),
+    "image-folder-1gib-file": (
+        CIFAR,
+        image_loose(
+            "0001.jpg", lambda p: sparse(p, GiB), "0001.jpg is 1,073,741,824 bytes, more than the"
+        ),
+        None,
+    ),
+    "image-folder-not-an-image": (
+        CIFAR,
+        image_loose("0001.jpg", _bytes_of(os.urandom(3000)), "0001.jpg: not a readable image"),
+        None,
+    ),
+    "image-folder-fifo": (
+        CIFAR,
+        image_loose("0001.jpg", os.mkfifo, "0001.jpg is not a regular file"),
+        None,
+    ),
     "image-archive-gzip-bomb": (CIFAR, image_archive_bomb, None),
-    "image-archive-png-bomb": (CIFAR, image_archive(
-        tar_member("cifar-10-jpeg/train/cat/0001.png", png_bomb_idat(100_000, 100_000, False)),
-        "0001.png: not a readable image"), None),
-    "image-archive-member-claims-2gib": (CIFAR, image_archive(
-        tar_header("cifar-10-jpeg/train/cat/0001.jpg", 2 * GiB),
-        "0001.jpg is 2,147,483,648 bytes, more than the 65,536 bytes it can be"), None),
-    "image-archive-symlink-member": (CIFAR, image_archive(
-        tar_member("cifar-10-jpeg/train/cat/0001.jpg", b"", tarfile.SYMTYPE, linkname="/etc/shadow"),
-        "0001.jpg is not a regular file in the archive"), None),
+    "image-archive-png-bomb": (
+        CIFAR,
+        image_archive(
+            tar_member("cifar-10-jpeg/train/cat/0001.png", png_bomb_idat(100_000, 100_000, False)),
+            "0001.png: not a readable image",
+        ),
+        None,
+    ),
+    "image-archive-member-claims-2gib": (
+        CIFAR,
+        image_archive(
+            tar_header("cifar-10-jpeg/train/cat/0001.jpg", 2 * GiB),
+            "0001.jpg is 2,147,483,648 bytes, more than the 65,536 bytes it can be",
+        ),
+        None,
+    ),
+    "image-archive-symlink-member": (
+        CIFAR,
+        image_archive(
+            tar_member(
+                "cifar-10-jpeg/train/cat/0001.jpg", b"", tarfile.SYMTYPE, linkname="/etc/shadow"
+            ),
+            "0001.jpg is not a regular file in the archive",
+        ),
+        None,
+    ),
 }
 BASELINES = {"baseline-mnist": MNIST, "baseline-cifar": CIFAR}
 
@@ -470,14 +635,29 @@ def _tree(folder: Path) -> list[tuple[str, int, int]]:
 
 
 def _argv(experiment: str, data_dir: Path, case_dir: Path) -> list[str]:
-    return ["run", experiment, "--quick", "--data-dir", str(data_dir), "--out",
-            str(case_dir / "runs"), "--device", "cpu", "-q"]
+    return [
+        "run",
+        experiment,
+        "--quick",
+        "--data-dir",
+        str(data_dir),
+        "--out",
+        str(case_dir / "runs"),
+        "--device",
+        "cpu",
+        "-q",
+    ]
 
 
 def _env(case_dir: Path) -> dict:
-    return {"MLREPRO_CACHE": str(case_dir / "cache"), "MLREPRO_OFFLINE": "1",
-            "MLREPRO_DATA": None, "HOME": str(case_dir / "home"), "XDG_DATA_HOME": None,
-            "XDG_CACHE_HOME": None}
+    return {
+        "MLREPRO_CACHE": str(case_dir / "cache"),
+        "MLREPRO_OFFLINE": "1",
+        "MLREPRO_DATA": None,
+        "HOME": str(case_dir / "home"),
+        "XDG_DATA_HOME": None,
+        "XDG_CACHE_HOME": None,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -494,16 +674,39 @@ def outcomes(tmp_path_factory):
             continue
         expected = build(data)
         built[case_id] = (case_dir, expected, _tree(data))
-        cases.append({"id": case_id, "argv": _argv(experiment, data, case_dir), "cwd": str(case_dir),
-                      "env": _env(case_dir), "cifar_checksums": checksums, "timeout_s": 60})
+        cases.append(
+            {
+                "id": case_id,
+                "argv": _argv(experiment, data, case_dir),
+                "cwd": str(case_dir),
+                "env": _env(case_dir),
+                "cifar_checksums": checksums,
+                "timeout_s": 60,
+            }
+        )
     for case_id, experiment in BASELINES.items():
         case_dir = root / case_id
         case_dir.mkdir()
-        cases.append({"id": case_id, "argv": _argv(experiment, case_dir / "absent", case_dir),
-                      "cwd": str(case_dir), "env": _env(case_dir), "timeout_s": 60})
+        cases.append(
+            {
+                "id": case_id,
+                "argv": _argv(experiment, case_dir / "absent", case_dir),
+                "cwd": str(case_dir),
+                "env": _env(case_dir),
+                "timeout_s": 60,
+            }
+        )
     (root / "cases.json").write_text(json.dumps(cases))
-    subprocess.run([sys.executable, str(HERE / "cli_harness.py"), str(root / "cases.json"),
-                    str(root / "results.json")], check=True, timeout=600)
+    subprocess.run(
+        [
+            sys.executable,
+            str(HERE / "cli_harness.py"),
+            str(root / "cases.json"),
+            str(root / "results.json"),
+        ],
+        check=True,
+        timeout=600,
+    )
     results = {r["id"]: r for r in json.loads((root / "results.json").read_text())}
     baseline = max(results[b]["maxrss_kib"] for b in BASELINES)
     for b in BASELINES:
@@ -544,18 +747,39 @@ def test_hostile_data_is_one_line_and_leaves_nothing(outcomes, case_id):
 
 def test_the_command_line_itself(tmp_path):
     """Two cases through `python -m mlrepro` proper, peak memory from RUSAGE_CHILDREN."""
-    measure = ("import resource, subprocess, sys; "
-               "rc = subprocess.run(sys.argv[1:]).returncode; "
-               "print(rc, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)")
+    measure = (
+        "import resource, subprocess, sys; "
+        "rc = subprocess.run(sys.argv[1:]).returncode; "
+        "print(rc, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)"
+    )
     env = {k: v for k, v in os.environ.items() if k not in ("MLREPRO_DATA", "XDG_DATA_HOME")}
-    env.update(MLREPRO_CACHE=str(tmp_path / "cache"), MLREPRO_OFFLINE="1", OMP_NUM_THREADS="1",
-               HOME=str(tmp_path / "home"))
+    env.update(
+        MLREPRO_CACHE=str(tmp_path / "cache"),
+        MLREPRO_OFFLINE="1",
+        OMP_NUM_THREADS="1",
+        HOME=str(tmp_path / "home"),
+    )
 
     def run(data_dir: Path) -> tuple[int, str, int]:
-        cmd = [sys.executable, "-c", measure, sys.executable, "-m", "mlrepro", "run", "mnist-mlp",
-               "--quick", "--data-dir", str(data_dir), "--out", str(tmp_path / "runs"), "-q"]
-        proc = subprocess.run(cmd, check=False, capture_output=True, text=True, env=env,
-                              timeout=300)
+        cmd = [
+            sys.executable,
+            "-c",
+            measure,
+            sys.executable,
+            "-m",
+            "mlrepro",
+            "run",
+            "mnist-mlp",
+            "--quick",
+            "--data-dir",
+            str(data_dir),
+            "--out",
+            str(tmp_path / "runs"),
+            "-q",
+        ]
+        proc = subprocess.run(
+            cmd, check=False, capture_output=True, text=True, env=env, timeout=300
+        )
         *lines, last = proc.stderr.splitlines()
         code, rss = map(int, last.split())
         return code, "\n".join(lines) + "\n", rss
@@ -564,11 +788,13 @@ def test_the_command_line_itself(tmp_path):
     (tmp_path / "empty").mkdir()
     (tmp_path / "bomb" / "mnist").mkdir(parents=True)
     (tmp_path / "bomb" / "mnist" / "train-images-idx3-ubyte.gz").write_bytes(
-        bomb(idx_header(60000, 28, 28), GiB))
-    write_idx(tmp_path / "bomb" / "mnist" / "train-labels-idx1-ubyte.gz",
-              np.zeros(60000, np.uint8))
-    for folder, expected in ((tmp_path / "empty", "missing train-images-idx3-ubyte[.gz]"),
-                             (tmp_path / "bomb", "60000x28x28, got more")):
+        bomb(idx_header(60000, 28, 28), GiB)
+    )
+    write_idx(tmp_path / "bomb" / "mnist" / "train-labels-idx1-ubyte.gz", np.zeros(60000, np.uint8))
+    for folder, expected in (
+        (tmp_path / "empty", "missing train-images-idx3-ubyte[.gz]"),
+        (tmp_path / "bomb", "60000x28x28, got more"),
+    ):
         code, err, rss = run(folder)
         assert code == 2 and err.startswith("mlrepro: error: ") and err.count("\n") == 1, err
         assert expected in err and "Traceback" not in err

@@ -61,8 +61,9 @@ def test_truncated_raw_file_names_expected_and_actual_size(tmp_path):
 
 def test_truncated_gzip_stream(tmp_path):
     path = tmp_path / "train-images-idx3-ubyte.gz"
-    data = gzip.compress(idx_bytes(np.random.default_rng(1).integers(0, 256, (50, 28, 28),
-                                                                      dtype=np.uint8)))
+    data = gzip.compress(
+        idx_bytes(np.random.default_rng(1).integers(0, 256, (50, 28, 28), dtype=np.uint8))
+    )
     path.write_bytes(data[: len(data) // 2])
     assert "truncated gzip stream" in _error(path)
 
@@ -86,8 +87,13 @@ def test_dims_that_disagree_with_the_length(tmp_path):
     good = idx_bytes(np.zeros((3, 28, 28), np.uint8))
     path.write_bytes(good + b"\x00")  # one byte too many is as wrong as one too few
     assert "expected 2368 bytes for 3x28x28, got 2369" in _error(path)
-    path.write_bytes(good[:4] + (3).to_bytes(4, "big") + (28).to_bytes(4, "big")
-                     + (27).to_bytes(4, "big") + good[16:])
+    path.write_bytes(
+        good[:4]
+        + (3).to_bytes(4, "big")
+        + (28).to_bytes(4, "big")
+        + (27).to_bytes(4, "big")
+        + good[16:]
+    )
     assert "for 3x28x27" in _error(path)
     path.write_bytes(b"\x00\x00\x08\x03" + bytes(6))  # header cut inside the dims
     assert "truncated header" in _error(path)
@@ -108,7 +114,10 @@ def test_dims_that_would_overflow_int64_are_a_one_line_error(tmp_path):
     path = tmp_path / "huge-idx4-ubyte"
     path.write_bytes(_header(0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, code=0x0E))
     message = _error(path)
-    assert "the header claims 4294967295x4294967295x4294967295x4294967295 items of 8 byte(s)" in message
+    assert (
+        "the header claims 4294967295x4294967295x4294967295x4294967295 items of 8 byte(s)"
+        in message
+    )
     assert "more than the 1,073,741,824 allowed" in message
 
 

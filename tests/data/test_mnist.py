@@ -89,8 +89,9 @@ def test_fashion_torchvision_layout_and_uncompressed_files(full_data, tmp_path):
     raw = tmp_path / "raw" / "fashion-mnist"
     raw.mkdir(parents=True)
     for f in T10K:
-        (raw / f.removesuffix(".gz")).write_bytes(gzip.decompress((full_data / "fashion-mnist" / f)
-                                                                  .read_bytes()))
+        (raw / f.removesuffix(".gz")).write_bytes(
+            gzip.decompress((full_data / "fashion-mnist" / f).read_bytes())
+        )
     ds = load_fashion_mnist("test", tmp_path / "raw")
     assert ds.labels.bincount().tolist() == [1000] * 10
 
@@ -118,11 +119,18 @@ def test_checksum_mismatch_names_file_expected_and_got(tmp_path):
     assert "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7" in msg
 
 
-@pytest.mark.parametrize("images, labels, expected", [
-    (np.zeros((5, 28, 28)), np.array([0, 1, 2, 3, 10]), "label 10 out of range 0..9"),
-    (np.zeros((5, 28, 28)), np.arange(4), "4 labels but t10k-images-idx3-ubyte.gz has 5 images"),
-    (np.zeros((5, 32, 32)), np.arange(5), "expected 28x28 images, got 32x32"),
-])
+@pytest.mark.parametrize(
+    "images, labels, expected",
+    [
+        (np.zeros((5, 28, 28)), np.array([0, 1, 2, 3, 10]), "label 10 out of range 0..9"),
+        (
+            np.zeros((5, 28, 28)),
+            np.arange(4),
+            "4 labels but t10k-images-idx3-ubyte.gz has 5 images",
+        ),
+        (np.zeros((5, 32, 32)), np.arange(5), "expected 28x28 images, got 32x32"),
+    ],
+)
 def test_structure_errors(tmp_path, images, labels, expected):
     _write_mnist(tmp_path / "mnist", images.astype(np.uint8), labels.astype(np.uint8))
     with pytest.raises(DataError, match=expected):
@@ -158,8 +166,9 @@ def test_verified_once_then_cached_outside_the_source(full_data, tmp_path, monke
 # --- bundled samples ---
 
 
-@pytest.mark.parametrize("loader, name", [(load_mnist, "mnist"),
-                                          (load_fashion_mnist, "fashion-mnist")])
+@pytest.mark.parametrize(
+    "loader, name", [(load_mnist, "mnist"), (load_fashion_mnist, "fashion-mnist")]
+)
 def test_sample_fallback_with_one_warning(tmp_path, loader, name):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -229,7 +238,7 @@ class _Response:
 
     def read(self, n=-1):
         n = len(self.data) - self.pos if n < 0 else n
-        chunk = self.data[self.pos: self.pos + n]
+        chunk = self.data[self.pos : self.pos + n]
         self.pos += len(chunk)
         return chunk
 
@@ -255,13 +264,16 @@ def test_download_tries_mirrors_and_verifies(full_data, tmp_path, monkeypatch):
     ds = load_mnist("test", tmp_path / "new")
     assert not ds.is_sample and len(ds) == 10000
     assert sorted(p.name for p in (tmp_path / "new" / "mnist").iterdir()) == sorted(T10K)
-    assert [u.split("/")[2] for u in asked] == ["ossci-datasets.s3.amazonaws.com",
-                                                "yann.lecun.com"] * 2
+    assert [u.split("/")[2] for u in asked] == [
+        "ossci-datasets.s3.amazonaws.com",
+        "yann.lecun.com",
+    ] * 2
 
 
 def test_download_with_wrong_content_is_not_kept(tmp_path, monkeypatch):
     monkeypatch.delenv("MLREPRO_OFFLINE")
     sample = core.SAMPLES_DIR / "fashion-mnist"
+
     def serve_the_sample(url, timeout):
         return _Response((sample / url.rsplit("/", 1)[1]).read_bytes())
 
@@ -364,19 +376,36 @@ def test_provenance_of_the_full_mnist(full_data, tmp_path, monkeypatch):
     _link_t10k(full_data, "mnist", tmp_path / "data" / "mnist")
     ds = load_mnist("test", tmp_path / "data")
     prov = ds.provenance_dict()
-    assert list(prov) == ["dataset", "split", "format", "lossy", "data_dir", "data_dir_from",
-                          "sample", "n", "files"]
+    assert list(prov) == [
+        "dataset",
+        "split",
+        "format",
+        "lossy",
+        "data_dir",
+        "data_dir_from",
+        "sample",
+        "n",
+        "files",
+    ]
     assert prov == {
-        "dataset": "mnist", "split": "test", "format": "idx-gzip", "lossy": False,
-        "data_dir": str(tmp_path / "data"), "data_dir_from": "argument", "sample": False,
+        "dataset": "mnist",
+        "split": "test",
+        "format": "idx-gzip",
+        "lossy": False,
+        "data_dir": str(tmp_path / "data"),
+        "data_dir_from": "argument",
+        "sample": False,
         "n": 10000,
-        "files": [{
-            "path": str(tmp_path / "data" / "mnist" / name),
-            "size": (full_data / "mnist" / name).stat().st_size,
-            "sha256": core.sha256_of(full_data / "mnist" / name),
-            "decompressed_sha256": MNIST.sha256[name.removesuffix(".gz")],
-            "verified": True,
-        } for name in T10K],
+        "files": [
+            {
+                "path": str(tmp_path / "data" / "mnist" / name),
+                "size": (full_data / "mnist" / name).stat().st_size,
+                "sha256": core.sha256_of(full_data / "mnist" / name),
+                "decompressed_sha256": MNIST.sha256[name.removesuffix(".gz")],
+                "verified": True,
+            }
+            for name in T10K
+        ],
     }
     assert load_mnist("test", tmp_path / "data").provenance_dict() == prov  # from the cache
     monkeypatch.setenv("MLREPRO_DATA", str(tmp_path / "data"))
@@ -389,11 +418,14 @@ def test_provenance_of_the_full_mnist(full_data, tmp_path, monkeypatch):
     data = bytearray((full_data / "mnist" / T10K[1]).read_bytes())
     data[-9] ^= 1
     labels.write_bytes(bytes(data))
-    assert verify_provenance(prov) == (f"{labels}: sha256 is {core.sha256_of(labels)} now, "
-                                       f"{prov['files'][1]['sha256']} when recorded")
+    assert verify_provenance(prov) == (
+        f"{labels}: sha256 is {core.sha256_of(labels)} now, "
+        f"{prov['files'][1]['sha256']} when recorded"
+    )
     labels.write_bytes(bytes(data) + b"\0")
-    assert verify_provenance(prov) == (f"{labels}: {len(data) + 1:,} bytes now, "
-                                       f"{len(data):,} when recorded")
+    assert verify_provenance(prov) == (
+        f"{labels}: {len(data) + 1:,} bytes now, {len(data):,} when recorded"
+    )
     labels.unlink()
     assert verify_provenance(prov) == f"{labels} is missing"
 
@@ -410,8 +442,10 @@ def test_provenance_of_uncompressed_files(tmp_path, monkeypatch):
     prov = load_mnist("test", tmp_path).provenance_dict()
     assert prov["format"] == "idx" and prov["n"] == 2
     assert [f.get("decompressed_sha256") for f in prov["files"]] == [None, None]
-    assert [f["sha256"] for f in prov["files"]] == [sums["t10k-images-idx3-ubyte"],
-                                                    sums["t10k-labels-idx1-ubyte"]]
+    assert [f["sha256"] for f in prov["files"]] == [
+        sums["t10k-images-idx3-ubyte"],
+        sums["t10k-labels-idx1-ubyte"],
+    ]
 
 
 # --- bounded reading ---
@@ -426,7 +460,8 @@ def test_a_huge_labels_file_is_refused_before_reading(tmp_path):
         load_mnist("test", tmp_path)
     assert str(info.value) == (
         f"{folder / 't10k-labels-idx1-ubyte'} is 1,073,741,824 bytes, more than the "
-        f"{gzip_bound(LABELS_MAX_BYTES):,} bytes an IDX file of at most 70,000 labels can take")
+        f"{gzip_bound(LABELS_MAX_BYTES):,} bytes an IDX file of at most 70,000 labels can take"
+    )
 
 
 def _bomb(header: bytes, inflated: int) -> bytes:
@@ -455,11 +490,17 @@ def test_a_gzip_bomb_stops_after_the_claimed_size(tmp_path):
     assert peak < 8 << 20
 
 
-@pytest.mark.parametrize("dims, expected", [
-    ((0xFFFFFFFF, 28, 28), "the header claims 4,294,967,295 images; a file of MNIST holds 1 to 70,000"),
-    ((0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF), "expected 28x28 images, got 4294967295x4294967295"),
-    ((0, 28, 28), "the header claims 0 images"),
-])
+@pytest.mark.parametrize(
+    "dims, expected",
+    [
+        (
+            (0xFFFFFFFF, 28, 28),
+            "the header claims 4,294,967,295 images; a file of MNIST holds 1 to 70,000",
+        ),
+        ((0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF), "expected 28x28 images, got 4294967295x4294967295"),
+        ((0, 28, 28), "the header claims 0 images"),
+    ],
+)
 def test_lying_headers_are_one_line_errors(tmp_path, dims, expected):
     folder = tmp_path / "mnist"
     folder.mkdir()

@@ -29,19 +29,23 @@ def test_pairs_have_two_classes_shifted_within_4_px_and_overlap_heavily(mnist):
     assert merged.shape == (500, 1, 36, 36) and parts.shape == (500, 2, 36, 36)
     assert (labels[:, 0] != labels[:, 1]).all() and torch.equal(labels[:, 0], mnist.labels[:500])
     assert torch.equal(merged[:, 0], (parts.int().sum(1)).clamp(max=255).to(torch.uint8))
-    # Each part is its source digit moved by at most 4 px: its ink sum is unchanged (nothing cut off).
+    # Each part is its source digit moved by at most 4 px: its ink sum is unchanged (nothing cut
+    # off).
     assert torch.equal(parts[:, 0].int().sum((1, 2)), mnist.images[:500].int().sum((1, 2, 3)))
 
     def box(img):  # (N, S, S) → bounding boxes of the ink
         rows, cols = img.any(2), img.any(1)
         idx = torch.arange(img.shape[-1])
+
         def lohi(m):
             return torch.where(m, idx, 99).amin(1), torch.where(m, idx, -1).amax(1)
+
         return (*lohi(rows), *lohi(cols))
 
     (r0, r1, c0, c1), (s0, s1, d0, d1) = box(parts[:, 0] > 0), box(parts[:, 1] > 0)
-    inter = ((torch.minimum(r1, s1) - torch.maximum(r0, s0) + 1).clamp(min=0)
-             * (torch.minimum(c1, d1) - torch.maximum(c0, d0) + 1).clamp(min=0))
+    inter = (torch.minimum(r1, s1) - torch.maximum(r0, s0) + 1).clamp(min=0) * (
+        torch.minimum(c1, d1) - torch.maximum(c0, d0) + 1
+    ).clamp(min=0)
     smaller = torch.minimum((r1 - r0 + 1) * (c1 - c0 + 1), (s1 - s0 + 1) * (d1 - d0 + 1))
     assert (inter / smaller).float().mean() > 0.6  # paper: 80 % bounding-box overlap on average
 
@@ -57,7 +61,7 @@ def test_loader_is_deterministic_by_seed_and_epoch(mnist):
     assert not torch.equal(first[0], next(iter(b))[0])
     other = MultiMnistLoader(images, labels, 128, seed=2)
     x, y = next(iter(other))
-    assert x.shape == (128, 1, 36, 36) and y.shape == (128, 2) and 0 <= x.min() and x.max() <= 1
+    assert x.shape == (128, 1, 36, 36) and y.shape == (128, 2) and x.min() >= 0 and x.max() <= 1
     with pytest.raises(DataError, match="uint8"):
         MultiMnistLoader(images.float(), labels, 8)
     with pytest.raises(DataError, match="all 10 classes"):

@@ -16,7 +16,7 @@ def batches(n_batches=6, bs=16):
     g = torch.Generator().manual_seed(1)
     x = torch.randn(n_batches * bs, 4, generator=g)
     y = (x[:, 0] > 0).long()
-    return [(x[i:i + bs], y[i:i + bs]) for i in range(0, len(x), bs)]
+    return [(x[i : i + bs], y[i : i + bs]) for i in range(0, len(x), bs)]
 
 
 class Recorder(Callback):
@@ -26,8 +26,9 @@ class Recorder(Callback):
         self.states = []
 
     def on_batch_end(self, learner, logs):
-        self.states.append({k: v.clone() for k, v in learner.model.state_dict().items()
-                            if v.is_floating_point()})
+        self.states.append(
+            {k: v.clone() for k, v in learner.model.state_dict().items() if v.is_floating_point()}
+        )
 
 
 def test_lookahead_ema_matches_the_reference_recurrence():
@@ -53,7 +54,7 @@ def test_lookahead_ema_matches_the_reference_recurrence():
                 if ema is None:
                     ema = {k: v.clone() for k, v in weights.items()}
                 else:
-                    rho = 0.9 ** 2 * (plain.global_step / total)
+                    rho = 0.9**2 * (plain.global_step / total)
                     with torch.no_grad():
                         for k, w in weights.items():
                             ema[k] += (1 - rho) * (w - ema[k])

@@ -11,19 +11,44 @@ import torch
 from mlrepro.runner import run_experiment
 
 # A few steps of the fast network on a slice of CIFAR-10: global batch 128 = 2 × 64.
-OVERRIDES = {"epochs": "2", "train_limit": "512", "test_limit": "499", "batch_size": "128",
-             "eval_each_epoch": "true", "tta": "false"}
+OVERRIDES = {
+    "epochs": "2",
+    "train_limit": "512",
+    "test_limit": "499",
+    "batch_size": "128",
+    "eval_each_epoch": "true",
+    "tta": "false",
+}
 
 
-@pytest.mark.skipif(not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
-                    reason="needs torch.distributed with gloo")
+@pytest.mark.skipif(
+    not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
+    reason="needs torch.distributed with gloo",
+)
 def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tmp_path, data_dir):
     if data_dir is None:
         pytest.skip("needs the CIFAR-10 data (MLREPRO_DATA)")
     extra = [f"--{k.replace('_', '-')}={v}" for k, v in OVERRIDES.items()]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "mlrepro", "run", "fast-cifar10", "--quick", "--device", "cpu", "--quiet",
-           "--out", str(tmp_path / "ddp"), "--data-dir", str(data_dir), *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "mlrepro",
+        "run",
+        "fast-cifar10",
+        "--quick",
+        "--device",
+        "cpu",
+        "--quiet",
+        "--out",
+        str(tmp_path / "ddp"),
+        "--data-dir",
+        str(data_dir),
+        *extra,
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -32,12 +57,21 @@ def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tmp_pat
     runs = list((tmp_path / "ddp" / "fast-cifar10").iterdir())
     assert len(runs) == 1
     ddp_metrics = json.loads((runs[0] / "metrics.json").read_text())
-    ddp_history = [json.loads(line) for line in (runs[0] / "history.jsonl").read_text().splitlines()]
+    ddp_history = [
+        json.loads(line) for line in (runs[0] / "history.jsonl").read_text().splitlines()
+    ]
     assert json.loads((runs[0] / "config.json").read_text())["processes"] == 2
     assert (runs[0] / "checkpoint.pt").exists()
 
-    run_dir, single = run_experiment("fast-cifar10", preset="quick", overrides=OVERRIDES, out=tmp_path / "one",
-                                     device="cpu", data_dir=str(data_dir), verbose=False)
+    run_dir, single = run_experiment(
+        "fast-cifar10",
+        preset="quick",
+        overrides=OVERRIDES,
+        out=tmp_path / "one",
+        device="cpu",
+        data_dir=str(data_dir),
+        verbose=False,
+    )
     single_history = run_dir.history()
     assert ddp_metrics["processes"] == 2 and single["processes"] == 1
     assert ddp_metrics["steps"] == single["steps"] == 2 * (512 // 128)

@@ -15,24 +15,36 @@ from torch import nn
 
 from mlrepro.engine import Learner, resolve_precision
 
-pytestmark = [pytest.mark.gpu,
-              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
+]
 DEVICE = "cuda"
 
 
 def batches(n: int = 4, size: int = 32, seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """n fixed batches of random 3×32×32 images with random labels (on the CPU, as loaders give)."""
     g = torch.Generator().manual_seed(seed)
-    return [(torch.rand(size, 3, 32, 32, generator=g), torch.randint(0, 10, (size,), generator=g))
-            for _ in range(n)]
+    return [
+        (torch.rand(size, 3, 32, 32, generator=g), torch.randint(0, 10, (size,), generator=g))
+        for _ in range(n)
+    ]
 
 
 def small_net() -> nn.Module:
     """A small convnet with BN, the same weights on every call."""
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(3, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
-                         nn.Conv2d(16, 32, 3, padding=1, stride=2, bias=False), nn.BatchNorm2d(32),
-                         nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10))
+    return nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1, bias=False),
+        nn.BatchNorm2d(16),
+        nn.ReLU(),
+        nn.Conv2d(16, 32, 3, padding=1, stride=2, bias=False),
+        nn.BatchNorm2d(32),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(32, 10),
+    )
 
 
 def learner(model: nn.Module, **kw) -> Learner:
@@ -92,8 +104,9 @@ def test_train_step_through_ddp_over_nccl_equals_the_plain_step():
     plain = learner(small_net())
     want = losses(plain, 2)
     torch.cuda.set_device(0)
-    dist.init_process_group("nccl", init_method=f"tcp://127.0.0.1:{_free_port()}", rank=0,
-                            world_size=1)
+    dist.init_process_group(
+        "nccl", init_method=f"tcp://127.0.0.1:{_free_port()}", rank=0, world_size=1
+    )
     try:
         lrn = learner(small_net())
         # The Learner wraps its model in DDP only for world_size > 1, and one GPU cannot hold two
@@ -118,8 +131,9 @@ def test_onnx_export_of_a_cuda_trained_run_agrees_with_pytorch_on_the_gpu(tmp_pa
     from mlrepro.runfolder import load_run_model
     from mlrepro.runner import run_experiment
 
-    run_dir, _ = run_experiment("mnist-cnn", preset="quick", out=tmp_path, device=DEVICE,
-                                verbose=False)
+    run_dir, _ = run_experiment(
+        "mnist-cnn", preset="quick", out=tmp_path, device=DEVICE, verbose=False
+    )
     assert run_dir.read_config()["hardware"]["device"].startswith("cuda")
     path = export_onnx(run_dir.path, tmp_path / "model.onnx")
     model, spec, _ = load_run_model(run_dir.path)  # on the CPU, from the CUDA-trained checkpoint

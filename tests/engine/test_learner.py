@@ -28,7 +28,7 @@ class Batches:
 
     def __iter__(self):
         for i in range(0, len(self.x), self.bs):
-            yield self.x[i:i + self.bs], self.y[i:i + self.bs]
+            yield self.x[i : i + self.bs], self.y[i : i + self.bs]
 
 
 def make_learner(lr=0.1, **kw):
@@ -48,7 +48,9 @@ def test_fit_learns_and_history_has_one_row_per_epoch():
     assert data.epochs_seen == [0, 1, 2, 3, 4]
     assert hist.history["loss"][-1] < hist.history["loss"][0] * 0.5
     assert hist.history["val_accuracy"][-1] > 0.9
-    assert learner.evaluate(Batches(x, y, 64))["accuracy"] == pytest.approx(hist.history["val_accuracy"][-1])
+    assert learner.evaluate(Batches(x, y, 64))["accuracy"] == pytest.approx(
+        hist.history["val_accuracy"][-1]
+    )
 
 
 class Recorder(Callback):
@@ -113,10 +115,12 @@ def test_scheduler_steps_per_batch_or_per_epoch(interval, expected):
     learner.scheduler, learner.scheduler_interval = sched, interval
     learner.fit(Batches(x, y, 32), 3)
     assert sched.last_epoch == expected
-    assert learner.optimizer.param_groups[0]["lr"] == pytest.approx(0.1 * 0.5 ** expected)
+    assert learner.optimizer.param_groups[0]["lr"] == pytest.approx(0.1 * 0.5**expected)
 
 
-@pytest.mark.parametrize("interval,expected", [("batch", [0.1 * 0.5 ** 3, 0.1 * 0.5 ** 7]), ("epoch", [0.1, 0.05])])
+@pytest.mark.parametrize(
+    "interval,expected", [("batch", [0.1 * 0.5**3, 0.1 * 0.5**7]), ("epoch", [0.1, 0.05])]
+)
 def test_history_logs_the_lr_of_each_epochs_last_step(interval, expected):
     x, y = make_data(n=128)
     learner = make_learner()
@@ -129,8 +133,9 @@ def test_history_logs_the_lr_of_each_epochs_last_step(interval, expected):
 def test_history_lr_stays_inside_a_finished_onecycle():
     x, y = make_data(n=128)
     learner = make_learner()
-    learner.scheduler = torch.optim.lr_scheduler.OneCycleLR(learner.optimizer, max_lr=1.0, total_steps=8,
-                                                            anneal_strategy="linear")
+    learner.scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        learner.optimizer, max_lr=1.0, total_steps=8, anneal_strategy="linear"
+    )
     learner.scheduler_interval = "batch"
     hist = learner.fit(Batches(x, y, 32), 2)
     assert hist.rows[-1]["lr"] == pytest.approx(1.0 / 25 / 1e4)
@@ -153,8 +158,14 @@ def test_bf16_and_channels_last_train_a_convnet():
     x = torch.randn(32, 1, 8, 8)
     y = (x.mean((1, 2, 3)) > 0).long()
     model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 36, 2))
-    learner = Learner(model, torch.optim.Adam(model.parameters(), 1e-2), nn.CrossEntropyLoss(),
-                      device="cpu", precision="bf16", channels_last=True)
+    learner = Learner(
+        model,
+        torch.optim.Adam(model.parameters(), 1e-2),
+        nn.CrossEntropyLoss(),
+        device="cpu",
+        precision="bf16",
+        channels_last=True,
+    )
     hist = learner.fit(Batches(x, y, 16), 3)
     assert hist.history["loss"][-1] < hist.history["loss"][0]
     out = learner.predict(x)

@@ -7,8 +7,8 @@ from torch import nn
 
 from mlrepro.data.loader import TensorLoader
 from mlrepro.engine import Learner, get_rng_state
-from mlrepro.plotting import plot_lr_find
 from mlrepro.engine.lr_finder import lr_find, suggest
+from mlrepro.plotting import plot_lr_find
 
 
 def problem(seed=0):
@@ -20,7 +20,9 @@ def problem(seed=0):
 
 def learner_with_state():
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(16, 64), nn.BatchNorm1d(64), nn.ReLU(), nn.Dropout(0.2), nn.Linear(64, 5))
+    model = nn.Sequential(
+        nn.Linear(16, 64), nn.BatchNorm1d(64), nn.ReLU(), nn.Dropout(0.2), nn.Linear(64, 5)
+    )
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-2, total_steps=10 * 16)
     learner = Learner(model, opt, nn.CrossEntropyLoss(), scheduler=sched, device="cpu")
@@ -54,19 +56,31 @@ def assert_same(a, b):
 def test_sweep_restores_model_optimizer_scheduler_and_rng_bit_for_bit():
     learner = learner_with_state()
     before = {
-        "model": flat(learner.model.state_dict()), "opt": flat(learner.optimizer.state_dict()),
-        "sched": flat(learner.scheduler.state_dict()), "rng": flat(get_rng_state()),
-        "lr": learner.optimizer.param_groups[0]["lr"], "epoch": learner.epoch, "step": learner.global_step,
+        "model": flat(learner.model.state_dict()),
+        "opt": flat(learner.optimizer.state_dict()),
+        "sched": flat(learner.scheduler.state_dict()),
+        "rng": flat(get_rng_state()),
+        "lr": learner.optimizer.param_groups[0]["lr"],
+        "epoch": learner.epoch,
+        "step": learner.global_step,
     }
     result = lr_find(learner, problem(1), start_lr=1e-6, end_lr=10, num_steps=60)
     after = {
-        "model": flat(learner.model.state_dict()), "opt": flat(learner.optimizer.state_dict()),
-        "sched": flat(learner.scheduler.state_dict()), "rng": flat(get_rng_state()),
-        "lr": learner.optimizer.param_groups[0]["lr"], "epoch": learner.epoch, "step": learner.global_step,
+        "model": flat(learner.model.state_dict()),
+        "opt": flat(learner.optimizer.state_dict()),
+        "sched": flat(learner.scheduler.state_dict()),
+        "rng": flat(get_rng_state()),
+        "lr": learner.optimizer.param_groups[0]["lr"],
+        "epoch": learner.epoch,
+        "step": learner.global_step,
     }
     for key in ("model", "opt", "sched", "rng"):
         assert_same(before[key], after[key])
-    assert before["lr"] == after["lr"] and before["epoch"] == after["epoch"] and before["step"] == after["step"]
+    assert (
+        before["lr"] == after["lr"]
+        and before["epoch"] == after["epoch"]
+        and before["step"] == after["step"]
+    )
     assert len(result.lrs) > 10
     # Training afterwards proceeds as if the sweep never happened.
     learner.fit(problem(), 2)
@@ -79,7 +93,9 @@ def test_sweep_restores_model_optimizer_scheduler_and_rng_bit_for_bit():
 def test_sweep_is_exponential_stops_on_divergence_and_suggests_a_usable_lr(tmp_path):
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(16, 64), nn.ReLU(), nn.Linear(64, 5))
-    learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.1), nn.CrossEntropyLoss(), device="cpu")
+    learner = Learner(
+        model, torch.optim.SGD(model.parameters(), lr=0.1), nn.CrossEntropyLoss(), device="cpu"
+    )
     res = lr_find(learner, problem(), start_lr=1e-5, end_lr=1e3, num_steps=150)
     ratios = np.diff(np.log(res.lrs))
     assert np.allclose(ratios, ratios[0])

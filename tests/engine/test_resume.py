@@ -12,7 +12,9 @@ def build(seed):
     model = nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Dropout(0.3), nn.Linear(32, 4))
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-2, total_steps=6 * 8)
-    return Learner(model, opt, nn.CrossEntropyLoss(), scheduler=sched, metrics=["accuracy"], device="cpu")
+    return Learner(
+        model, opt, nn.CrossEntropyLoss(), scheduler=sched, metrics=["accuracy"], device="cpu"
+    )
 
 
 def data(seed):

@@ -5,8 +5,8 @@ import pickle
 import pytest
 import torch
 
-from mlrepro.engine import RunDir, atomic_write_json, atomic_write_text
 from mlrepro import io as io_mod
+from mlrepro.engine import RunDir, atomic_write_json, atomic_write_text
 
 
 def test_new_run_dirs_are_unique_and_make_plots_on_demand(tmp_path):

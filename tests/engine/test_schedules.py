@@ -24,14 +24,20 @@ def test_onecycle_hits_its_knots_and_cycles_momentum_inversely():
 
 
 def test_warm_restarts_with_t_mult_and_decaying_peaks():
-    lrs, _ = trace("cosine-restarts", epochs=7, steps_per_epoch=10, lr=1.0, cycle_epochs=1, t_mult=2)
+    lrs, _ = trace(
+        "cosine-restarts", epochs=7, steps_per_epoch=10, lr=1.0, cycle_epochs=1, t_mult=2
+    )
     # Cycles of 10, 20, 40 steps: restarts at 10 and 30.
     assert lrs[10] == pytest.approx(1.0) and lrs[30] == pytest.approx(1.0)
     assert lrs[9] < 0.05 and lrs[29] < 0.02
-    dec, _ = trace("cosine-restarts-decay", epochs=7, steps_per_epoch=10, lr=1.0, t_mult=2, restart_decay=0.5)
+    dec, _ = trace(
+        "cosine-restarts-decay", epochs=7, steps_per_epoch=10, lr=1.0, t_mult=2, restart_decay=0.5
+    )
     assert dec[0] == 1.0 and dec[10] == pytest.approx(0.5) and dec[30] == pytest.approx(0.25)
     assert cosine_restarts_factor(5, 10) == pytest.approx(0.5)
-    assert cosine_restarts_factor(15, 10, t_mult=2.0) == pytest.approx(0.5 * (1 + math.cos(math.pi * 0.25)))
+    assert cosine_restarts_factor(15, 10, t_mult=2.0) == pytest.approx(
+        0.5 * (1 + math.cos(math.pi * 0.25))
+    )
 
 
 def test_warmup_cosine_and_piecewise():
@@ -60,7 +66,9 @@ def test_onecycle_too_short_for_the_fit_fails_before_training():
     sched = build_scheduler("onecycle", opt, epochs=2, steps_per_epoch=4)
     learner = Learner(model, opt, torch.nn.CrossEntropyLoss(), scheduler=sched, device="cpu")
     data = [(torch.randn(3, 2), torch.tensor([0, 1, 0]))] * 4
-    with pytest.raises(ValueError, match="OneCycleLR has 8 of its 8 steps left, but training to epoch 3"):
+    with pytest.raises(
+        ValueError, match="OneCycleLR has 8 of its 8 steps left, but training to epoch 3"
+    ):
         learner.fit(data, 3)
     assert learner.epoch == 0
     learner.fit(data, 2)  # the right length runs to the end without "tried to step" errors

@@ -11,10 +11,13 @@ def _ctx(tmp_path):
 
 
 @pytest.mark.parametrize("native", [True, False])
-def test_auto_precision_trains_in_bf16_only_where_the_hardware_has_it(monkeypatch, native, tmp_path):
+def test_auto_precision_trains_in_bf16_only_where_the_hardware_has_it(
+    monkeypatch, native, tmp_path
+):
     monkeypatch.setattr(runtime, "native_bf16", lambda device: native)
-    cfg = capsnet_mnist.Config(**{**capsnet_mnist.PRESETS["cpu-1epoch"], "caps_init_std": 0.02,
-                                  "beta2": 0.99})
+    cfg = capsnet_mnist.Config(
+        **{**capsnet_mnist.PRESETS["cpu-1epoch"], "caps_init_std": 0.02, "beta2": 0.99}
+    )
     assert cfg.precision == "auto"
     model = capsnet_mnist.build_model(cfg)
     learner = capsnet_mnist.make_learner(model, cfg, _ctx(tmp_path), steps_per_epoch=100)

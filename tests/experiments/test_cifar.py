@@ -10,7 +10,9 @@ from mlrepro.nn import create_model
 
 def test_param_groups_scale_the_bn_lr_and_keep_the_decay_per_step():
     model = create_model("fast_cifar_small")
-    groups = _cifar.param_groups(model, lr=0.5, weight_decay=1e-3, decay_norm_and_bias=True, norm_lr_scale=64)
+    groups = _cifar.param_groups(
+        model, lr=0.5, weight_decay=1e-3, decay_norm_and_bias=True, norm_lr_scale=64
+    )
     weights, biases, norms = groups
     bn = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
     assert {id(p) for p in norms["params"]} == {id(m.bias) for m in bn}  # BN scales are frozen
@@ -30,9 +32,15 @@ def test_onecycle_runs_the_configured_triangle_per_group():
     opt = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=True)
     steps = 100
     sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=[g["lr"] for g in groups], total_steps=steps, pct_start=cfg.warmup_frac,
-        anneal_strategy="linear", cycle_momentum=False, div_factor=1 / cfg.lr_start_frac,
-        final_div_factor=cfg.lr_start_frac / cfg.lr_end_frac)
+        opt,
+        max_lr=[g["lr"] for g in groups],
+        total_steps=steps,
+        pct_start=cfg.warmup_frac,
+        anneal_strategy="linear",
+        cycle_momentum=False,
+        div_factor=1 / cfg.lr_start_frac,
+        final_div_factor=cfg.lr_start_frac / cfg.lr_end_frac,
+    )
     lrs = []
     for _ in range(steps):
         lrs.append([g["lr"] for g in opt.param_groups])
@@ -61,11 +69,18 @@ def test_translate_tta_averages_the_six_views_with_airbench_weights():
     torch.testing.assert_close(_cifar.FlipTTA(model)(x), mirror(x))
 
 
-@pytest.mark.parametrize("field,value,rule", [("lr_start_frac", 0.0, "> 0 and <= 1"),
-                                              ("lr_end_frac", 1.5, "> 0 and <= 1"),
-                                              ("norm_lr_scale", 0.0, "> 0")])
+@pytest.mark.parametrize(
+    "field,value,rule",
+    [
+        ("lr_start_frac", 0.0, "> 0 and <= 1"),
+        ("lr_end_frac", 1.5, "> 0 and <= 1"),
+        ("norm_lr_scale", 0.0, "> 0"),
+    ],
+)
 def test_config_rejects_bad_schedule_fractions(field, value, rule):
-    with pytest.raises(ValueError, match=f"--{field.replace('_', '-')} must be {rule}, got {value}"):
+    with pytest.raises(
+        ValueError, match=f"--{field.replace('_', '-')} must be {rule}, got {value}"
+    ):
         fast_cifar10.Config(**{field: value})
 
 

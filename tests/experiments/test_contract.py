@@ -1,6 +1,6 @@
-"""The experiment contract, over the whole registry: every preset validates, every quick preset runs,
-every trainable experiment resumes exactly after being killed, and every classifier's run folder
-works with `attack`, `export` (onnxruntime parity) and, where it has a setup, `lr-find`."""
+"""The experiment contract, over the whole registry: every preset validates, every quick preset
+runs, every trainable experiment resumes exactly after being killed, and every classifier's run
+folder works with `attack`, `export` (onnxruntime parity) and, where it has a setup, `lr-find`."""
 
 import json
 
@@ -27,8 +27,14 @@ def _skip_without_extras(exp: Experiment) -> None:
 def quick_run(name, out, data_dir):
     """One quick run per experiment, shared by the tests below."""
     if name not in _runs:
-        _runs[name] = run_experiment(name, preset="quick", out=out / "quick", device="cpu",
-                                     data_dir=str(data_dir) if data_dir else None, verbose=False)
+        _runs[name] = run_experiment(
+            name,
+            preset="quick",
+            out=out / "quick",
+            device="cpu",
+            data_dir=str(data_dir) if data_dir else None,
+            verbose=False,
+        )
     return _runs[name]
 
 
@@ -69,8 +75,11 @@ def test_quick_preset_writes_headline_metrics_and_data_provenance(name, out, dat
 
 def _comparable(metrics: dict) -> dict:
     """Metrics without the ones that measure time or the machine."""
-    return {k: v for k, v in metrics.items()
-            if not (k.endswith("_s") or k.endswith("per_s") or k in ("load_avg_1m", "threads"))}
+    return {
+        k: v
+        for k, v in metrics.items()
+        if not (k.endswith("_s") or k.endswith("per_s") or k in ("load_avg_1m", "threads"))
+    }
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -90,8 +99,14 @@ def test_a_killed_run_resumes_to_the_same_metrics(name, out, data_dir, monkeypat
 
     monkeypatch.setattr(RunDir, "save_checkpoint", save_then_die)
     with pytest.raises(KeyboardInterrupt):
-        run_experiment(name, preset="quick", out=out / "killed", device="cpu",
-                       data_dir=str(data_dir) if data_dir else None, verbose=False)
+        run_experiment(
+            name,
+            preset="quick",
+            out=out / "killed",
+            device="cpu",
+            data_dir=str(data_dir) if data_dir else None,
+            verbose=False,
+        )
     monkeypatch.setattr(RunDir, "save_checkpoint", save)
     (killed,) = (out / "killed" / name).iterdir()
     assert not (killed / "metrics.json").exists() and list(killed.glob("checkpoint*.pt"))
@@ -122,13 +137,29 @@ def test_a_classifier_run_can_be_attacked_exported_and_swept(name, out, data_dir
     assert diff <= 1e-4
 
     if exp.setup is not None:
-        lr_dir, result = lr_find_experiment(name, preset="quick", out=out / "lr", device="cpu",
-                                            data_dir=data, verbose=False, num_steps=8)
+        lr_dir, result = lr_find_experiment(
+            name,
+            preset="quick",
+            out=out / "lr",
+            device="cpu",
+            data_dir=data,
+            verbose=False,
+            num_steps=8,
+        )
         assert len(result.lrs) >= 2 and (lr_dir.path / "plots" / "lr_find.png").exists()
 
 
 def test_the_registry_knows_which_experiments_are_classifiers():
-    assert set(CLASSIFIERS) == {"mnist-mlp", "mnist-cnn", "fashion-mnist-cnn", "mnist-keras",
-                                "adv-train-mnist", "capsnet-mnist", "capsnet-multimnist",
-                                "fast-cifar10", "wrn-cifar10", "wrn-cifar10-onecycle"}
+    assert set(CLASSIFIERS) == {
+        "mnist-mlp",
+        "mnist-cnn",
+        "fashion-mnist-cnn",
+        "mnist-keras",
+        "adv-train-mnist",
+        "capsnet-mnist",
+        "capsnet-multimnist",
+        "fast-cifar10",
+        "wrn-cifar10",
+        "wrn-cifar10-onecycle",
+    }
     assert torch.get_num_threads() >= 1

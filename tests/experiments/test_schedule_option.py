@@ -1,4 +1,5 @@
-"""Every schedule in engine.schedules is selectable in the MNIST experiments' configs (--schedule)."""
+"""Every schedule in engine.schedules is selectable in the MNIST experiments' configs
+(--schedule)."""
 
 import typing
 
@@ -25,7 +26,8 @@ def test_schedule_field_offers_every_schedule(name):
 
 
 def _lrs(name, data_dir, tmp_path, **overrides):
-    """The learning rate at every step of a quick run's schedule (the scheduler stepped, no training)."""
+    """The learning rate at every step of a quick run's schedule (the scheduler stepped, no
+    training)."""
     exp = get_experiment(name)
     cfg = exp.make_config("quick", overrides)
     ctx = RunContext(RunDir(tmp_path), 0, torch.device("cpu"), str(data_dir) if data_dir else None)
@@ -53,11 +55,31 @@ def test_piecewise_and_constant_schedules_reach_the_optimizer(name, data_dir, tm
 
 def test_mnist_cnn_schedules_follow_the_step_budget(data_dir, tmp_path):
     # 13 steps (not whole epochs): 1cycle peaks at warmup_frac of them and ends annealed.
-    one, _ = _lrs("mnist-cnn", data_dir, tmp_path, schedule="onecycle", total_steps=13, lr=0.01, warmup_frac=0.3)
+    one, _ = _lrs(
+        "mnist-cnn",
+        data_dir,
+        tmp_path,
+        schedule="onecycle",
+        total_steps=13,
+        lr=0.01,
+        warmup_frac=0.3,
+    )
     assert abs(max(range(13), key=one.__getitem__) - 0.3 * 13) <= 1
     assert one[0] == pytest.approx(0.01 / 25) and one[-1] < 0.01 / 25
-    warm, _ = _lrs("mnist-cnn", data_dir, tmp_path, schedule="warmup-cosine", total_steps=40, lr=0.01, warmup_frac=0.25)
-    assert warm[0] == pytest.approx(0.01 / 10) and warm[9] == pytest.approx(0.01) and warm[-1] < 0.001
-    sgdr, per_epoch = _lrs("mnist-cnn", data_dir, tmp_path, schedule="cosine-restarts", epochs=2, lr=0.01)
+    warm, _ = _lrs(
+        "mnist-cnn",
+        data_dir,
+        tmp_path,
+        schedule="warmup-cosine",
+        total_steps=40,
+        lr=0.01,
+        warmup_frac=0.25,
+    )
+    assert (
+        warm[0] == pytest.approx(0.01 / 10) and warm[9] == pytest.approx(0.01) and warm[-1] < 0.001
+    )
+    sgdr, per_epoch = _lrs(
+        "mnist-cnn", data_dir, tmp_path, schedule="cosine-restarts", epochs=2, lr=0.01
+    )
     assert sgdr[0] == sgdr[per_epoch] == pytest.approx(0.01)  # a restart after one epoch
     assert sgdr[per_epoch - 1] < 0.01 * 0.1

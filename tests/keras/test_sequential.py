@@ -44,23 +44,36 @@ def blog_model(compile_kw=None) -> Sequential:
 
 
 def toy_images(n=120, seed=0):
-    """8×8 one-channel images whose class (0..3) is the bright quadrant: learnable in a few epochs."""
+    """8×8 one-channel images whose class (0..3) is the bright quadrant: learnable in a few
+    epochs."""
     rng = np.random.default_rng(seed)
     y = rng.integers(0, 4, n)
     x = rng.random((n, 8, 8, 1), dtype=np.float32) * 0.3
     for i, c in enumerate(y):
         r, q = divmod(int(c), 2)
-        x[i, 4 * r:4 * r + 4, 4 * q:4 * q + 4] += 0.7
+        x[i, 4 * r : 4 * r + 4, 4 * q : 4 * q + 4] += 0.7
     return x, y
 
 
 def toy_model(loss="sparse_categorical_crossentropy", **compile_kw) -> Sequential:
     set_random_seed(0)
-    model = Sequential([Input((8, 8, 1)), Conv2D(8, 3, padding="same", activation="relu"),
-                        MaxPooling2D(), Flatten(), Dense(16, activation="relu"),
-                        Dense(4, activation="softmax")])
-    model.compile(optimizer=compile_kw.pop("optimizer", optimizers.Adam(0.01)), loss=loss, metrics=["accuracy"],
-                  device="cpu", **compile_kw)
+    model = Sequential(
+        [
+            Input((8, 8, 1)),
+            Conv2D(8, 3, padding="same", activation="relu"),
+            MaxPooling2D(),
+            Flatten(),
+            Dense(16, activation="relu"),
+            Dense(4, activation="softmax"),
+        ]
+    )
+    model.compile(
+        optimizer=compile_kw.pop("optimizer", optimizers.Adam(0.01)),
+        loss=loss,
+        metrics=["accuracy"],
+        device="cpu",
+        **compile_kw,
+    )
     return model
 
 
@@ -70,24 +83,31 @@ def test_blog_convnet_summary_matches_keras_parameter_counts(capsys):
     model.summary()
     out = capsys.readouterr().out
     # Keras 3's summary() of the same stack: per-layer and total parameter counts.
-    expected = {"conv2d (Conv2D)": ("(None, 28, 28, 32)", "832"),
-                "max_pooling2d (MaxPooling2D)": ("(None, 14, 14, 32)", "0"),
-                "conv2d_1 (Conv2D)": ("(None, 14, 14, 64)", "51,264"),
-                "max_pooling2d_1 (MaxPooling2D)": ("(None, 7, 7, 64)", "0"),
-                "flatten (Flatten)": ("(None, 3136)", "0"),
-                "dense (Dense)": ("(None, 1024)", "3,212,288"),
-                "dropout (Dropout)": ("(None, 1024)", "0"),
-                "dense_1 (Dense)": ("(None, 256)", "262,400"),
-                "dropout_1 (Dropout)": ("(None, 256)", "0"),
-                "dense_2 (Dense)": ("(None, 10)", "2,570")}
-    rows = {line.split(")")[0].strip() + ")": line for line in out.splitlines() if " (" in line
-            and "Layer (type)" not in line and "Model:" not in line}
+    expected = {
+        "conv2d (Conv2D)": ("(None, 28, 28, 32)", "832"),
+        "max_pooling2d (MaxPooling2D)": ("(None, 14, 14, 32)", "0"),
+        "conv2d_1 (Conv2D)": ("(None, 14, 14, 64)", "51,264"),
+        "max_pooling2d_1 (MaxPooling2D)": ("(None, 7, 7, 64)", "0"),
+        "flatten (Flatten)": ("(None, 3136)", "0"),
+        "dense (Dense)": ("(None, 1024)", "3,212,288"),
+        "dropout (Dropout)": ("(None, 1024)", "0"),
+        "dense_1 (Dense)": ("(None, 256)", "262,400"),
+        "dropout_1 (Dropout)": ("(None, 256)", "0"),
+        "dense_2 (Dense)": ("(None, 10)", "2,570"),
+    }
+    rows = {
+        line.split(")")[0].strip() + ")": line
+        for line in out.splitlines()
+        if " (" in line and "Layer (type)" not in line and "Model:" not in line
+    }
     assert list(rows) == list(expected)
     for name, (shape, params) in expected.items():
         assert shape in rows[name] and rows[name].rstrip().endswith(params)
     assert "Total params: 3,529,354" in out and "Non-trainable params: 0" in out
     assert model.count_params() == 3_529_354
-    assert model.count_params() == sum(p.numel() for p in create_model("keras_convnet_mnist").parameters())
+    assert model.count_params() == sum(
+        p.numel() for p in create_model("keras_convnet_mnist").parameters()
+    )
     assert model.output_shape == (None, 10) and model.input_shape == (None, 28, 28, 1)
 
 
@@ -102,20 +122,25 @@ def test_forward_takes_channels_last_images_and_flattens_in_keras_order():
     assert torch.equal(flat(img), img.reshape(1, 12))
 
 
-@pytest.mark.parametrize("layer,in_shape,out_shape", [
-    (MaxPooling2D(padding="same"), (7, 7, 64), (4, 4, 64)),
-    (MaxPooling2D(), (7, 7, 64), (3, 3, 64)),
-    (MaxPooling2D(3, strides=1, padding="same"), (5, 5, 2), (5, 5, 2)),
-    (Conv2D(4, 3, strides=2, padding="same"), (28, 28, 1), (14, 14, 4)),
-    (Conv2D(4, 4, padding="same"), (9, 9, 1), (9, 9, 4)),
-    (Conv2D(4, (5, 3)), (28, 28, 2), (24, 26, 4)),
-    (Reshape((4, 4, 1)), (16,), (4, 4, 1)),
-])
+@pytest.mark.parametrize(
+    "layer,in_shape,out_shape",
+    [
+        (MaxPooling2D(padding="same"), (7, 7, 64), (4, 4, 64)),
+        (MaxPooling2D(), (7, 7, 64), (3, 3, 64)),
+        (MaxPooling2D(3, strides=1, padding="same"), (5, 5, 2), (5, 5, 2)),
+        (Conv2D(4, 3, strides=2, padding="same"), (28, 28, 1), (14, 14, 4)),
+        (Conv2D(4, 4, padding="same"), (9, 9, 1), (9, 9, 4)),
+        (Conv2D(4, (5, 3)), (28, 28, 2), (24, 26, 4)),
+        (Reshape((4, 4, 1)), (16,), (4, 4, 1)),
+    ],
+)
 def test_output_shapes_follow_keras_padding_rules(layer, in_shape, out_shape):
     model = Sequential([Input(in_shape), layer])
     assert model.output_shape == (None, *out_shape)
     out = model(torch.rand(2, *in_shape))
-    assert tuple(out.shape[1:]) == ((out_shape[2], *out_shape[:2]) if len(out_shape) == 3 else out_shape)
+    assert tuple(out.shape[1:]) == (
+        (out_shape[2], *out_shape[:2]) if len(out_shape) == 3 else out_shape
+    )
 
 
 def test_same_max_pooling_pads_with_minus_infinity_not_zero():
@@ -138,24 +163,50 @@ def test_build_is_deferred_without_input_shape_and_names_are_unique():
 
 # --- Keras-quality errors ---
 def test_adding_a_non_layer_is_refused_like_keras():
-    with pytest.raises(TypeError, match=r"Only layers can be added to a Sequential model\. "
-                                        r"Received: 3 \(of type int\)"):
+    with pytest.raises(
+        TypeError,
+        match=r"Only layers can be added to a Sequential model\. "
+        r"Received: 3 \(of type int\)",
+    ):
         Sequential().add(3)
 
 
-@pytest.mark.parametrize("stack,message", [
-    ([Input((28, 28, 1)), Conv2D(32, 5), Dense(10)],
-     (r"Layer 'dense' \(Dense\) expects flat inputs \(None, features\), but it follows layer "
-      r"'conv2d' \(Conv2D\), which outputs \(None, 24, 24, 32\)\. Add a Flatten\(\) layer before it\.")),
-    ([Input((784,)), Dense(64), Conv2D(8, 3)],
-     (r"Layer 'conv2d' \(Conv2D\) expects images \(None, height, width, channels\), but it follows "
-      r"layer 'dense' \(Dense\), which outputs \(None, 64\)")),
-    ([Input((8, 8, 1)), MaxPooling2D(), MaxPooling2D(), MaxPooling2D(), Conv2D(4, 3)],
-     (r"Layer 'conv2d' \(Conv2D\) with kernel \(3, 3\) and padding 'valid' needs inputs of at least "
-      r"3×3, but it follows layer 'max_pooling2d_2' \(MaxPooling2D\), which outputs \(None, 1, 1, 1\)")),
-    ([Dense(4, input_shape=(28, 28, 1))],
-     r"Layer 'dense' \(Dense\) expects flat inputs .* the model input of shape \(None, 28, 28, 1\)"),
-])
+@pytest.mark.parametrize(
+    "stack,message",
+    [
+        (
+            [Input((28, 28, 1)), Conv2D(32, 5), Dense(10)],
+            (
+                r"Layer 'dense' \(Dense\) expects flat inputs \(None, features\), "
+                r"but it follows layer 'conv2d' \(Conv2D\), which outputs \(None, 24, 24, 32\)\. "
+                r"Add a Flatten\(\) layer before it\."
+            ),
+        ),
+        (
+            [Input((784,)), Dense(64), Conv2D(8, 3)],
+            (
+                r"Layer 'conv2d' \(Conv2D\) expects images \(None, height, width, channels\), "
+                r"but it follows layer 'dense' \(Dense\), which outputs \(None, 64\)"
+            ),
+        ),
+        (
+            [Input((8, 8, 1)), MaxPooling2D(), MaxPooling2D(), MaxPooling2D(), Conv2D(4, 3)],
+            (
+                r"Layer 'conv2d' \(Conv2D\) with kernel \(3, 3\) and padding 'valid' "
+                r"needs inputs of at least 3×3, "
+                r"but it follows layer 'max_pooling2d_2' \(MaxPooling2D\), "
+                r"which outputs \(None, 1, 1, 1\)"
+            ),
+        ),
+        (
+            [Dense(4, input_shape=(28, 28, 1))],
+            (
+                r"Layer 'dense' \(Dense\) expects flat inputs .* "
+                r"the model input of shape \(None, 28, 28, 1\)"
+            ),
+        ),
+    ],
+)
 def test_shape_mismatch_names_both_layers_and_shapes(stack, message):
     model = Sequential()
     with pytest.raises(ValueError, match=message):
@@ -165,17 +216,33 @@ def test_shape_mismatch_names_both_layers_and_shapes(stack, message):
     assert all(la is not stack[-1] for la in model.layers)
 
 
-@pytest.mark.parametrize("kw,message", [
-    ({"optimizer": "adadeltaa", "loss": "categorical_crossentropy"},
-     r"Unknown optimizer: 'adadeltaa'\. Valid: 'adadelta', 'adagrad', 'adam', 'adamw', 'rmsprop', 'sgd'"),
-    ({"optimizer": "adadelta", "loss": "categorical_crossentropyy"},
-     (r"Unknown loss: 'categorical_crossentropyy'\. Valid: 'categorical_crossentropy', "
-      r"'sparse_categorical_crossentropy', 'mean_squared_error'")),
-    ({"optimizer": "adadelta", "loss": "categorical_crossentropy", "metrics": ["acuracy"]},
-     (r"Unknown metric: 'acuracy'\. Valid: 'accuracy', 'acc', 'categorical_accuracy', "
-      r"'sparse_categorical_accuracy'")),
-    ({"optimizer": "adam"}, r"compile\(\) needs a loss"),
-])
+@pytest.mark.parametrize(
+    "kw,message",
+    [
+        (
+            {"optimizer": "adadeltaa", "loss": "categorical_crossentropy"},
+            (
+                r"Unknown optimizer: 'adadeltaa'\. "
+                r"Valid: 'adadelta', 'adagrad', 'adam', 'adamw', 'rmsprop', 'sgd'"
+            ),
+        ),
+        (
+            {"optimizer": "adadelta", "loss": "categorical_crossentropyy"},
+            (
+                r"Unknown loss: 'categorical_crossentropyy'\. Valid: 'categorical_crossentropy', "
+                r"'sparse_categorical_crossentropy', 'mean_squared_error'"
+            ),
+        ),
+        (
+            {"optimizer": "adadelta", "loss": "categorical_crossentropy", "metrics": ["acuracy"]},
+            (
+                r"Unknown metric: 'acuracy'\. Valid: 'accuracy', 'acc', 'categorical_accuracy', "
+                r"'sparse_categorical_accuracy'"
+            ),
+        ),
+        ({"optimizer": "adam"}, r"compile\(\) needs a loss"),
+    ],
+)
 def test_unknown_names_list_the_valid_ones(kw, message):
     with pytest.raises(ValueError, match=message):
         blog_model().compile(**kw)
@@ -191,18 +258,27 @@ def test_unknown_activation_lists_the_valid_ones():
 def test_labels_that_do_not_match_the_loss_say_how_to_fix_them():
     x, y = toy_images(16)
     onehot_model = toy_model("categorical_crossentropy")
-    with pytest.raises(ValueError, match=r"loss 'categorical_crossentropy' expects one-hot labels of "
-                                         r"shape \(None, 4\), but y has shape \(None,\) \(integer class "
-                                         r"labels\)\. Convert them with to_categorical\(y, 4\), or use "
-                                         r"loss='sparse_categorical_crossentropy'"):
+    with pytest.raises(
+        ValueError,
+        match=r"loss 'categorical_crossentropy' expects one-hot labels of "
+        r"shape \(None, 4\), but y has shape \(None,\) \(integer class "
+        r"labels\)\. Convert them with to_categorical\(y, 4\), or use "
+        r"loss='sparse_categorical_crossentropy'",
+    ):
         onehot_model.fit(x, y, verbose=0)
-    with pytest.raises(ValueError, match=r"one-hot labels of shape \(None, 4\) to match the model's "
-                                         r"output, but y has shape \(None, 10\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"one-hot labels of shape \(None, 4\) to match the model's "
+        r"output, but y has shape \(None, 10\)",
+    ):
         onehot_model.fit(x, to_categorical(y, 10), verbose=0)
     sparse_model = toy_model("sparse_categorical_crossentropy")
-    with pytest.raises(ValueError, match=r"expects integer class labels of shape \(None,\), but y has "
-                                         r"shape \(None, 4\)\. It looks one-hot: use "
-                                         r"loss='categorical_crossentropy', or pass y.argmax\(axis=1\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"expects integer class labels of shape \(None,\), but y has "
+        r"shape \(None, 4\)\. It looks one-hot: use "
+        r"loss='categorical_crossentropy', or pass y.argmax\(axis=1\)",
+    ):
         sparse_model.fit(x, to_categorical(y, 4), verbose=0)
     with pytest.raises(ValueError, match=r"expects labels in \[0, 4\) .* ranges over \[0, 7\]"):
         sparse_model.evaluate(x, np.where(y == 3, 7, y), verbose=0)
@@ -211,8 +287,11 @@ def test_labels_that_do_not_match_the_loss_say_how_to_fix_them():
 def test_input_and_data_errors():
     x, y = toy_images(16)
     model = toy_model()
-    with pytest.raises(ValueError, match=r"expected shape=\(None, 8, 8, 1\), found shape=\(None, 1, 8, 8\)\. "
-                                         r"The data looks channels-first"):
+    with pytest.raises(
+        ValueError,
+        match=r"expected shape=\(None, 8, 8, 1\), found shape=\(None, 1, 8, 8\)\. "
+        r"The data looks channels-first",
+    ):
         model.fit(np.moveaxis(x, -1, 1), y, verbose=0)
     with pytest.raises(ValueError, match="x has 16 samples but y has 15"):
         model.fit(x, y[:15], verbose=0)
@@ -241,8 +320,9 @@ def test_fit_learns_and_returns_a_keras_history(capsys):
 def test_validation_split_takes_the_last_samples_before_shuffling():
     x, y = toy_images(40)
     a = toy_model().fit(x, y, epochs=2, batch_size=8, validation_split=0.25, verbose=0)
-    b = toy_model().fit(x[:30], y[:30], epochs=2, batch_size=8, validation_data=(x[30:], y[30:]),
-                        verbose=0)
+    b = toy_model().fit(
+        x[:30], y[:30], epochs=2, batch_size=8, validation_data=(x[30:], y[30:]), verbose=0
+    )
     assert a.history == b.history
 
 
@@ -270,11 +350,14 @@ def test_predict_gives_probabilities_and_evaluate_loss_is_their_cross_entropy():
     assert acc == pytest.approx(float((p.argmax(1) == y).mean()))
     # The same weights under the one-hot loss give the same numbers.
     model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["acc"], device="cpu")
-    assert model.evaluate(x, to_categorical(y, 4), verbose=0) == pytest.approx([loss, acc], rel=1e-5)
+    assert model.evaluate(x, to_categorical(y, 4), verbose=0) == pytest.approx(
+        [loss, acc], rel=1e-5
+    )
 
 
 def test_softmax_cross_entropy_is_computed_from_logits():
-    """A confident mistake: -log(softmax) from logits is 200, Keras's clipped formula saturates at 16.1."""
+    """A confident mistake: -log(softmax) from logits is 200, Keras's clipped formula saturates at
+    16.1."""
     logits = torch.tensor([[100.0, -100.0]], requires_grad=True)
     target = torch.tensor([[0.0, 1.0]])
     loss = losses.get("categorical_crossentropy").torch_fn(softmax_stripped=True)(logits, target)
@@ -314,11 +397,21 @@ def test_keras_and_engine_callbacks_both_work():
         def on_epoch_end(self, learner, logs):
             engine_epochs.append(logs["epoch"])
 
-    stop = callbacks.EarlyStopping(monitor="loss", patience=0, min_delta=10.0)  # never "improves" twice
+    # never "improves" twice
+    stop = callbacks.EarlyStopping(monitor="loss", patience=0, min_delta=10.0)
     model = toy_model()
-    model.fit(x, y, epochs=5, batch_size=8, verbose=0,
-              callbacks=[callbacks.LambdaCallback(on_epoch_end=lambda e, logs: seen.append((e, set(logs)))),
-                         Engine(), stop])
+    model.fit(
+        x,
+        y,
+        epochs=5,
+        batch_size=8,
+        verbose=0,
+        callbacks=[
+            callbacks.LambdaCallback(on_epoch_end=lambda e, logs: seen.append((e, set(logs)))),
+            Engine(),
+            stop,
+        ],
+    )
     assert seen == [(0, {"loss", "accuracy"}), (1, {"loss", "accuracy"})]
     assert engine_epochs == [1, 2] and stop.stopped_epoch == 1
     with pytest.raises(TypeError, match="callbacks must be"):
@@ -326,7 +419,9 @@ def test_keras_and_engine_callbacks_both_work():
 
 
 def test_to_categorical():
-    np.testing.assert_array_equal(to_categorical([0, 2, 1], 3), np.eye(3, dtype=np.float32)[[0, 2, 1]])
+    np.testing.assert_array_equal(
+        to_categorical([0, 2, 1], 3), np.eye(3, dtype=np.float32)[[0, 2, 1]]
+    )
     assert to_categorical(np.array([[1], [0]])).shape == (2, 2)
     with pytest.raises(ValueError, match=r"labels must be in \[0, 3\)"):
         to_categorical([3], 3)
@@ -346,8 +441,14 @@ def test_the_posts_program_runs_with_only_its_imports_changed(monkeypatch, capsy
     from mlrepro.keras.datasets import mnist
 
     load = mnist.load_data
-    monkeypatch.setattr(mnist, "load_data", lambda path=None: tuple(
-        (x[:n], y[:n]) for (x, y), n in zip(load(str(data_dir) if data_dir else None), (100, 100))))
+    monkeypatch.setattr(
+        mnist,
+        "load_data",
+        lambda path=None: tuple(
+            (x[:n], y[:n])
+            for (x, y), n in zip(load(str(data_dir) if data_dir else None), (100, 100))
+        ),
+    )
     runpy.run_path(str(REPO / "examples" / "keras_mnist.py"), run_name="__main__")
     out = capsys.readouterr().out
     assert out.count("Epoch ") == 10 and "Epoch 10/10" in out

@@ -42,7 +42,8 @@ def test_coupling_sums_to_one_over_parents_and_one_iteration_is_uniform():
 def test_agreement_raises_the_coupling_of_the_agreeing_parent():
     torch.manual_seed(0)
     u_hat = torch.randn(1, 4, 30, 8) * 0.3
-    u_hat[0, 2] = torch.tensor([1.0] * 8) + 0.05 * torch.randn(30, 8)  # every child agrees on parent 2
+    # every child agrees on parent 2
+    u_hat[0, 2] = torch.tensor([1.0] * 8) + 0.05 * torch.randn(30, 8)
     couplings = [route(u_hat, r)[1][0, 2].mean().item() for r in (1, 2, 3, 5)]
     assert couplings[0] == pytest.approx(0.25)
     assert couplings[1] > couplings[0] and couplings[2] > couplings[1] and couplings[3] > 0.9
@@ -56,13 +57,13 @@ def loop_reference(u: torch.Tensor, W: torch.Tensor, iterations: int) -> torch.T
     u: (I, B, K) child capsules; W: (I, K, J*D) as DigitCaps stores it. Routing logits are constants
     of the backward pass (detached), like the fast path.
     """
-    I, B, _ = u.shape
+    I, B, _ = u.shape  # noqa: E741 (I: child capsules, as in the shape comments)
     J, D = 4, W.shape[2] // 4
     out = []
     for n in range(B):
-        u_hat = [[W[i, :, j * D:(j + 1) * D].T @ u[i, n] for j in range(J)] for i in range(I)]
+        u_hat = [[W[i, :, j * D : (j + 1) * D].T @ u[i, n] for j in range(J)] for i in range(I)]
         b = [[torch.zeros(()) for _ in range(J)] for _ in range(I)]
-        for r in range(iterations):
+        for _ in range(iterations):
             c = [torch.softmax(torch.stack(b[i]).detach(), 0) for i in range(I)]
             s = [sum(c[i][j] * u_hat[i][j] for i in range(I)) for j in range(J)]
             v = [squash(s[j]) for j in range(J)]
@@ -82,8 +83,11 @@ def test_fast_digit_caps_matches_a_loop_by_loop_reference_in_values_and_gradient
     u = (torch.randn(12, 3, 8) * 0.5).requires_grad_()
     g = torch.randn(3, 4, 6)
     grads = []
-    for fn in (layer, lambda x: loop_reference(x, layer.weight, iterations),
-               lambda x: route(layer.predictions(x), iterations)[0]):
+    for fn in (
+        layer,
+        lambda x: loop_reference(x, layer.weight, iterations),
+        lambda x: route(layer.predictions(x), iterations)[0],
+    ):
         v = fn(u)
         (v * g).sum().backward()
         grads.append((v.detach(), u.grad.clone(), layer.weight.grad.clone()))
@@ -122,12 +126,12 @@ def test_capsnet_has_the_papers_size_and_scores_are_capsule_lengths():
 def test_margin_loss_matches_eq_4():
     lengths = torch.tensor([[0.95, 0.3, 0.05], [0.5, 0.2, 0.8]])
     labels = torch.tensor([0, 2])
-    want0 = 0.0 + 0.5 * 0.2 ** 2 + 0.0
-    want1 = 0.5 * 0.4 ** 2 + 0.5 * 0.1 ** 2 + 0.1 ** 2
+    want0 = 0.0 + 0.5 * 0.2**2 + 0.0
+    want1 = 0.5 * 0.4**2 + 0.5 * 0.1**2 + 0.1**2
     assert margin_loss(lengths, labels).item() == pytest.approx((want0 + want1) / 2)
     # Two digits per image: both present classes get the m+ term.
     two = margin_loss(lengths, torch.tensor([[0, 1], [1, 2]])).item()
-    assert two == pytest.approx(((0.6 ** 2) + 0.0 + (0.5 * 0.4 ** 2 + 0.7 ** 2 + 0.1 ** 2)) / 2)
+    assert two == pytest.approx(((0.6**2) + 0.0 + (0.5 * 0.4**2 + 0.7**2 + 0.1**2)) / 2)
 
 
 def test_reconstruction_uses_only_the_chosen_capsule_and_the_loss_trains_the_decoder():
@@ -142,7 +146,8 @@ def test_reconstruction_uses_only_the_chosen_capsule_and_the_loss_trains_the_dec
     assert torch.equal(model.reconstruct(v2, labels), r)
     assert not torch.equal(model.reconstruct(v, torch.tensor([4, 7])), r)
     longest = v.norm(dim=-1).argmax(1)
-    assert torch.equal(model.reconstruct(v), model.reconstruct(v, longest))  # test time: predicted class
+    # test time: predicted class
+    assert torch.equal(model.reconstruct(v), model.reconstruct(v, longest))
     assert model.reconstruct(v, torch.tensor([[3, 4], [7, 1]])).shape == (2, 2, 1, 28, 28)
 
     x = torch.rand(2, 1, 28, 28)

@@ -9,7 +9,9 @@ def conv_macs(model: nn.Module, shape=(1, 3, 32, 32)) -> int:
 
     def hook(mod, _inp, out):
         nonlocal total
-        total += out.numel() * mod.in_channels * mod.kernel_size[0] * mod.kernel_size[1] // mod.groups
+        total += (
+            out.numel() * mod.in_channels * mod.kernel_size[0] * mod.kernel_size[1] // mod.groups
+        )
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.Conv2d)]
     model.eval()(torch.zeros(shape))
@@ -21,7 +23,8 @@ def conv_macs(model: nn.Module, shape=(1, 3, 32, 32)) -> int:
 def test_whitening_layer_decorrelates_2x2_patches():
     torch.manual_seed(0)
     # Strongly correlated "images": smooth noise plus a shared colour component.
-    base = torch.nn.functional.avg_pool2d(torch.randn(256, 1, 36, 36), 5, stride=1)  # (256, 1, 32, 32)
+    # (256, 1, 32, 32)
+    base = torch.nn.functional.avg_pool2d(torch.randn(256, 1, 36, 36), 5, stride=1)
     images = base.expand(-1, 3, -1, -1) + 0.1 * torch.randn(256, 3, 32, 32)
     model = create_model("fast_cifar_small")
     model.init_whitening(images, eps=0.0)
@@ -35,10 +38,20 @@ def test_whitening_layer_decorrelates_2x2_patches():
 
 
 def test_multiply_adds_match_the_documented_budget():
-    # Docstring formula: 31²·24·w1·9 + 15²·w1²·9 + 15²·w1·w2·9 + 7²·w2²·9 + 7²·w2·w3·9 + 3²·w3²·9 (+ whiten)
-    for name, (w1, w2, w3) in (("fast_cifar_small", (32, 128, 128)), ("fast_cifar", (64, 256, 256))):
-        expected = 9 * (31**2 * 24 * w1 + 15**2 * w1 * w1 + 15**2 * w1 * w2 + 7**2 * w2 * w2
-                        + 7**2 * w2 * w3 + 3**2 * w3 * w3)
+    # Docstring formula (+ whiten):
+    # 31²·24·w1·9 + 15²·w1²·9 + 15²·w1·w2·9 + 7²·w2²·9 + 7²·w2·w3·9 + 3²·w3²·9
+    for name, (w1, w2, w3) in (
+        ("fast_cifar_small", (32, 128, 128)),
+        ("fast_cifar", (64, 256, 256)),
+    ):
+        expected = 9 * (
+            31**2 * 24 * w1
+            + 15**2 * w1 * w1
+            + 15**2 * w1 * w2
+            + 7**2 * w2 * w2
+            + 7**2 * w2 * w3
+            + 3**2 * w3 * w3
+        )
         # The convolutions run before pooling: conv1 of each group at 31/15/7 px (pool after).
         got = conv_macs(create_model(name)) - 31**2 * 24 * 12  # minus the 2×2 whitening conv
         assert abs(got - expected) / expected < 0.02, (name, got, expected)

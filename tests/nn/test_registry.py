@@ -4,9 +4,14 @@ import torch
 from mlrepro.errors import ConfigError
 from mlrepro.nn import create_model, list_models, register_model
 
-INPUTS = {"mlp_mnist": (2, 1, 28, 28), "wrn_10_2_gray": (2, 1, 28, 28), "tf_cnn_mnist": (2, 1, 28, 28),
-          "keras_convnet_mnist": (2, 1, 28, 28), "capsnet_mnist": (2, 1, 28, 28),
-          "capsnet_multimnist": (2, 1, 36, 36)}
+INPUTS = {
+    "mlp_mnist": (2, 1, 28, 28),
+    "wrn_10_2_gray": (2, 1, 28, 28),
+    "tf_cnn_mnist": (2, 1, 28, 28),
+    "keras_convnet_mnist": (2, 1, 28, 28),
+    "capsnet_mnist": (2, 1, 28, 28),
+    "capsnet_multimnist": (2, 1, 36, 36),
+}
 CIFAR = (2, 3, 32, 32)  # every other model takes CIFAR-sized images
 # Parameters the class scores do not reach: CapsNet's decoder learns from its reconstruction loss
 # (tests/nn/test_capsnet.py checks that those gradients arrive).
@@ -23,8 +28,11 @@ def test_every_registered_model_runs_forward_and_backward(name):
     out.logsumexp(1).sum().backward()
     skip = NOT_FROM_SCORES.get(name)
     # Frozen parameters (fast_cifar's whitening layer) get no gradient by design.
-    grads = [p.grad for n, p in model.named_parameters()
-             if p.requires_grad and not (skip and n.startswith(skip))]
+    grads = [
+        p.grad
+        for n, p in model.named_parameters()
+        if p.requires_grad and not (skip and n.startswith(skip))
+    ]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
 
 

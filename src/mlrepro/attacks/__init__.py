@@ -1,4 +1,5 @@
-"""Adversarial examples: FGSM, iterative FGSM, PGD (L∞ / L2), robustness curves, adversarial training.
+"""Adversarial examples: FGSM, iterative FGSM, PGD (L∞ / L2), robustness curves, adversarial
+training.
 
     >>> from mlrepro.attacks import Normalize, fgsm
     >>> model = torch.nn.Sequential(Normalize((0.1307,), (0.3081,)), net)  # doctest: +SKIP

@@ -26,9 +26,15 @@ from ..errors import InputError
 Norm = Literal["linf", "l2"]
 
 
-# --- checks: the three usual mistakes (ε < 0, normalised inputs, probabilities) as one-line errors ---
+# --- checks ---
+# The three usual mistakes (ε < 0, normalised inputs, probabilities), as one-line errors.
 def check_eps(eps: float, name: str = "eps") -> float:
-    if not isinstance(eps, (int, float)) or isinstance(eps, bool) or not math.isfinite(eps) or eps < 0:
+    if (
+        not isinstance(eps, (int, float))
+        or isinstance(eps, bool)
+        or not math.isfinite(eps)
+        or eps < 0
+    ):
         raise InputError(f"{name} must be a finite number >= 0 (a perturbation size), got {eps!r}")
     return float(eps)
 
@@ -36,15 +42,24 @@ def check_eps(eps: float, name: str = "eps") -> float:
 def check_inputs(x: torch.Tensor, y: torch.Tensor) -> None:
     """x: float (B, ...) in [0, 1]; y: integer class labels (B,)."""
     if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-        raise InputError(f"inputs must be a float tensor in [0, 1], got {type(x).__name__}"
-                         + (f" of {x.dtype}" if isinstance(x, torch.Tensor) else ""))
+        raise InputError(
+            f"inputs must be a float tensor in [0, 1], got {type(x).__name__}"
+            + (f" of {x.dtype}" if isinstance(x, torch.Tensor) else "")
+        )
     if x.numel():
         lo, hi = torch.aminmax(x.detach())
         if lo < 0 or hi > 1 or not torch.isfinite(lo + hi):
             raise InputError(
-                f"inputs must lie in [0, 1] (got min {lo.item():.4g}, max {hi.item():.4g}); pass raw "
-                "pixels and put normalisation inside the model (mlrepro.attacks.Normalize)")
-    if not isinstance(y, torch.Tensor) or y.ndim != 1 or y.dtype.is_floating_point or len(y) != len(x):
+                "inputs must lie in [0, 1] "
+                f"(got min {lo.item():.4g}, max {hi.item():.4g}); pass raw "
+                "pixels and put normalisation inside the model (mlrepro.attacks.Normalize)"
+            )
+    if (
+        not isinstance(y, torch.Tensor)
+        or y.ndim != 1
+        or y.dtype.is_floating_point
+        or len(y) != len(x)
+    ):
         shape = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
         raise InputError(f"labels must be integer class indices of shape ({len(x)},), got {shape}")
 
@@ -52,18 +67,28 @@ def check_inputs(x: torch.Tensor, y: torch.Tensor) -> None:
 def check_scores(out, batch: int) -> torch.Tensor:
     """The model's output must be (B, classes) scores; probabilities (a softmax) are refused."""
     if not isinstance(out, torch.Tensor):
-        raise InputError(f"model must return a (batch, classes) tensor of logits, got {type(out).__name__}")
+        raise InputError(
+            f"model must return a (batch, classes) tensor of logits, got {type(out).__name__}"
+        )
     if out.ndim != 2 or out.shape[0] != batch or out.shape[1] < 2 or not out.is_floating_point():
-        raise InputError(f"model must return (batch={batch}, classes >= 2) float logits, "
-                         f"got shape {tuple(out.shape)} of {out.dtype}")
+        raise InputError(
+            f"model must return (batch={batch}, classes >= 2) float logits, "
+            f"got shape {tuple(out.shape)} of {out.dtype}"
+        )
     with torch.no_grad():
         if not torch.isfinite(out).all():
             raise InputError("model returned NaN or infinite scores")
         # Rows in [0, 1] summing to 1 are a softmax: cross-entropy would apply a second one and the
         # gradients would nearly vanish. (Log-probabilities are fine: log_softmax is idempotent.)
-        if out.min() >= 0 and out.max() <= 1 and torch.allclose(out.sum(1), out.new_ones(batch), atol=1e-4):
-            raise InputError("model returns probabilities (rows sum to 1); attacks need logits: "
-                             "drop the final softmax")
+        if (
+            out.min() >= 0
+            and out.max() <= 1
+            and torch.allclose(out.sum(1), out.new_ones(batch), atol=1e-4)
+        ):
+            raise InputError(
+                "model returns probabilities (rows sum to 1); attacks need logits: "
+                "drop the final softmax"
+            )
     return out
 
 
@@ -94,8 +119,9 @@ def _attack_mode(model: nn.Module) -> Iterator[nn.Module]:
                 p.requires_grad_(True)
 
 
-def _loss_grad(model: nn.Module, x: torch.Tensor, y: torch.Tensor, targeted: bool,
-               check: bool = True) -> torch.Tensor:
+def _loss_grad(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, targeted: bool, check: bool = True
+) -> torch.Tensor:
     """∇ₓ of the attack's objective: CE(f(x), y) untargeted, -CE(f(x), target) targeted."""
     # Gradients are needed even when the caller is in a no_grad or inference_mode block.
     with torch.inference_mode(False), torch.enable_grad():
@@ -116,9 +142,17 @@ def _per_sample_norm(t: torch.Tensor) -> torch.Tensor:
 
 
 # --- attacks ---
-def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *,
-         targeted: bool = False, clamp: bool = True) -> torch.Tensor:
-    """Fast Gradient Sign Method (Goodfellow et al., 2015): x + ε·sign(∇ₓ J(x, y)), clamped to [0, 1].
+def fgsm(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    *,
+    targeted: bool = False,
+    clamp: bool = True,
+) -> torch.Tensor:
+    """Fast Gradient Sign Method (Goodfellow et al., 2015): x + ε·sign(∇ₓ J(x, y)), clamped to
+    [0, 1].
 
     Targeted: `y` are the target classes and the step goes down their loss, x − ε·sign(∇ₓ J(x, t)).
     `clamp=False` returns x + ε·sign(∇) as it is: the adversarial-examples post's code, whose
@@ -132,9 +166,19 @@ def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *,
     return adv.clamp_(0, 1) if clamp else adv
 
 
-def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, alpha: float,
-        steps: int = 10, norm: Norm = "linf", random_start: bool = True, targeted: bool = False,
-        generator: torch.Generator | None = None) -> torch.Tensor:
+def pgd(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    *,
+    alpha: float,
+    steps: int = 10,
+    norm: Norm = "linf",
+    random_start: bool = True,
+    targeted: bool = False,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Projected gradient descent (Madry et al., 2018) in the L∞ or L2 ε-ball around x.
 
     Each step moves by α along sign(∇) (L∞) or ∇/‖∇‖₂ (L2), then projects onto the ball and
@@ -154,13 +198,15 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, alpha
             adv += torch.empty_like(x).uniform_(-eps, eps, generator=generator)
         else:
             delta = torch.empty_like(x).normal_(generator=generator)
-            radius = torch.empty(len(x), *(1,) * (x.ndim - 1), device=x.device,
-                                 dtype=x.dtype).uniform_(0, 1, generator=generator)
+            radius = torch.empty(
+                len(x), *(1,) * (x.ndim - 1), device=x.device, dtype=x.dtype
+            ).uniform_(0, 1, generator=generator)
             adv += delta * (radius * eps / _per_sample_norm(delta))
         adv.clamp_(0, 1)
     with _attack_mode(model):
         for i in range(steps):
-            grad = _loss_grad(model, adv, y, targeted, check=i == 0)  # the output's type is checked once
+            # the output's type is checked once
+            grad = _loss_grad(model, adv, y, targeted, check=i == 0)
             if norm == "linf":
                 adv += alpha * grad.sign()
                 delta = (adv - x).clamp_(-eps, eps)
@@ -173,9 +219,18 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, alpha
     return adv
 
 
-def bim(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, alpha: float | None = None,
-        steps: int | None = None, targeted: bool = False) -> torch.Tensor:
-    """Basic iterative method / iterative FGSM (Kurakin et al., 2017): L∞ PGD from x, no random start.
+def bim(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    *,
+    alpha: float | None = None,
+    steps: int | None = None,
+    targeted: bool = False,
+) -> torch.Tensor:
+    """Basic iterative method / iterative FGSM (Kurakin et al., 2017): L∞ PGD from x, no random
+    start.
 
     Defaults are the paper's: α = 1/255 and min(ε·255 + 4, 1.25·ε·255) steps.
     """
@@ -183,5 +238,14 @@ def bim(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, alpha
     alpha = 1 / 255 if alpha is None else alpha
     if steps is None:
         steps = max(1, math.ceil(min(eps * 255 + 4, 1.25 * eps * 255)))
-    return pgd(model, x, y, eps, alpha=alpha, steps=steps, norm="linf", random_start=False,
-               targeted=targeted)
+    return pgd(
+        model,
+        x,
+        y,
+        eps,
+        alpha=alpha,
+        steps=steps,
+        norm="linf",
+        random_start=False,
+        targeted=targeted,
+    )

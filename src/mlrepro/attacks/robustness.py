@@ -21,8 +21,15 @@ Attack = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 ATTACKS = ("fgsm", "bim", "pgd", "pgd-l2")
 
 
-def make_attack(name: str, eps: float, *, steps: int | None = None, alpha: float | None = None,
-                random_start: bool = True, targeted: bool = False) -> Attack:
+def make_attack(
+    name: str,
+    eps: float,
+    *,
+    steps: int | None = None,
+    alpha: float | None = None,
+    random_start: bool = True,
+    targeted: bool = False,
+) -> Attack:
     """An attack by name with its settings bound: fgsm, bim (iterative FGSM), pgd (L∞), pgd-l2.
 
     PGD defaults: 10 steps of α = 2.5·ε/steps (Madry et al.'s ratio), random start.
@@ -35,8 +42,15 @@ def make_attack(name: str, eps: float, *, steps: int | None = None, alpha: float
     if name in ("pgd", "pgd-l2"):
         steps = 10 if steps is None else steps
         alpha = 2.5 * eps / max(steps, 1) if alpha is None else alpha
-        return functools.partial(pgd, eps=eps, alpha=alpha, steps=steps, random_start=random_start,
-                                 norm="l2" if name == "pgd-l2" else "linf", targeted=targeted)
+        return functools.partial(
+            pgd,
+            eps=eps,
+            alpha=alpha,
+            steps=steps,
+            random_start=random_start,
+            norm="l2" if name == "pgd-l2" else "linf",
+            targeted=targeted,
+        )
     raise InputError(f"unknown attack {name!r}; valid: {', '.join(ATTACKS)}")
 
 
@@ -46,25 +60,38 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.
     was_training = model.training
     model.eval()
     try:
-        return torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+        return torch.cat([model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
     finally:
         model.train(was_training)
 
 
-def attack_batches(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: Attack,
-                   batch_size: int = 1000, progress: bool = False) -> torch.Tensor:
+def attack_batches(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    attack: Attack,
+    batch_size: int = 1000,
+    progress: bool = False,
+) -> torch.Tensor:
     """`attack` over (N, ...) inputs in batches; returns the (N, ...) adversarial inputs.
     `progress` reports the images attacked so far on stderr (engine.progress)."""
     out = []
     with Progress(len(x), "attack", unit="image", enabled=progress, every_s=15.0) as bar:
         for i in range(0, len(x), batch_size):
-            out.append(attack(model, x[i:i + batch_size], y[i:i + batch_size]))
+            out.append(attack(model, x[i : i + batch_size], y[i : i + batch_size]))
             bar.update(len(out[-1]))
     return torch.cat(out)
 
 
-def attack_stats(model: nn.Module, x: torch.Tensor, y: torch.Tensor, x_adv: torch.Tensor, *,
-                 target: torch.Tensor | None = None, batch_size: int = 1000) -> dict:
+def attack_stats(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    x_adv: torch.Tensor,
+    *,
+    target: torch.Tensor | None = None,
+    batch_size: int = 1000,
+) -> dict:
     """Clean and adversarial accuracy, success rate and mean L∞/L2 perturbation.
 
     Success rate: untargeted, the share of correctly classified inputs the attack turns wrong;
@@ -89,16 +116,31 @@ def attack_stats(model: nn.Module, x: torch.Tensor, y: torch.Tensor, x_adv: torc
     }
 
 
-def evaluate_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: Attack, *,
-                    target: torch.Tensor | None = None, batch_size: int = 1000,
-                    progress: bool = False) -> tuple[dict, torch.Tensor]:
+def evaluate_attack(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    attack: Attack,
+    *,
+    target: torch.Tensor | None = None,
+    batch_size: int = 1000,
+    progress: bool = False,
+) -> tuple[dict, torch.Tensor]:
     """(`attack_stats`, the adversarial inputs); with `target`, the attack is given the targets."""
     x_adv = attack_batches(model, x, y if target is None else target, attack, batch_size, progress)
     return attack_stats(model, x, y, x_adv, target=target, batch_size=batch_size), x_adv
 
 
-def robustness_curve(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps_values: Sequence[float],
-                     attack: str = "fgsm", *, batch_size: int = 1000, **kw) -> list[float]:
+def robustness_curve(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps_values: Sequence[float],
+    attack: str = "fgsm",
+    *,
+    batch_size: int = 1000,
+    **kw,
+) -> list[float]:
     """Accuracy under `attack` for each ε (ε = 0 is the clean accuracy)."""
     accs = []
     for eps in eps_values:
@@ -111,23 +153,32 @@ def robustness_curve(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps_val
 
 
 # --- figures ---
-def plot_robustness(curves: dict[str, Sequence[float]], eps_values: Sequence[float],
-                    path: str | os.PathLike, title: str = "") -> None:
+def plot_robustness(
+    curves: dict[str, Sequence[float]],
+    eps_values: Sequence[float],
+    path: str | os.PathLike,
+    title: str = "",
+) -> None:
     """Accuracy vs ε, one line per model."""
     from ..plotting import plt, save_figure
 
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     for label, accs in curves.items():
         ax.plot(eps_values, [100 * a for a in accs], "o-", label=label)
-    ax.set(xlabel="ε (L∞, pixels in [0, 1])", ylabel="test accuracy under attack (%)", ylim=(-2, 102),
-           title=title)
+    ax.set(
+        xlabel="ε (L∞, pixels in [0, 1])",
+        ylabel="test accuracy under attack (%)",
+        ylim=(-2, 102),
+        title=title,
+    )
     ax.grid(alpha=0.3)
     ax.legend()
     save_figure(fig, path)
 
 
-def pick_examples(clean_pred: torch.Tensor, adv_pred: torch.Tensor, y: torch.Tensor | None,
-                  n: int) -> list[int]:
+def pick_examples(
+    clean_pred: torch.Tensor, adv_pred: torch.Tensor, y: torch.Tensor | None, n: int
+) -> list[int]:
     """Indices to show: inputs right when clean and wrong when attacked (the attack's doing, not an
     earlier mistake) first; without labels, those whose prediction changed; then the rest."""
     if y is not None:
@@ -138,9 +189,18 @@ def pick_examples(clean_pred: torch.Tensor, adv_pred: torch.Tensor, y: torch.Ten
     return torch.cat([flipped.nonzero().flatten(), (~flipped).nonzero().flatten()])[:n].tolist()
 
 
-def plot_examples(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor, path: str | os.PathLike, *,
-                  y: torch.Tensor | None = None, classes: Sequence[str] | None = None, n: int = 5,
-                  title: str = "", scores: str = "logits") -> None:
+def plot_examples(
+    model: nn.Module,
+    x: torch.Tensor,
+    x_adv: torch.Tensor,
+    path: str | os.PathLike,
+    *,
+    y: torch.Tensor | None = None,
+    classes: Sequence[str] | None = None,
+    n: int = 5,
+    title: str = "",
+    scores: str = "logits",
+) -> None:
     """The blog's figure: clean input | perturbation | adversarial input, each with the model's
     prediction and confidence (and the true label when `y` is given).
 
@@ -175,8 +235,12 @@ def plot_examples(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor, path: 
         row[0].imshow(image(x[i]), cmap="gray" if gray else None, vmin=0, vmax=1)
         truth = f"true {classes[int(y[i])] if classes else int(y[i])}\n" if y is not None else ""
         row[0].set_title(f"{truth}clean → {label(probs[i])}", fontsize=9)
-        row[1].imshow(image(x_adv[i] - x[i]) if gray else image(x_adv[i] - x[i]).mean(-1),
-                      cmap="seismic", vmin=-eps, vmax=eps)
+        row[1].imshow(
+            image(x_adv[i] - x[i]) if gray else image(x_adv[i] - x[i]).mean(-1),
+            cmap="seismic",
+            vmin=-eps,
+            vmax=eps,
+        )
         row[1].set_title(f"perturbation (±{eps:.3g})", fontsize=9)
         row[2].imshow(image(x_adv[i]), cmap="gray" if gray else None, vmin=0, vmax=1)
         row[2].set_title(f"adversarial → {label(probs_adv[i])}", fontsize=9)

@@ -24,8 +24,13 @@ def fgsm_rs_attack(eps: float, alpha_ratio: float = 1.25) -> Attack:
 def pgd_attack(eps: float, steps: int, alpha: float | None = None) -> Attack:
     """PGD-k with a random start; α defaults to 2.5·ε/k (Madry et al.)."""
     check_eps(eps)
-    return functools.partial(pgd, eps=eps, alpha=2.5 * eps / steps if alpha is None else alpha,
-                             steps=steps, random_start=True)
+    return functools.partial(
+        pgd,
+        eps=eps,
+        alpha=2.5 * eps / steps if alpha is None else alpha,
+        steps=steps,
+        random_start=True,
+    )
 
 
 class AdversarialLearner(Learner):

@@ -12,7 +12,8 @@ from mlrepro.errors import InputError, MlreproError
 
 
 class NotFittedError(MlreproError, ValueError, AttributeError):
-    """An estimator was asked to predict before `fit` (a ValueError and AttributeError, as in sklearn)."""
+    """An estimator was asked to predict before `fit` (a ValueError and AttributeError, as in
+    sklearn)."""
 
 
 class ConvergenceWarning(UserWarning):

@@ -71,7 +71,9 @@ def read_csv(path, *, target: str | None = None, columns=None):
     if not data:
         raise InputError(f"{path}: header only, no data rows")
     # Only the columns used are parsed: a text column left out with `columns` is no error.
-    used = [names.index(h) for h in features] + ([names.index(target)] if target is not None else [])
+    used = [names.index(h) for h in features] + (
+        [names.index(target)] if target is not None else []
+    )
     values = np.empty((len(data), len(names)), dtype=np.float64)
     for r, (line_no, row) in enumerate(data, start=1):
         if len(row) != len(names):

@@ -8,9 +8,9 @@ batch instead of three Python loops over the points.
 
 Bugs in the blog's code, fixed here:
 
-(a) Inverted convergence test. ``if abs(new_cost - old_cost) > EPSILON: break`` leaves the loop after
-    the first step whenever that step still changes the cost (it always does), and otherwise keeps
-    looping forever. The loop has to stop when the change is <= the tolerance.
+(a) Inverted convergence test. ``if abs(new_cost - old_cost) > EPSILON: break`` leaves the loop
+    after the first step whenever that step still changes the cost (it always does), and otherwise
+    keeps looping forever. The loop has to stop when the change is <= the tolerance.
 (b) ``xy = zip(X, Y)`` is a one-shot iterator in Python 3: the list comprehension for the theta_0
     partial consumes it, so the theta_1 partial sums over nothing and theta_1 never moves.
 (c) ``r_squared`` builds ``[hypothesis(t0, t1, x) for y in Y]`` with ``x`` undefined and divides by

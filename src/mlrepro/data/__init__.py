@@ -42,8 +42,9 @@ DATASETS: dict[str, Callable[..., ImageDataset]] = {
 }
 
 
-def load_dataset(name: str, split: str = "train", data_dir: str | os.PathLike | None = None,
-                 **kw) -> ImageDataset:
+def load_dataset(
+    name: str, split: str = "train", data_dir: str | os.PathLike | None = None, **kw
+) -> ImageDataset:
     """Load a split of a dataset by name ("mnist", "fashion-mnist" or "cifar10")."""
     # Accept the spellings people type: fashion_mnist, FashionMNIST, cifar-10, CIFAR10.
     key = name.strip().lower().replace("_", "-")

@@ -22,7 +22,9 @@ def _randint(high: int, n: int, gen: torch.Generator, device: torch.device) -> t
     return torch.randint(high, (n,), generator=gen).to(device, non_blocking=True)
 
 
-def random_crop(x: torch.Tensor, pad: int, gen: torch.Generator, pad_mode: str = "constant") -> torch.Tensor:
+def random_crop(
+    x: torch.Tensor, pad: int, gen: torch.Generator, pad_mode: str = "constant"
+) -> torch.Tensor:
     """Pad by `pad` px on each side (zeros, or "reflect" as airbench), then cut an H×W window at a
     random offset per image."""
     if pad <= 0:
@@ -45,7 +47,8 @@ def random_flip(x: torch.Tensor, gen: torch.Generator, p: float = 0.5) -> torch.
 
 
 def cutout(x: torch.Tensor, size: int, gen: torch.Generator) -> torch.Tensor:
-    """Zero one size×size square per image, centred anywhere in the image and clipped at its borders.
+    """Zero one size×size square per image, centred anywhere in the image and clipped at its
+    borders.
 
     As in DeVries & Taylor (2017): the centre is uniform over all pixels, so near an edge less
     than size² pixels are removed.

@@ -58,8 +58,7 @@ from mlrepro.data.provenance import FileRecord, Provenance
 from mlrepro.errors import DataError
 
 NAME = "cifar10"
-CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
-           "truck")
+CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 MEAN = (0.4914, 0.4822, 0.4465)  # of the original train set; the JPEG copy differs by < 0.002
 STD = (0.2470, 0.2435, 0.2616)
 SHAPE = (3, 32, 32)
@@ -125,8 +124,13 @@ OFFICIAL = Checksums(
 )
 
 
-def load_cifar10(split: str = "train", data_dir: str | os.PathLike | None = None, *,
-                 download: bool = True, allow_sample: bool = True) -> ImageDataset:
+def load_cifar10(
+    split: str = "train",
+    data_dir: str | os.PathLike | None = None,
+    *,
+    download: bool = True,
+    allow_sample: bool = True,
+) -> ImageDataset:
     """Load a CIFAR-10 split as uint8 (N, 3, 32, 32) images and int64 labels.
 
     The bundled sample stands in only when no data folder was named (no `data_dir`, no
@@ -153,8 +157,14 @@ def load_cifar10(split: str = "train", data_dir: str | os.PathLike | None = None
     sample = SAMPLES_DIR / JPEG_DIR / JPEG_ARCHIVE
     if origin != "default" or has_other is not None or not allow_sample or not sample.is_file():
         raise DataError(f"{message}; {not_found_hint(root, origin)}")
-    dataset = _load(split, "image-archive", sample, data_dir=str(SAMPLES_DIR),
-                    origin="bundled-sample", is_sample=True)
+    dataset = _load(
+        split,
+        "image-archive",
+        sample,
+        data_dir=str(SAMPLES_DIR),
+        origin="bundled-sample",
+        is_sample=True,
+    )
     warn_sample(NAME, split, len(dataset), f"full data not found in {root} ({why})", stacklevel=3)
     return dataset
 
@@ -171,6 +181,7 @@ def download_cifar(root: Path) -> str | None:
             for chunk in iter(lambda: f.read(MiB), b""):
                 h.update(chunk)
         return None if h.hexdigest() == expected else f"md5 {h.hexdigest()}, expected {expected}"
+
     return download_files([([URL], PY_ARCHIVE, check)], root)
 
 
@@ -183,17 +194,23 @@ def _find(root: Path, split: str) -> tuple[tuple[str, Path] | None, list[str], s
     stood where a file or folder was expected (a folder, a broken link), if anything."""
     names = _batch_names(split)
     missing, problems = [], []
-    for folder, archive, suffix, kind in ((PY_DIR, PY_ARCHIVE, "", "cifar-pickle"),
-                                          (BIN_DIR, BIN_ARCHIVE, ".bin", "cifar-binary")):
-        absent = [root / folder / (n + suffix) for n in names
-                  if not (root / folder / (n + suffix)).is_file()]
+    for folder, archive, suffix, kind in (
+        (PY_DIR, PY_ARCHIVE, "", "cifar-pickle"),
+        (BIN_DIR, BIN_ARCHIVE, ".bin", "cifar-binary"),
+    ):
+        absent = [
+            root / folder / (n + suffix)
+            for n in names
+            if not (root / folder / (n + suffix)).is_file()
+        ]
         if not absent:
             return (kind, root / folder), [], None
         if (root / archive).is_file():
             return (kind + "-archive", root / archive), [], None
         problems += [problem_with(p) for p in (*absent, root / archive) if os.path.lexists(p)]
-        missing.append(f"{root / folder}/{{{','.join(p.name for p in absent)}}} "
-                       f"(or {root / archive})")
+        missing.append(
+            f"{root / folder}/{{{','.join(p.name for p in absent)}}} (or {root / archive})"
+        )
     split_dir = root / JPEG_DIR / split
     if split_dir.is_dir():
         return ("image-folder", split_dir), [], None
@@ -208,10 +225,18 @@ def _find(root: Path, split: str) -> tuple[tuple[str, Path] | None, list[str], s
     return None, missing, problems[0] if problems else None
 
 
-def _load(split: str, kind: str, path: Path, *, data_dir: str, origin: str,
-          is_sample: bool) -> ImageDataset:
-    fields = {"classes": CLASSES, "name": NAME, "split": split, "source": str(path),
-              "is_sample": is_sample, "mean": MEAN, "std": STD}
+def _load(
+    split: str, kind: str, path: Path, *, data_dir: str, origin: str, is_sample: bool
+) -> ImageDataset:
+    fields = {
+        "classes": CLASSES,
+        "name": NAME,
+        "split": split,
+        "source": str(path),
+        "is_sample": is_sample,
+        "mean": MEAN,
+        "std": STD,
+    }
     if kind == "cifar-pickle":
         sources = [path / n for n in _batch_names(split)]
         sources += [path / META] if (path / META).is_file() else []
@@ -224,29 +249,48 @@ def _load(split: str, kind: str, path: Path, *, data_dir: str, origin: str,
     record_paths = [str(path)] if kind == "image-folder" else [str(p) for p in sources]
 
     def provenance(split: str, n: int, lossy: bool, files) -> Provenance:
-        return Provenance(dataset=NAME, split=split, format=kind, lossy=lossy, data_dir=data_dir,
-                          data_dir_from=origin, sample=is_sample, n=n, files=tuple(files))
+        return Provenance(
+            dataset=NAME,
+            split=split,
+            format=kind,
+            lossy=lossy,
+            data_dir=data_dir,
+            data_dir_from=origin,
+            sample=is_sample,
+            n=n,
+            files=tuple(files),
+        )
 
     key = source_key(NAME, split, sources)
     cached = load_cached(NAME, split, key, SHAPE, record_paths)
     if cached is not None:
         images, labels, meta = cached
-        return to_dataset(images, labels, **fields,
-                          provenance=provenance(split, len(labels), meta["lossy"], meta["files"]))
+        return to_dataset(
+            images,
+            labels,
+            **fields,
+            provenance=provenance(split, len(labels), meta["lossy"], meta["files"]),
+        )
 
     lossy = False
     if kind == "image-archive":
-        expected = (sample_checksums()["file_sha256"][f"{JPEG_DIR}/{JPEG_ARCHIVE}"] if is_sample
-                    else None)
+        expected = (
+            sample_checksums()["file_sha256"][f"{JPEG_DIR}/{JPEG_ARCHIVE}"] if is_sample else None
+        )
         decoded, record, lossy = _read_image_archive(path, expected)
         if split not in decoded:
             raise DataError(f"{path}: no images under {split}/<class>/")
         # One pass over the archive decodes both splits; caching both saves a second pass.
         for other, (images, labels) in decoded.items():
             if other != split:
-                store_cached(NAME, other, source_key(NAME, other, sources), images, labels,
-                             {"source": str(path), "format": kind, "lossy": lossy,
-                              "files": [record]})
+                store_cached(
+                    NAME,
+                    other,
+                    source_key(NAME, other, sources),
+                    images,
+                    labels,
+                    {"source": str(path), "format": kind, "lossy": lossy, "files": [record]},
+                )
         (images, labels), files = decoded[split], [record]
     elif kind == "image-folder":
         images, labels, record, lossy = _read_image_dir(path, sources)
@@ -255,10 +299,17 @@ def _load(split: str, kind: str, path: Path, *, data_dir: str, origin: str,
         images, labels, files = _read_pickle_batches(path, split, archive=kind.endswith("archive"))
     else:
         images, labels, files = _read_binary_batches(path, split, archive=kind.endswith("archive"))
-    store_cached(NAME, split, key, images, labels,
-                 {"source": str(path), "format": kind, "lossy": lossy, "files": files})
-    return to_dataset(images, labels, **fields,
-                      provenance=provenance(split, len(labels), lossy, files))
+    store_cached(
+        NAME,
+        split,
+        key,
+        images,
+        labels,
+        {"source": str(path), "format": kind, "lossy": lossy, "files": files},
+    )
+    return to_dataset(
+        images, labels, **fields, provenance=provenance(split, len(labels), lossy, files)
+    )
 
 
 def _verified(where: str, name: str, md5: str) -> bool:
@@ -267,13 +318,14 @@ def _verified(where: str, name: str, md5: str) -> bool:
     if expected is None:
         return False
     if md5 != expected:
-        raise DataError(f"{where}: md5 is {md5}, expected {expected} (corrupt, or not the "
-                        f"official CIFAR-10 file)")
+        raise DataError(
+            f"{where}: md5 is {md5}, expected {expected} (corrupt, or not the "
+            f"official CIFAR-10 file)"
+        )
     return True
 
 
-def _read_file(path: Path, max_bytes: int, what: str, check_size=None
-               ) -> tuple[bytes, FileRecord]:
+def _read_file(path: Path, max_bytes: int, what: str, check_size=None) -> tuple[bytes, FileRecord]:
     """A whole (size-checked) file, its md5 checked when one is published, and its record;
     `check_size(size)` may refuse the file before it is read."""
     f, size = open_data_file(path, max_bytes, what)
@@ -283,31 +335,42 @@ def _read_file(path: Path, max_bytes: int, what: str, check_size=None
         reader = DigestReader(f, path, max_bytes, md5=True)
         data = reader.read_all()
     verified = reader.md5 is not None and _verified(str(path), path.name, reader.md5)
-    return data, FileRecord(path=str(path), size=reader.count, sha256=reader.sha256,
-                            verified=verified, md5=reader.md5)
+    return data, FileRecord(
+        path=str(path), size=reader.count, sha256=reader.sha256, verified=verified, md5=reader.md5
+    )
 
 
 def _read_archive(path: Path, wanted: Mapping[str, int]) -> tuple[dict[str, bytes], FileRecord]:
     """The members whose base name is in `wanted` (name -> max bytes), in one bounded pass, with
     the archive's md5 checked before any member is used."""
     found = {}
-    with TarStream(path, max_file_bytes=OFFICIAL.archive_max_bytes,
-                   max_tar_bytes=OFFICIAL.archive_max_bytes, md5=True) as tar:
+    with TarStream(
+        path,
+        max_file_bytes=OFFICIAL.archive_max_bytes,
+        max_tar_bytes=OFFICIAL.archive_max_bytes,
+        md5=True,
+    ) as tar:
         for member in tar:  # in file order: seeking back in a .gz restarts decompression
             base = member.name.rsplit("/", 1)[-1]
             if base in wanted and base not in found:
                 found[base] = tar.read(member, wanted[base])
         tar.finish()
     verified = _verified(str(path), path.name, tar.raw.md5)
-    return found, FileRecord(path=str(path), size=tar.raw.count, sha256=tar.raw.sha256,
-                             verified=verified, md5=tar.raw.md5)
+    return found, FileRecord(
+        path=str(path),
+        size=tar.raw.count,
+        sha256=tar.raw.sha256,
+        verified=verified,
+        md5=tar.raw.md5,
+    )
 
 
 # --- format 1: Python pickle batches ---
 
 
-def _read_pickle_batches(path: Path, split: str, archive: bool
-                         ) -> tuple[np.ndarray, np.ndarray, list[FileRecord]]:
+def _read_pickle_batches(
+    path: Path, split: str, archive: bool
+) -> tuple[np.ndarray, np.ndarray, list[FileRecord]]:
     names, rows = _batch_names(split), OFFICIAL.batch_rows
     bound = OFFICIAL.pickle_max_bytes
     if archive:
@@ -331,22 +394,31 @@ def _read_pickle_batches(path: Path, split: str, archive: bool
         label_names = _get(meta, "label_names")
         label_names = tuple(_text(n) for n in label_names) if isinstance(label_names, list) else ()
         if label_names != CLASSES:
-            raise DataError(f"{sources[META]}: label_names are {list(label_names)}, "
-                            f"expected {list(CLASSES)}")
+            raise DataError(
+                f"{sources[META]}: label_names are {list(label_names)}, expected {list(CLASSES)}"
+            )
     images, labels = [], []
     for n in names:
         batch = unpickle_batch(blobs.pop(n), sources[n], max_rows=rows)
         data, batch_labels = _get(batch, "data"), _get(batch, "labels")
-        if not (isinstance(data, np.ndarray) and data.dtype == np.uint8
-                and data.shape == (rows, ROW_BYTES)):
-            got = (f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray)
-                   else type(data).__name__)
-            raise DataError(f"{sources[n]}: expected 'data' as uint8 (N, 3072) with N = {rows}, "
-                            f"got {got}")
+        if not (
+            isinstance(data, np.ndarray)
+            and data.dtype == np.uint8
+            and data.shape == (rows, ROW_BYTES)
+        ):
+            got = (
+                f"{data.dtype} {data.shape}"
+                if isinstance(data, np.ndarray)
+                else type(data).__name__
+            )
+            raise DataError(
+                f"{sources[n]}: expected 'data' as uint8 (N, 3072) with N = {rows}, got {got}"
+            )
         if not isinstance(batch_labels, (list, np.ndarray)) or len(batch_labels) != rows:
             found = len(batch_labels) if isinstance(batch_labels, list) else type(batch_labels)
-            raise DataError(f"{sources[n]}: expected 'labels' as a list of {rows} integers, "
-                            f"got {found}")
+            raise DataError(
+                f"{sources[n]}: expected 'labels' as a list of {rows} integers, got {found}"
+            )
         try:
             batch_labels = np.asarray(batch_labels, dtype=np.int64)
         except (TypeError, ValueError, OverflowError):
@@ -373,14 +445,51 @@ def _text(value) -> str:
 # (protocol 4-5's BYTEARRAY8, FRAME...) ever runs. The four names a batch uses resolve to stubs:
 # numpy.ndarray cannot be called, and an array is built only by BUILD, from bytes already in the
 # pickle, after its shape, dtype and length were checked.
-_OPCODES = frozenset({
-    "PROTO", "STOP", "MARK", "POP", "POP_MARK", "EMPTY_DICT", "DICT", "EMPTY_LIST", "LIST",
-    "EMPTY_TUPLE", "TUPLE", "TUPLE1", "TUPLE2", "TUPLE3", "APPEND", "APPENDS", "SETITEM",
-    "SETITEMS", "PUT", "BINPUT", "LONG_BINPUT", "GET", "BINGET", "LONG_BINGET", "NONE",
-    "NEWTRUE", "NEWFALSE", "INT", "BININT", "BININT1", "BININT2", "LONG1", "BINFLOAT",
-    "SHORT_BINSTRING", "BINSTRING", "SHORT_BINBYTES", "BINBYTES", "BINUNICODE", "GLOBAL",
-    "REDUCE", "BUILD",
-})
+_OPCODES = frozenset(
+    {
+        "PROTO",
+        "STOP",
+        "MARK",
+        "POP",
+        "POP_MARK",
+        "EMPTY_DICT",
+        "DICT",
+        "EMPTY_LIST",
+        "LIST",
+        "EMPTY_TUPLE",
+        "TUPLE",
+        "TUPLE1",
+        "TUPLE2",
+        "TUPLE3",
+        "APPEND",
+        "APPENDS",
+        "SETITEM",
+        "SETITEMS",
+        "PUT",
+        "BINPUT",
+        "LONG_BINPUT",
+        "GET",
+        "BINGET",
+        "LONG_BINGET",
+        "NONE",
+        "NEWTRUE",
+        "NEWFALSE",
+        "INT",
+        "BININT",
+        "BININT1",
+        "BININT2",
+        "LONG1",
+        "BINFLOAT",
+        "SHORT_BINSTRING",
+        "BINSTRING",
+        "SHORT_BINBYTES",
+        "BINBYTES",
+        "BINUNICODE",
+        "GLOBAL",
+        "REDUCE",
+        "BUILD",
+    }
+)
 _MEMO_OPCODES = frozenset({"PUT", "BINPUT", "LONG_BINPUT"})
 _INT_DTYPES = frozenset({"u1", "i1", "u2", "i2", "u4", "i4", "u8", "i8"})
 
@@ -405,8 +514,12 @@ class _Dtype:
         self.dtype = np.dtype(spec)
 
     def __setstate__(self, state):
-        if not (isinstance(state, tuple) and len(state) in (8, 9) and state[0] in (3, 4)
-                and all(s is None for s in state[2:5])):
+        if not (
+            isinstance(state, tuple)
+            and len(state) in (8, 9)
+            and state[0] in (3, 4)
+            and all(s is None for s in state[2:5])
+        ):
             raise pickle.UnpicklingError("unexpected numpy.dtype state")
         order = state[1].decode("latin1") if isinstance(state[1], bytes) else state[1]
         if order not in ("|", "<", ">", "="):
@@ -425,22 +538,30 @@ class _Array:
         if not isinstance(state, tuple) or len(state) not in (4, 5):
             raise pickle.UnpicklingError("unexpected numpy array state")
         shape, dtype, fortran, raw = state[-4:]
-        if not (isinstance(shape, tuple) and 1 <= len(shape) <= 2
-                and all(type(d) is int and d >= 0 for d in shape)):
+        if not (
+            isinstance(shape, tuple)
+            and 1 <= len(shape) <= 2
+            and all(type(d) is int and d >= 0 for d in shape)
+        ):
             raise pickle.UnpicklingError(f"numpy array of shape {shape!r}")
         count = 1
         for d in shape:
             count *= d
         if count > self.max_items:
-            raise pickle.UnpicklingError(f"numpy array of shape {shape} holds more than the "
-                                         f"{self.max_items:,} items a batch can")
+            raise pickle.UnpicklingError(
+                f"numpy array of shape {shape} holds more than the "
+                f"{self.max_items:,} items a batch can"
+            )
         if not isinstance(dtype, _Dtype) or not isinstance(raw, bytes):
             raise pickle.UnpicklingError("numpy array without an integer dtype and raw bytes")
         if len(raw) != count * dtype.dtype.itemsize:
-            raise pickle.UnpicklingError(f"numpy array of shape {shape}: {len(raw)} bytes of "
-                                         f"data, expected {count * dtype.dtype.itemsize}")
+            raise pickle.UnpicklingError(
+                f"numpy array of shape {shape}: {len(raw)} bytes of "
+                f"data, expected {count * dtype.dtype.itemsize}"
+            )
         self.array = np.frombuffer(raw, dtype=dtype.dtype, count=count).reshape(
-            shape, order="F" if fortran else "C")
+            shape, order="F" if fortran else "C"
+        )
 
 
 def _latin1_encode(text, encoding="latin1"):
@@ -451,9 +572,15 @@ def _latin1_encode(text, encoding="latin1"):
     return codecs.encode(text, "latin1")
 
 
-_GLOBALS = frozenset({("numpy.core.multiarray", "_reconstruct"),
-                      ("numpy._core.multiarray", "_reconstruct"),
-                      ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")})
+_GLOBALS = frozenset(
+    {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),
+    }
+)
 
 
 class BatchUnpickler(pickle.Unpickler):
@@ -467,8 +594,12 @@ class BatchUnpickler(pickle.Unpickler):
         """Stubs for numpy array reconstruction and latin-1 bytes; anything else is refused."""
         if (module, name) not in _GLOBALS:
             raise DataError(f"refusing to unpickle {module}.{name} from {self.source}")
-        return {"_reconstruct": self._reconstruct, "ndarray": _NDARRAY, "dtype": _Dtype,
-                "encode": _latin1_encode}[name]
+        return {
+            "_reconstruct": self._reconstruct,
+            "ndarray": _NDARRAY,
+            "dtype": _Dtype,
+            "encode": _latin1_encode,
+        }[name]
 
     def _reconstruct(self, cls, shape, typecode):
         # numpy pickles an array as _reconstruct(ndarray, (0,), b"b") and then BUILDs its state.
@@ -483,8 +614,10 @@ def _check_opcodes(data: bytes, source: str, max_ops: int) -> None:
     try:
         for i, (op, arg, pos) in enumerate(pickletools.genops(data)):
             if i >= max_ops:
-                raise DataError(f"{source}: more than {max_ops:,} pickle opcodes, more than a "
-                                f"CIFAR-10 batch has")
+                raise DataError(
+                    f"{source}: more than {max_ops:,} pickle opcodes, more than a "
+                    f"CIFAR-10 batch has"
+                )
             if op.name not in _OPCODES:
                 raise DataError(f"{source}: refusing pickle opcode {op.name} at byte {pos}")
             if op.name == "PROTO" and isinstance(arg, int) and arg > 3:
@@ -498,8 +631,9 @@ def _check_opcodes(data: bytes, source: str, max_ops: int) -> None:
     except DataError:
         raise
     except Exception as e:  # noqa: BLE001 (genops parses untrusted bytes: any failure means unreadable)
-        raise DataError(f"{source}: not a readable pickle ({type(e).__name__}: "
-                        f"{one_line(e)})") from None
+        raise DataError(
+            f"{source}: not a readable pickle ({type(e).__name__}: {one_line(e)})"
+        ) from None
 
 
 def unpickle_batch(data: bytes, source: str, max_rows: int | None = None) -> dict:
@@ -512,10 +646,20 @@ def unpickle_batch(data: bytes, source: str, max_rows: int | None = None) -> dic
         batch = BatchUnpickler(io.BytesIO(data), source, max_items=rows * ROW_BYTES).load()
     except DataError:
         raise
-    except (pickle.UnpicklingError, EOFError, AttributeError, IndexError, KeyError, TypeError,
-            ValueError, OverflowError, MemoryError) as e:  # the ways a damaged pickle fails
-        raise DataError(f"{source}: not a readable pickle ({type(e).__name__}: "
-                        f"{one_line(e)})") from None
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        AttributeError,
+        IndexError,
+        KeyError,
+        TypeError,
+        ValueError,
+        OverflowError,
+        MemoryError,
+    ) as e:  # the ways a damaged pickle fails
+        raise DataError(
+            f"{source}: not a readable pickle ({type(e).__name__}: {one_line(e)})"
+        ) from None
     if not isinstance(batch, dict):
         raise DataError(f"{source}: expected a dict, got {type(batch).__name__}")
     out = {}
@@ -533,15 +677,20 @@ def unpickle_batch(data: bytes, source: str, max_rows: int | None = None) -> dic
 
 def _check_records(where: str, size: int, rows: int) -> None:
     if size % RECORD_BYTES or not size:
-        raise DataError(f"{where}: {size} bytes is not a whole number of {RECORD_BYTES}-byte "
-                        f"records (1 label + 3072 pixels)")
+        raise DataError(
+            f"{where}: {size} bytes is not a whole number of {RECORD_BYTES}-byte "
+            f"records (1 label + 3072 pixels)"
+        )
     if size != rows * RECORD_BYTES:
-        raise DataError(f"{where}: {size // RECORD_BYTES:,} records, expected {rows:,} (one per "
-                        f"image of a batch)")
+        raise DataError(
+            f"{where}: {size // RECORD_BYTES:,} records, expected {rows:,} (one per "
+            f"image of a batch)"
+        )
 
 
-def _read_binary_batches(path: Path, split: str, archive: bool
-                         ) -> tuple[np.ndarray, np.ndarray, list[FileRecord]]:
+def _read_binary_batches(
+    path: Path, split: str, archive: bool
+) -> tuple[np.ndarray, np.ndarray, list[FileRecord]]:
     names = [n + ".bin" for n in _batch_names(split)]
     rows = OFFICIAL.batch_rows
     if archive:
@@ -555,9 +704,12 @@ def _read_binary_batches(path: Path, split: str, archive: bool
         parts, files = [], []
         for n in names:
             where = str(path / n)
-            blob, record = _read_file(path / n, OFFICIAL.binary_bytes,
-                                      f"{rows:,} records of {RECORD_BYTES} bytes take",
-                                      lambda size, where=where: _check_records(where, size, rows))
+            blob, record = _read_file(
+                path / n,
+                OFFICIAL.binary_bytes,
+                f"{rows:,} records of {RECORD_BYTES} bytes take",
+                lambda size, where=where: _check_records(where, size, rows),
+            )
             parts.append((where, blob))
             files.append(record)
     for where, blob in parts:
@@ -574,8 +726,10 @@ def _read_binary_batches(path: Path, split: str, archive: bool
 
 def _check_classes(found: set[str], where: str) -> None:
     if tuple(sorted(found)) != CLASSES:
-        raise DataError(f"{where}: class folders are {sorted(found)}, expected the CIFAR-10 "
-                        f"classes {list(CLASSES)}")
+        raise DataError(
+            f"{where}: class folders are {sorted(found)}, expected the CIFAR-10 "
+            f"classes {list(CLASSES)}"
+        )
 
 
 @contextlib.contextmanager
@@ -602,8 +756,14 @@ def _decode(blob: bytes, where: str) -> tuple[np.ndarray, bool]:
         pixels = np.array(im if im.mode == "RGB" else im.convert("RGB"), dtype=np.uint8)
     except DataError:
         raise
-    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning) as e:  # how PIL reports damaged files
+    except (
+        OSError,
+        SyntaxError,
+        ValueError,
+        EOFError,
+        Image.DecompressionBombError,
+        Image.DecompressionBombWarning,
+    ) as e:  # how PIL reports damaged files
         raise DataError(f"{where}: not a readable image ({one_line(e)})") from None
     return pixels, jpeg
 
@@ -619,11 +779,13 @@ def _stack(items: list[tuple[str, str, np.ndarray]], where: str) -> tuple[np.nda
     return np.ascontiguousarray(images.transpose(0, 3, 1, 2)), labels
 
 
-def _read_image_dir(split_dir: Path, files: list[Path]
-                    ) -> tuple[np.ndarray, np.ndarray, FileRecord, bool]:
+def _read_image_dir(
+    split_dir: Path, files: list[Path]
+) -> tuple[np.ndarray, np.ndarray, FileRecord, bool]:
     if len(files) > MAX_IMAGES:
-        raise DataError(f"{split_dir}: {len(files):,} images, more than the {MAX_IMAGES:,} "
-                        f"CIFAR-10 has")
+        raise DataError(
+            f"{split_dir}: {len(files):,} images, more than the {MAX_IMAGES:,} CIFAR-10 has"
+        )
     items, manifest, lossy = [], [], False
     with _bombs_are_errors():
         for path in files:
@@ -633,8 +795,13 @@ def _read_image_dir(split_dir: Path, files: list[Path]
             manifest.append(entry)
     images, labels = _stack(items, str(split_dir))
     manifest.sort()
-    record = FileRecord(path=str(split_dir), size=sum(m[1] for m in manifest),
-                        sha256=manifest_sha256(manifest), verified=False, count=len(manifest))
+    record = FileRecord(
+        path=str(split_dir),
+        size=sum(m[1] for m in manifest),
+        sha256=manifest_sha256(manifest),
+        verified=False,
+        count=len(manifest),
+    )
     return images, labels, record, lossy
 
 
@@ -648,18 +815,26 @@ def _read_image_file(path: Path, split_dir: Path) -> tuple[np.ndarray, bool, tup
     return pixels, jpeg, (path.relative_to(split_dir).as_posix(), reader.count, reader.sha256)
 
 
-def _read_image_archive(archive: Path, expected_sha256: str | None
-                        ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], FileRecord, bool]:
+def _read_image_archive(
+    archive: Path, expected_sha256: str | None
+) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], FileRecord, bool]:
     """Every split in a <split>/<class>/<image> archive, decoded in one pass; nothing is unpacked
     to disk. Returns ({split: (images, labels)}, the archive's record, whether any was JPEG)."""
     entries: dict[str, list[tuple[str, str, np.ndarray]]] = {}
     count, lossy = 0, False
-    with TarStream(archive, max_file_bytes=MAX_IMAGE_ARCHIVE_BYTES,
-                   max_tar_bytes=MAX_IMAGE_TAR_BYTES) as tar, _bombs_are_errors():
+    with (
+        TarStream(
+            archive, max_file_bytes=MAX_IMAGE_ARCHIVE_BYTES, max_tar_bytes=MAX_IMAGE_TAR_BYTES
+        ) as tar,
+        _bombs_are_errors(),
+    ):
         for member in tar:
             parts = member.name.split("/")
-            if not (len(parts) >= 3 and parts[-3] in SPLITS
-                    and Path(parts[-1]).suffix.lower() in IMAGE_SUFFIXES):
+            if not (
+                len(parts) >= 3
+                and parts[-3] in SPLITS
+                and Path(parts[-1]).suffix.lower() in IMAGE_SUFFIXES
+            ):
                 continue
             count += 1
             if count > MAX_IMAGES:
@@ -671,10 +846,13 @@ def _read_image_archive(archive: Path, expected_sha256: str | None
     verified = False
     if expected_sha256 is not None:
         if tar.raw.sha256 != expected_sha256:
-            raise DataError(f"{archive}: sha256 is {tar.raw.sha256}, expected {expected_sha256} "
-                            f"(the bundled sample is damaged; reinstall mlrepro)")
+            raise DataError(
+                f"{archive}: sha256 is {tar.raw.sha256}, expected {expected_sha256} "
+                f"(the bundled sample is damaged; reinstall mlrepro)"
+            )
         verified = True
     decoded = {split: _stack(items, f"{archive}:{split}/") for split, items in entries.items()}
-    record = FileRecord(path=str(archive), size=tar.raw.count, sha256=tar.raw.sha256,
-                        verified=verified)
+    record = FileRecord(
+        path=str(archive), size=tar.raw.count, sha256=tar.raw.sha256, verified=verified
+    )
     return decoded, record, lossy

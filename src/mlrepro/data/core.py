@@ -53,11 +53,15 @@ class ImageDataset:
 
     def __post_init__(self):
         if self.images.dtype != torch.uint8 or self.images.dim() != 4:
-            raise DataError(f"{self.source}: images must be uint8 (N, C, H, W), got "
-                            f"{self.images.dtype} {tuple(self.images.shape)}")
+            raise DataError(
+                f"{self.source}: images must be uint8 (N, C, H, W), got "
+                f"{self.images.dtype} {tuple(self.images.shape)}"
+            )
         if self.labels.dtype != torch.int64 or self.labels.shape != self.images.shape[:1]:
-            raise DataError(f"{self.source}: labels must be int64 ({self.images.shape[0]},), got "
-                            f"{self.labels.dtype} {tuple(self.labels.shape)}")
+            raise DataError(
+                f"{self.source}: labels must be int64 ({self.images.shape[0]},), got "
+                f"{self.labels.dtype} {tuple(self.labels.shape)}"
+            )
 
     def __len__(self) -> int:
         return self.labels.shape[0]
@@ -67,14 +71,21 @@ class ImageDataset:
         gets the fields it has."""
         if self.provenance is not None:
             return self.provenance.to_dict()
-        return {"dataset": self.name, "split": self.split, "source": self.source,
-                "sample": self.is_sample, "n": len(self)}
+        return {
+            "dataset": self.name,
+            "split": self.split,
+            "source": self.source,
+            "sample": self.is_sample,
+            "n": len(self),
+        }
 
     def __repr__(self) -> str:
         # The default repr would print the tensors.
-        return (f"ImageDataset(name={self.name!r}, split={self.split!r}, n={len(self)}, "
-                f"shape={tuple(self.images.shape[1:])}, classes={len(self.classes)}, "
-                f"is_sample={self.is_sample}, source={self.source!r})")
+        return (
+            f"ImageDataset(name={self.name!r}, split={self.split!r}, n={len(self)}, "
+            f"shape={tuple(self.images.shape[1:])}, classes={len(self.classes)}, "
+            f"is_sample={self.is_sample}, source={self.source!r})"
+        )
 
 
 def locate_data_dir(data_dir: str | os.PathLike | None = None) -> tuple[Path, str]:
@@ -148,15 +159,19 @@ def warn_sample(name: str, split: str, n: int, why: str, stacklevel: int) -> Non
     warnings.warn(
         f"{name}: {why}; using the bundled {n}-image {split} sample instead - pass --data-dir "
         f"or set MLREPRO_DATA to a folder with the full {name} files",
-        SampleDataWarning, stacklevel=stacklevel)
+        SampleDataWarning,
+        stacklevel=stacklevel,
+    )
 
 
 def not_found_hint(root: Path, origin: str) -> str:
     """The end of a "files not found" error: how to name a folder, or why the sample won't do."""
     if origin == "default":
         return "pass --data-dir or set MLREPRO_DATA"
-    return (f"{root} was named as the data folder, so the bundled sample is not used (it serves "
-            f"only when no folder is named)")
+    return (
+        f"{root} was named as the data folder, so the bundled sample is not used (it serves "
+        f"only when no folder is named)"
+    )
 
 
 def to_dataset(images: np.ndarray, labels: np.ndarray, **fields) -> ImageDataset:
@@ -172,8 +187,9 @@ def check_labels(labels: np.ndarray, n_images: int, n_classes: int, where: str) 
     """Labels as int64, the same count as images and all in 0..n_classes-1."""
     labels = np.asarray(labels, dtype=np.int64)
     if labels.shape != (n_images,):
-        raise DataError(f"{where}: {labels.shape[0] if labels.ndim else 0} labels for "
-                        f"{n_images} images")
+        raise DataError(
+            f"{where}: {labels.shape[0] if labels.ndim else 0} labels for {n_images} images"
+        )
     if n_images and (labels.min() < 0 or labels.max() >= n_classes):
         bad = labels[(labels < 0) | (labels >= n_classes)][0]
         raise DataError(f"{where}: label {bad} out of range 0..{n_classes - 1}")
@@ -194,12 +210,16 @@ def source_key(name: str, split: str, paths: Iterable[Path]) -> str:
 
 def _cache_paths(name: str, split: str, key: str) -> tuple[Path, Path, Path]:
     stem = _cache_root() / "datasets" / f"{name}-{split}-{key}"
-    return (stem.with_name(stem.name + ".images.npy"), stem.with_name(stem.name + ".labels.npy"),
-            stem.with_name(stem.name + ".json"))
+    return (
+        stem.with_name(stem.name + ".images.npy"),
+        stem.with_name(stem.name + ".labels.npy"),
+        stem.with_name(stem.name + ".json"),
+    )
 
 
-def load_cached(name: str, split: str, key: str, image_shape: tuple[int, int, int],
-                paths: list[str]) -> tuple[np.ndarray, np.ndarray, dict] | None:
+def load_cached(
+    name: str, split: str, key: str, image_shape: tuple[int, int, int], paths: list[str]
+) -> tuple[np.ndarray, np.ndarray, dict] | None:
     """The cached (images, labels, meta) for this key, or None when absent or unusable.
 
     `meta["files"]` is the provenance the first load recorded, as FileRecords, with each path
@@ -212,12 +232,19 @@ def load_cached(name: str, split: str, key: str, image_shape: tuple[int, int, in
         images = np.load(images_path, mmap_mode="r", allow_pickle=False)
         labels = np.load(labels_path, mmap_mode="r", allow_pickle=False)
         n = meta["n"]
-        if (images.dtype != np.uint8 or images.shape != (n, *image_shape)
-                or labels.dtype != np.int64 or labels.shape != (n,)):
+        if (
+            images.dtype != np.uint8
+            or images.shape != (n, *image_shape)
+            or labels.dtype != np.int64
+            or labels.shape != (n,)
+        ):
             return None  # stale or damaged: rebuilt and overwritten by the caller
         files = tuple(FileRecord.from_dict(d) for d in meta["files"])
-        if (len(files) != len(paths) or not isinstance(meta["format"], str)
-                or not isinstance(meta["lossy"], bool)):
+        if (
+            len(files) != len(paths)
+            or not isinstance(meta["format"], str)
+            or not isinstance(meta["lossy"], bool)
+        ):
             return None
         meta["files"] = tuple(dataclasses.replace(f, path=p) for f, p in zip(files, paths))
         return np.array(images), np.array(labels), meta
@@ -225,8 +252,9 @@ def load_cached(name: str, split: str, key: str, image_shape: tuple[int, int, in
         return None
 
 
-def store_cached(name: str, split: str, key: str, images: np.ndarray, labels: np.ndarray,
-                 info: dict) -> None:
+def store_cached(
+    name: str, split: str, key: str, images: np.ndarray, labels: np.ndarray, info: dict
+) -> None:
     """Cache decoded arrays and the provenance of what they were decoded from (`info`: source,
     format, lossy, files); a cache that can't be written only costs speed, so just warn."""
     info = {**info, "files": [f.to_dict() for f in info["files"]]}
@@ -238,8 +266,11 @@ def store_cached(name: str, split: str, key: str, images: np.ndarray, labels: np
         meta = {"name": name, "split": split, "n": int(labels.shape[0]), **info}
         atomic_write(meta_path, lambda f: f.write(json.dumps(meta, indent=1).encode()))
     except OSError as e:
-        warnings.warn(f"{name}: could not write the cache ({one_line(e)}); the next load will "
-                      f"decode the files again", stacklevel=3)
+        warnings.warn(
+            f"{name}: could not write the cache ({one_line(e)}); the next load will "
+            f"decode the files again",
+            stacklevel=3,
+        )
         return
     _prune_cache(meta_path, info.get("source"))
 
@@ -261,8 +292,9 @@ def _prune_cache(keep: Path, source: str | None) -> None:
 # --- downloads ---
 
 
-def download_files(jobs: Sequence[tuple[Sequence[str], str, Callable[[Path], str | None]]],
-             dest_dir: Path) -> str | None:
+def download_files(
+    jobs: Sequence[tuple[Sequence[str], str, Callable[[Path], str | None]]], dest_dir: Path
+) -> str | None:
     """Fetch each (mirror urls, file name, check) into dest_dir; return why not, or None if done.
 
     check(path) returns what is wrong with a downloaded file, or None; only files that pass are

@@ -76,8 +76,9 @@ def open_data_file(path: Path, max_bytes: int, what: str = "this file") -> tuple
         if not stat.S_ISREG(st.st_mode):
             raise DataError(f"{path} is not a regular file")
         if st.st_size > max_bytes:
-            raise DataError(f"{path} is {st.st_size:,} bytes, more than the {max_bytes:,} bytes "
-                            f"{what}")
+            raise DataError(
+                f"{path} is {st.st_size:,} bytes, more than the {max_bytes:,} bytes {what}"
+            )
         fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
         return os.fdopen(fd, "rb"), st.st_size
     except BaseException:
@@ -165,8 +166,13 @@ def decompression_errors(path: Path, what: str = "gzip stream") -> Iterator[None
 class _BoundedTarInfo(tarfile.TarInfo):
     # tarfile reads a pax or GNU long-name header's data into memory in one piece, trusting the
     # size its header claims; refuse big ones before that read.
-    _EXTENDED = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE,
-                 tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE)
+    _EXTENDED = (
+        tarfile.GNUTYPE_LONGNAME,
+        tarfile.GNUTYPE_LONGLINK,
+        tarfile.XHDTYPE,
+        tarfile.XGLTYPE,
+        tarfile.SOLARIS_XHDTYPE,
+    )
 
     def _proc_member(self, tarfile_):
         if self.type in self._EXTENDED and self.size > MAX_TAR_HEADER_BYTES:
@@ -184,13 +190,23 @@ class TarStream:
         tar.raw.sha256
     """
 
-    def __init__(self, path: Path, *, max_file_bytes: int, max_tar_bytes: int, md5: bool = False,
-                 what: str = "this archive can be"):
+    def __init__(
+        self,
+        path: Path,
+        *,
+        max_file_bytes: int,
+        max_tar_bytes: int,
+        md5: bool = False,
+        what: str = "this archive can be",
+    ):
         self.path = path
         self._file, self.size = open_data_file(path, max_file_bytes, what)
         self.raw = DigestReader(self._file, path, max_file_bytes, md5)
-        self._gz = (gzip.GzipFile(fileobj=cast(BinaryIO, self.raw), mode="rb") if is_gzip(self._file)
-                    else None)
+        self._gz = (
+            gzip.GzipFile(fileobj=cast(BinaryIO, self.raw), mode="rb")
+            if is_gzip(self._file)
+            else None
+        )
         self._stream = BoundedStream(self._gz or self.raw, max_tar_bytes, f"{path} (unpacked)")
         self._tar: tarfile.TarFile | None = None
 
@@ -203,7 +219,8 @@ class TarStream:
     def __iter__(self) -> Iterator[tarfile.TarInfo]:
         with decompression_errors(self.path):
             tar = tarfile.open(  # noqa: SIM115 (closed with the file in __exit__)
-                fileobj=cast(BinaryIO, self._stream), mode="r|", tarinfo=_BoundedTarInfo)
+                fileobj=cast(BinaryIO, self._stream), mode="r|", tarinfo=_BoundedTarInfo
+            )
             self._tar = tar
             yield from tar
 
@@ -213,8 +230,9 @@ class TarStream:
         if member.type not in (tarfile.REGTYPE, tarfile.AREGTYPE):
             raise DataError(f"{where} is not a regular file in the archive")
         if member.size > max_bytes:
-            raise DataError(f"{where} is {member.size:,} bytes, more than the {max_bytes:,} bytes "
-                            f"it can be")
+            raise DataError(
+                f"{where} is {member.size:,} bytes, more than the {max_bytes:,} bytes it can be"
+            )
         with decompression_errors(self.path):
             extracted = self._tar.extractfile(member) if self._tar is not None else None
             if extracted is None:
@@ -251,8 +269,11 @@ def list_image_files(split_dir: Path, max_files: int) -> list[Path]:
     try:
         classes = sorted((e for e in entries(split_dir) if e.is_dir()), key=lambda e: e.name)
         for class_dir in classes:
-            found += [Path(e.path) for e in entries(class_dir.path)
-                      if Path(e.name).suffix.lower() in IMAGE_SUFFIXES]
+            found += [
+                Path(e.path)
+                for e in entries(class_dir.path)
+                if Path(e.name).suffix.lower() in IMAGE_SUFFIXES
+            ]
     except OSError as e:
         raise DataError(f"{split_dir}: cannot list ({one_line(e.strerror or e)})") from None
     return sorted(found)

@@ -31,27 +31,47 @@ class TensorLoader:
             processes together see exactly the batches one process would.
     """
 
-    def __init__(self, inputs: torch.Tensor, labels: torch.Tensor, batch_size: int, *,
-                 shuffle: bool = False, drop_last: bool = False, seed: int = 0,
-                 mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
-                 transform: Transform | None = None, augment: Transform | None = None,
-                 device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
-                 rank: int = 0, world_size: int = 1):
+    def __init__(
+        self,
+        inputs: torch.Tensor,
+        labels: torch.Tensor,
+        batch_size: int,
+        *,
+        shuffle: bool = False,
+        drop_last: bool = False,
+        seed: int = 0,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        transform: Transform | None = None,
+        augment: Transform | None = None,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+        rank: int = 0,
+        world_size: int = 1,
+    ):
         if len(inputs) != len(labels):
             raise ValueError(f"TensorLoader: {len(inputs)} inputs but {len(labels)} labels")
         if batch_size < 1:
             raise ValueError(f"TensorLoader: batch_size must be >= 1, got {batch_size}")
         if not 0 <= rank < world_size or batch_size % world_size:
-            raise ValueError(f"TensorLoader: rank {rank} of world_size {world_size} needs 0 <= rank < "
-                             f"world_size and batch_size ({batch_size}) divisible by world_size")
+            raise ValueError(
+                f"TensorLoader: rank {rank} of world_size {world_size} needs 0 <= rank < "
+                f"world_size and batch_size ({batch_size}) divisible by world_size"
+            )
         self.device = torch.device(device)
         self.inputs, self.labels = inputs.to(self.device), labels.to(self.device)
         self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
         self.seed, self.epoch, self.transform, self.dtype = seed, 0, transform, dtype
         self.augment, self.rank, self.world_size = augment, rank, world_size
         shape = (1, -1) + (1,) * (inputs.ndim - 2)
-        self.mean = None if mean is None else torch.tensor(mean, dtype=dtype, device=self.device).view(shape)
-        self.std = None if std is None else torch.tensor(std, dtype=dtype, device=self.device).view(shape)
+        self.mean = (
+            None
+            if mean is None
+            else torch.tensor(mean, dtype=dtype, device=self.device).view(shape)
+        )
+        self.std = (
+            None if std is None else torch.tensor(std, dtype=dtype, device=self.device).view(shape)
+        )
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -66,10 +86,7 @@ class TensorLoader:
 
     def preprocess(self, x: torch.Tensor) -> torch.Tensor:
         """uint8 → float in [0, 1] → normalised; float inputs are only normalised."""
-        if x.dtype == torch.uint8:
-            x = x.to(self.dtype).div_(255)
-        else:
-            x = x.to(self.dtype)
+        x = x.to(self.dtype).div_(255) if x.dtype == torch.uint8 else x.to(self.dtype)
         if self.mean is not None and self.std is not None:
             x = (x - self.mean) / self.std
         return x
@@ -81,15 +98,20 @@ class TensorLoader:
         stop = n - n % self.batch_size if self.drop_last else n
         for i in range(0, stop, self.batch_size):
             if order is None:
-                x, y = self.inputs[i:i + self.batch_size], self.labels[i:i + self.batch_size]
+                x, y = self.inputs[i : i + self.batch_size], self.labels[i : i + self.batch_size]
             else:
-                idx = order[i:i + self.batch_size]
+                idx = order[i : i + self.batch_size]
                 x, y = self.inputs[idx], self.labels[idx]
-            if self.augment is not None:  # on the global batch, so every rank draws the same numbers
+            if (
+                self.augment is not None
+            ):  # on the global batch, so every rank draws the same numbers
                 x = self.augment(x, gen)
             if self.world_size > 1:
                 part = -(-len(x) // self.world_size)
-                x, y = x[self.rank * part:(self.rank + 1) * part], y[self.rank * part:(self.rank + 1) * part]
+                x, y = (
+                    x[self.rank * part : (self.rank + 1) * part],
+                    y[self.rank * part : (self.rank + 1) * part],
+                )
             x = self.preprocess(x)
             if self.transform is not None:
                 x = self.transform(x, gen)

@@ -16,7 +16,9 @@ from torch.nn import functional as F
 from mlrepro.errors import DataError
 
 
-def shift_images(x: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, size: int | None = None) -> torch.Tensor:
+def shift_images(
+    x: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, size: int | None = None
+) -> torch.Tensor:
     """Move each image (N, C, H, W) by (dy, dx) px onto a size×size canvas of zeros, centred.
 
     With size = H the image keeps its frame (pixels shifted out are lost: shift augmentation);
@@ -49,8 +51,14 @@ class RandomShift:
         return shift_images(x, d[0], d[1])
 
 
-def make_pairs(images: torch.Tensor, labels: torch.Tensor, index: torch.Tensor, gen: torch.Generator,
-               max_shift: int = 4, size: int = 36) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def make_pairs(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    index: torch.Tensor,
+    gen: torch.Generator,
+    max_shift: int = 4,
+    size: int = 36,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Overlay images[index] on a random digit of another class, both shifted up to max_shift px.
 
     Returns (merged (N, 1, S, S), parts (N, 2, S, S), labels (N, 2)), all uint8 / int64; the merged
@@ -80,20 +88,40 @@ class MultiMnistLoader:
     random order if `shuffle`), `pairs_per_image` times; a fixed test set is `shuffle=False`.
     """
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, *,
-                 pairs_per_image: int = 1, seed: int = 0, shuffle: bool = True, with_parts: bool = False,
-                 max_shift: int = 4, size: int = 36, device: str | torch.device = "cpu"):
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        batch_size: int,
+        *,
+        pairs_per_image: int = 1,
+        seed: int = 0,
+        shuffle: bool = True,
+        with_parts: bool = False,
+        max_shift: int = 4,
+        size: int = 36,
+        device: str | torch.device = "cpu",
+    ):
         if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] != 1:
-            raise DataError(f"MultiMNIST needs uint8 (N, 1, H, W) digits, got {images.dtype} "
-                            f"{tuple(images.shape)}")
+            raise DataError(
+                f"MultiMNIST needs uint8 (N, 1, H, W) digits, got {images.dtype} "
+                f"{tuple(images.shape)}"
+            )
         if len(torch.unique(labels)) < 10:
             raise DataError("MultiMNIST needs digits of all 10 classes to pair different classes")
         if size < images.shape[-1] + 2 * max_shift:
-            raise DataError(f"a {size}×{size} canvas cannot hold a {images.shape[-1]}-px digit "
-                            f"shifted by {max_shift} px")
+            raise DataError(
+                f"a {size}×{size} canvas cannot hold a {images.shape[-1]}-px digit "
+                f"shifted by {max_shift} px"
+            )
         self.images, self.labels = images, labels
         self.batch_size, self.pairs_per_image, self.seed = batch_size, pairs_per_image, seed
-        self.shuffle, self.with_parts, self.max_shift, self.size = shuffle, with_parts, max_shift, size
+        self.shuffle, self.with_parts, self.max_shift, self.size = (
+            shuffle,
+            with_parts,
+            max_shift,
+            size,
+        )
         self.device, self.epoch = torch.device(device), 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -103,12 +131,20 @@ class MultiMnistLoader:
         return self.pairs_per_image * -(-len(self.images) // self.batch_size)
 
     def __iter__(self):
-        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + (self.epoch if self.shuffle else 0))
+        gen = torch.Generator().manual_seed(
+            self.seed * 1_000_003 + (self.epoch if self.shuffle else 0)
+        )
         n = len(self.images)
         for _ in range(self.pairs_per_image):  # one pass over the base digits per repeat
             order = torch.randperm(n, generator=gen) if self.shuffle else torch.arange(n)
             for i in range(0, n, self.batch_size):
-                merged, parts, pair_labels = make_pairs(self.images, self.labels, order[i:i + self.batch_size],
-                                                        gen, self.max_shift, self.size)
+                merged, parts, pair_labels = make_pairs(
+                    self.images,
+                    self.labels,
+                    order[i : i + self.batch_size],
+                    gen,
+                    self.max_shift,
+                    self.size,
+                )
                 x = torch.cat([merged, parts], 1) if self.with_parts else merged
                 yield x.to(self.device).float().div_(255), pair_labels.to(self.device)

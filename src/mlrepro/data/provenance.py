@@ -30,8 +30,16 @@ from mlrepro.errors import DataError
 # Where the data folder was named: the `data_dir` argument, the environment variable, or nowhere
 # (the user data folder); "bundled-sample" when the sample shipped with the package served.
 DATA_DIR_FROM = ("argument", "MLREPRO_DATA", "default", "bundled-sample")
-FORMATS = ("idx", "idx-gzip", "cifar-pickle", "cifar-pickle-archive", "cifar-binary",
-           "cifar-binary-archive", "image-folder", "image-archive")
+FORMATS = (
+    "idx",
+    "idx-gzip",
+    "cifar-pickle",
+    "cifar-pickle-archive",
+    "cifar-binary",
+    "cifar-binary-archive",
+    "image-folder",
+    "image-archive",
+)
 MAX_FOLDER_FILES = 120_000  # an image folder's manifest check lists at most this many entries
 
 
@@ -64,9 +72,15 @@ class FileRecord:
 
     @classmethod
     def from_dict(cls, d: Mapping) -> FileRecord:
-        return cls(path=str(d["path"]), size=int(d["size"]), sha256=str(d["sha256"]),
-                   verified=bool(d["verified"]), decompressed_sha256=d.get("decompressed_sha256"),
-                   md5=d.get("md5"), count=d.get("count"))
+        return cls(
+            path=str(d["path"]),
+            size=int(d["size"]),
+            sha256=str(d["sha256"]),
+            verified=bool(d["verified"]),
+            decompressed_sha256=d.get("decompressed_sha256"),
+            md5=d.get("md5"),
+            count=d.get("count"),
+        )
 
 
 @dataclass(frozen=True)
@@ -84,10 +98,17 @@ class Provenance:
     files: tuple[FileRecord, ...]
 
     def to_dict(self) -> dict:
-        return {"dataset": self.dataset, "split": self.split, "format": self.format,
-                "lossy": self.lossy, "data_dir": self.data_dir,
-                "data_dir_from": self.data_dir_from, "sample": self.sample, "n": self.n,
-                "files": [f.to_dict() for f in self.files]}
+        return {
+            "dataset": self.dataset,
+            "split": self.split,
+            "format": self.format,
+            "lossy": self.lossy,
+            "data_dir": self.data_dir,
+            "data_dir_from": self.data_dir_from,
+            "sample": self.sample,
+            "n": self.n,
+            "files": [f.to_dict() for f in self.files],
+        }
 
 
 def verify_provenance(record: Mapping, data_dir: str | os.PathLike | None = None) -> str | None:
@@ -108,8 +129,11 @@ def verify_provenance(record: Mapping, data_dir: str | os.PathLike | None = None
             return f"a damaged file entry in the record: {entry!r}"
         path = _rebase(Path(recorded.path), record.get("data_dir"), data_dir)
         try:
-            problem = (_check_folder(path, recorded) if recorded.count is not None
-                       else _check_file(path, recorded))
+            problem = (
+                _check_folder(path, recorded)
+                if recorded.count is not None
+                else _check_file(path, recorded)
+            )
         except DataError as e:
             problem = str(e)
         if problem:
@@ -155,8 +179,10 @@ def _check_folder(path: Path, recorded: FileRecord) -> str | None:
         entries.append((image.relative_to(path).as_posix(), reader.count, reader.sha256))
     total = sum(size for _, size, _ in entries)
     if len(entries) != recorded.count or total != recorded.size:
-        return (f"{path}: {len(entries):,} images of {total:,} bytes now, {recorded.count:,} of "
-                f"{recorded.size:,} when recorded")
+        return (
+            f"{path}: {len(entries):,} images of {total:,} bytes now, {recorded.count:,} of "
+            f"{recorded.size:,} when recorded"
+        )
     now = manifest_sha256(entries)
     if now != recorded.sha256:
         return f"{path}: the images' manifest sha256 is {now} now, {recorded.sha256} when recorded"

@@ -37,7 +37,8 @@ class Callback:
 
 
 class History(Callback):
-    """Per-epoch logs: `history.history["loss"]` is a list with one value per epoch (as in Keras)."""
+    """Per-epoch logs: `history.history["loss"]` is a list with one value per epoch
+    (as in Keras)."""
 
     def __init__(self) -> None:
         self.rows: list[dict] = []
@@ -71,8 +72,13 @@ class LambdaCallback(Callback):
 class EarlyStopping(Callback):
     """Stop when `monitor` has not improved by `min_delta` for `patience` epochs."""
 
-    def __init__(self, monitor: str = "val_loss", patience: int = 3, min_delta: float = 0.0,
-                 mode: str = "min"):
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        patience: int = 3,
+        min_delta: float = 0.0,
+        mode: str = "min",
+    ):
         self.monitor, self.patience, self.min_delta, self.mode = monitor, patience, min_delta, mode
         self.best, self.wait = math.inf, 0
 
@@ -100,10 +106,17 @@ class RunLogger(Callback):
 
     def on_fit_begin(self, learner: Learner) -> None:
         # On resume, drop this stage's rows logged after the checkpoint we restarted from.
-        self.run_dir.write_history([r for r in self.run_dir.history()
-                                    if r.get("stage") != self.stage or r["epoch"] <= learner.epoch])
+        self.run_dir.write_history(
+            [
+                r
+                for r in self.run_dir.history()
+                if r.get("stage") != self.stage or r["epoch"] <= learner.epoch
+            ]
+        )
         steps = self.run_dir.steps()
-        keep = [r for r in steps if r.get("stage") != self.stage or r["step"] <= learner.global_step]
+        keep = [
+            r for r in steps if r.get("stage") != self.stage or r["step"] <= learner.global_step
+        ]
         if len(keep) != len(steps):
             self.run_dir.write_steps(keep)
         per_epoch = learner.steps_per_epoch or 0
@@ -113,10 +126,18 @@ class RunLogger(Callback):
         if learner.global_step % self.every == 0:
             per_epoch = learner.steps_per_epoch
             # global_step counts this batch; the epoch counter moves at the epoch's end.
-            done = (learner.global_step - learner.epoch * per_epoch) / per_epoch if per_epoch else 0.0
-            self.run_dir.append_steps(self._tag({"step": learner.global_step,
-                                                 "epoch": learner.epoch + done,
-                                                 **learner.running_logs()}))
+            done = (
+                (learner.global_step - learner.epoch * per_epoch) / per_epoch if per_epoch else 0.0
+            )
+            self.run_dir.append_steps(
+                self._tag(
+                    {
+                        "step": learner.global_step,
+                        "epoch": learner.epoch + done,
+                        **learner.running_logs(),
+                    }
+                )
+            )
 
     def on_epoch_end(self, learner: Learner, logs: dict) -> None:
         self.run_dir.append_history(self._tag(logs))
@@ -126,14 +147,23 @@ class Checkpoint(Callback):
     """Saves {"model", "optimizer", "scheduler", "epoch", "rng", "history", "config"} every `every`
     epochs, over the previous one (the stage's own file when a `stage` is named)."""
 
-    def __init__(self, run_dir: RunDir, config: dict | None = None, every: int = 1,
-                 stage: str | None = None, keep_all: bool = False):
+    def __init__(
+        self,
+        run_dir: RunDir,
+        config: dict | None = None,
+        every: int = 1,
+        stage: str | None = None,
+        keep_all: bool = False,
+    ):
         self.run_dir, self.config, self.every, self.stage = run_dir, config, every, stage
         self.keep_all = keep_all
 
     def _save(self, learner: Learner) -> None:
-        self.run_dir.save_checkpoint({**learner.state_dict(), "config": self.config}, stage=self.stage,
-                                     keep_all=self.keep_all)
+        self.run_dir.save_checkpoint(
+            {**learner.state_dict(), "config": self.config},
+            stage=self.stage,
+            keep_all=self.keep_all,
+        )
 
     def on_epoch_end(self, learner: Learner, logs: dict) -> None:
         # learner.epoch already counts the epoch that just ended.
@@ -157,10 +187,14 @@ class LookaheadEMA(Callback):
     weights are the average, so a Learner restored from an epoch-end checkpoint rebuilds it exactly.
     """
 
-    def __init__(self, every: int = 5, start_epoch: int = 3, decay: float = 0.95, power: float = 3.0):
+    def __init__(
+        self, every: int = 5, start_epoch: int = 3, decay: float = 0.95, power: float = 3.0
+    ):
         if every < 1 or start_epoch < 0 or not 0 <= decay <= 1:
-            raise ValueError(f"LookaheadEMA needs every >= 1, start_epoch >= 0, 0 <= decay <= 1; got "
-                             f"every={every}, start_epoch={start_epoch}, decay={decay}")
+            raise ValueError(
+                f"LookaheadEMA needs every >= 1, start_epoch >= 0, 0 <= decay <= 1; got "
+                f"every={every}, start_epoch={start_epoch}, decay={decay}"
+            )
         self.every, self.start_epoch, self.decay, self.power = every, start_epoch, decay, power
         self.ema: dict | None = None
 
@@ -189,7 +223,7 @@ class LookaheadEMA(Callback):
             self.ema = {k: v.detach().clone() for k, v in weights.items()}
             return
         total = (learner.target_epochs or 1) * (learner.steps_per_epoch or 1)
-        rho = self.decay ** self.every * min(learner.global_step / total, 1.0) ** self.power
+        rho = self.decay**self.every * min(learner.global_step / total, 1.0) ** self.power
         with torch.no_grad():
             for k, w in weights.items():
                 self.ema[k].lerp_(w, 1 - rho)
@@ -203,8 +237,9 @@ class LookaheadEMA(Callback):
 
 
 def format_logs(logs: dict, skip: tuple[str, ...] = ("epoch", "time_s", "lr")) -> str:
-    return " - ".join(f"{k}: {v:.4g}" for k, v in logs.items()
-                      if k not in skip and isinstance(v, (int, float)))
+    return " - ".join(
+        f"{k}: {v:.4g}" for k, v in logs.items() if k not in skip and isinstance(v, (int, float))
+    )
 
 
 class ProgressBar(Callback):
@@ -212,20 +247,32 @@ class ProgressBar(Callback):
     running metrics; elsewhere one line every `every_s` seconds within an epoch; and one Keras-like
     line per epoch either way."""
 
-    def __init__(self, stream: TextIO | None = None, refresh_s: float = 0.25, every_s: float = 30.0,
-                 live: bool | None = None):
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        refresh_s: float = 0.25,
+        every_s: float = 30.0,
+        live: bool | None = None,
+    ):
         self.stream = stream if stream is not None else sys.stderr
         self.refresh_s, self.every_s = refresh_s, every_s
-        self.live = live  # None: live exactly when the stream is a terminal; False: epoch lines only
+        self.live = (
+            live  # None: live exactly when the stream is a terminal; False: epoch lines only
+        )
         self.bar: Progress | None = None
 
     def on_fit_begin(self, learner: Learner) -> None:
         learner.report_progress = True  # its evaluations (validation, the final test) report too
 
     def on_epoch_begin(self, learner: Learner) -> None:
-        self.bar = Progress(learner.steps_per_epoch, f"{learner.epoch + 1}/{learner.target_epochs}",
-                            unit="batch", stream=self.stream, every_s=self.every_s,
-                            refresh_s=self.refresh_s)
+        self.bar = Progress(
+            learner.steps_per_epoch,
+            f"{learner.epoch + 1}/{learner.target_epochs}",
+            unit="batch",
+            stream=self.stream,
+            every_s=self.every_s,
+            refresh_s=self.refresh_s,
+        )
         if self.live is False:
             self.bar.live, self.bar.every_s = False, float("inf")
 

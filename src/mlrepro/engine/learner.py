@@ -16,7 +16,8 @@ from .progress import Progress
 from .runtime import get_rng_state, resolve_device, resolve_precision, set_rng_state
 
 Metric = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-# compute_loss(model, x, y) -> (loss, outputs); model is the one to train through (DDP under torchrun)
+# compute_loss(model, x, y) -> (loss, outputs); model is the one to train through
+# (DDP under torchrun)
 LossHook = Callable[[nn.Module, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 # transform_input(model, x, y) -> x, before the step (e.g. an attack: adversarial training)
 InputHook = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -56,24 +57,44 @@ class Learner:
     summed over all processes' samples; each process must be given its own shard of every batch.
     """
 
-    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
-                 loss_fn: Callable | None = None, *, scheduler=None, scheduler_interval: str = "batch",
-                 metrics: Sequence[str] | dict[str, Metric] = (), device: str | torch.device | None = None,
-                 callbacks: Iterable[Callback] = (), precision: str = "fp32",
-                 channels_last: bool = False, grad_clip_norm: float | None = None,
-                 compute_loss: LossHook | None = None, transform_input: InputHook | None = None):
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer | None = None,
+        loss_fn: Callable | None = None,
+        *,
+        scheduler=None,
+        scheduler_interval: str = "batch",
+        metrics: Sequence[str] | dict[str, Metric] = (),
+        device: str | torch.device | None = None,
+        callbacks: Iterable[Callback] = (),
+        precision: str = "fp32",
+        channels_last: bool = False,
+        grad_clip_norm: float | None = None,
+        compute_loss: LossHook | None = None,
+        transform_input: InputHook | None = None,
+    ):
         if scheduler_interval not in ("batch", "epoch"):
-            raise ValueError(f"scheduler_interval must be 'batch' or 'epoch', got {scheduler_interval!r}")
+            raise ValueError(
+                f"scheduler_interval must be 'batch' or 'epoch', got {scheduler_interval!r}"
+            )
         self.device = resolve_device(device)
         precision = resolve_precision(precision, self.device)  # also refuses unknown values
         self.channels_last = channels_last
         self.model = model.to(self.device)
         if channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-        self.world_size = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+        self.world_size = (
+            dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+        )
         # `model` stays the plain module (checkpoints, evaluation); training goes through DDP.
-        self.train_model = self.model if self.world_size == 1 else nn.parallel.DistributedDataParallel(
-            self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        self.train_model = (
+            self.model
+            if self.world_size == 1
+            else nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
+        )
         self.optimizer, self.loss_fn = optimizer, loss_fn
         self.compute_loss_fn, self.transform_input = compute_loss, transform_input
         self.scheduler, self.scheduler_interval = scheduler, scheduler_interval
@@ -116,8 +137,9 @@ class Learner:
             raise ValueError("Learner: training needs an optimizer")
         return self.optimizer
 
-    def compute_loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    def compute_loss(
+        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(loss, outputs) of one batch: the `compute_loss` hook, else `loss_fn(model(x), y)`."""
         if self.compute_loss_fn is not None:
             return self.compute_loss_fn(model, x, y)
@@ -162,9 +184,10 @@ class Learner:
             return
         keys = sorted(self._running)
         device = self.device if self.device.type == "cuda" else "cpu"  # gloo reduces CPU tensors
-        totals = torch.stack([torch.as_tensor(self._running[k], dtype=torch.float64).to(device)
-                              for k in keys] + [torch.tensor(float(self._count), dtype=torch.float64,
-                                                             device=device)])
+        totals = torch.stack(
+            [torch.as_tensor(self._running[k], dtype=torch.float64).to(device) for k in keys]
+            + [torch.tensor(float(self._count), dtype=torch.float64, device=device)]
+        )
         dist.all_reduce(totals)
         self._running = {k: totals[i] for i, k in enumerate(keys)}
         self._count = int(totals[-1].item())
@@ -178,8 +201,14 @@ class Learner:
             getattr(cb, event)(self, *args)
 
     # --- public API ---
-    def fit(self, train_data: Iterable, epochs: int, *, val_data: Iterable | None = None,
-            callbacks: Iterable[Callback] = ()) -> History:
+    def fit(
+        self,
+        train_data: Iterable,
+        epochs: int,
+        *,
+        val_data: Iterable | None = None,
+        callbacks: Iterable[Callback] = (),
+    ) -> History:
         """Train until `epochs` epochs are completed in total (a restored Learner continues)."""
         if self.optimizer is None or (self.loss_fn is None and self.compute_loss_fn is None):
             raise ValueError("Learner.fit needs an optimizer and a loss_fn (or compute_loss)")
@@ -201,7 +230,8 @@ class Learner:
         return self.history
 
     def _check_schedule_length(self, epochs: int) -> None:
-        """Fail before training, not mid-run, when a fixed-length schedule (OneCycleLR) is too short."""
+        """Fail before training, not mid-run, when a fixed-length schedule (OneCycleLR) is too
+        short."""
         total = getattr(self.scheduler, "total_steps", None)
         if total is None or self.steps_per_epoch is None:
             return
@@ -210,9 +240,11 @@ class Learner:
         left = total - self.scheduler.last_epoch
         if needed > left:
             raise ValueError(
-                f"{type(self.scheduler).__name__} has {left} of its {total} steps left, but training to "
+                f"{type(self.scheduler).__name__} has {left} of its {total} steps left, "
+                "but training to "
                 f"epoch {epochs} from epoch {self.epoch} needs {needed}; build it with "
-                f"total_steps = epochs × steps_per_epoch ({epochs} × {self.steps_per_epoch})")
+                f"total_steps = epochs × steps_per_epoch ({epochs} × {self.steps_per_epoch})"
+            )
 
     def _run_epoch(self, train_data, val_data) -> None:
         if hasattr(train_data, "set_epoch"):
@@ -224,8 +256,9 @@ class Learner:
         lr = groups[0]["lr"]
         for batch in train_data:
             self._emit("on_batch_begin")
-            # The LR this step trains with: a per-batch scheduler steps inside train_step, and after the
-            # last step of a fixed-length schedule (OneCycleLR) the group holds an extrapolated value.
+            # The LR this step trains with: a per-batch scheduler steps inside train_step, and after
+            # the last step of a fixed-length schedule (OneCycleLR) the group holds an extrapolated
+            # value.
             lr = groups[0]["lr"]
             loss, outputs, targets = self.train_step(batch)
             self._accumulate(loss, outputs, targets)
@@ -259,7 +292,9 @@ class Learner:
             x, y = self.to_device(batch)
             with self.autocast():
                 outputs = self.model(x)
-                loss = self.loss_fn(outputs, y) if self.loss_fn else torch.zeros((), device=x.device)
+                loss = (
+                    self.loss_fn(outputs, y) if self.loss_fn else torch.zeros((), device=x.device)
+                )
             self._accumulate(loss, outputs, y)
         bar.close()
         self._sync_running()
@@ -274,7 +309,7 @@ class Learner:
         self.model.eval()
         if isinstance(data, torch.Tensor):
             tensor = data
-            data = (tensor[i:i + batch_size] for i in range(0, len(tensor), batch_size))
+            data = (tensor[i : i + batch_size] for i in range(0, len(tensor), batch_size))
         outs = []
         for batch in data:
             x = self.prepare_input(batch[0] if isinstance(batch, (tuple, list)) else batch)
@@ -284,7 +319,8 @@ class Learner:
 
     # --- checkpoints ---
     def state_dict(self) -> dict:
-        """Everything needed to continue training exactly: model, optimizer, scheduler, epoch, RNG."""
+        """Everything needed to continue training exactly: model, optimizer, scheduler, epoch,
+        RNG."""
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict() if self.optimizer else None,

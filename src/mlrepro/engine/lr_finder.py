@@ -65,11 +65,11 @@ def suggest(lrs, losses) -> dict[str, float]:
     lr_min = float(lrs[i_min])
     out = {"valley": _valley(lrs, losses)}
     skip = len(losses) // 10  # the EMA's first points rest on a handful of batches: noise
-    seg = losses[skip: i_min + 1]
+    seg = losses[skip : i_min + 1]
     if len(seg) >= 5:
         k = max(3, len(seg) // 10) | 1
         smooth = np.convolve(np.pad(seg, k // 2, mode="edge"), np.ones(k) / k, mode="valid")
-        grad = np.gradient(smooth, np.log(lrs[skip: i_min + 1]))
+        grad = np.gradient(smooth, np.log(lrs[skip : i_min + 1]))
         out["steepest"] = float(lrs[skip + int(np.argmin(grad))])
     else:
         out["steepest"] = lr_min / 10
@@ -78,9 +78,18 @@ def suggest(lrs, losses) -> dict[str, float]:
     return out
 
 
-def lr_find(learner, data: Iterable, *, start_lr: float = 1e-7, end_lr: float = 10.0,
-            num_steps: int = 100, smooth: float = 0.98, diverge_factor: float = 4.0,
-            suggestion: str = "valley", progress: bool = False) -> LRFinderResult:
+def lr_find(
+    learner,
+    data: Iterable,
+    *,
+    start_lr: float = 1e-7,
+    end_lr: float = 10.0,
+    num_steps: int = 100,
+    smooth: float = 0.98,
+    diverge_factor: float = 4.0,
+    suggestion: str = "valley",
+    progress: bool = False,
+) -> LRFinderResult:
     """Run the LR range test on `learner` with batches from `data`; the learner is left untouched.
     `progress` reports the sweep on stderr (engine.progress)."""
     if not 0 < start_lr < end_lr:
@@ -88,7 +97,9 @@ def lr_find(learner, data: Iterable, *, start_lr: float = 1e-7, end_lr: float = 
     if num_steps < 5:
         raise ValueError(f"lr_find: num_steps must be >= 5, got {num_steps}")
     if suggestion not in SUGGESTIONS:
-        raise ValueError(f"lr_find: unknown suggestion {suggestion!r}; valid: {', '.join(SUGGESTIONS)}")
+        raise ValueError(
+            f"lr_find: unknown suggestion {suggestion!r}; valid: {', '.join(SUGGESTIONS)}"
+        )
     if learner.optimizer is None or learner.loss_fn is None:
         raise ValueError("lr_find needs a Learner with an optimizer and a loss_fn")
 

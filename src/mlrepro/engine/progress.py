@@ -22,9 +22,18 @@ def fmt_time(seconds: float) -> str:
 class Progress:
     """`update(n, note)` as work is done; `close()` at the end (or use it as a context manager)."""
 
-    def __init__(self, total: int | None, desc: str, *, unit: str = "it", stream: TextIO | None = None,
-                 every_s: float = 30.0, refresh_s: float = 0.25, enabled: bool = True,
-                 width: int = 24):
+    def __init__(
+        self,
+        total: int | None,
+        desc: str,
+        *,
+        unit: str = "it",
+        stream: TextIO | None = None,
+        every_s: float = 30.0,
+        refresh_s: float = 0.25,
+        enabled: bool = True,
+        width: int = 24,
+    ):
         self.total, self.desc, self.unit = total, desc, unit
         self.stream = stream if stream is not None else sys.stderr
         self.live = enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
@@ -42,12 +51,22 @@ class Progress:
             bar = ""
             if self.live:
                 filled = int(self.width * frac)
-                bar = " [" + "=" * filled + (">" if filled < self.width else "") + "." * max(0, self.width - filled - 1) + "]"
+                bar = (
+                    " ["
+                    + "=" * filled
+                    + (">" if filled < self.width else "")
+                    + "." * max(0, self.width - filled - 1)
+                    + "]"
+                )
             eta = (self.total - self.done) / rate if rate > 0 else 0.0
             head = f"{self.desc} {self.done}/{self.total}{bar} {fmt_time(elapsed)}<{fmt_time(eta)}"
         else:
             head = f"{self.desc} {self.done} {fmt_time(elapsed)}"
-        speed = f"{rate:.3g} {self.unit}/s" if rate >= 1 or rate == 0 else f"{1 / rate:.3g} s/{self.unit}"
+        speed = (
+            f"{rate:.3g} {self.unit}/s"
+            if rate >= 1 or rate == 0
+            else f"{1 / rate:.3g} s/{self.unit}"
+        )
         return f"{head}, {speed}" + (f" - {note}" if note else "")
 
     def update(self, n: int = 1, note: str = "") -> None:

@@ -20,7 +20,8 @@ def seed_everything(seed: int) -> None:
 
 
 def get_rng_state() -> dict:
-    """All global RNG states, as tensors/ints only so `torch.load(weights_only=True)` accepts them."""
+    """All global RNG states, as tensors/ints only so `torch.load(weights_only=True)` accepts
+    them."""
     kind, keys, pos, has_gauss, gauss = cast(tuple, np.random.get_state(legacy=True))
     state = {
         "python": random.getstate(),
@@ -64,7 +65,9 @@ def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError as e:
-        raise ValueError(f"unknown device {name!r} (expected auto, cpu, cuda, cuda:N or mps)") from e
+        raise ValueError(
+            f"unknown device {name!r} (expected auto, cpu, cuda, cuda:N or mps)"
+        ) from e
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"{name!r} requested but CUDA is not available here")
     return device
@@ -79,12 +82,14 @@ def native_bf16(device: torch.device) -> bool:
     if device.type == "cuda":
         return True
     cpu = getattr(torch, "cpu", None)
-    return device.type == "cpu" and any(getattr(cpu, f, lambda: False)() for f in
-                                        ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+    return device.type == "cpu" and any(
+        getattr(cpu, f, lambda: False)()
+        for f in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    )
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """"fp32" or "bf16" as given; "auto" → bf16 where `native_bf16(device)`, else fp32."""
+    """ "fp32" or "bf16" as given; "auto" → bf16 where `native_bf16(device)`, else fp32."""
     if precision not in ("auto", "fp32", "bf16"):
         raise ValueError(f"precision must be 'auto', 'fp32' or 'bf16', got {precision!r}")
     if precision == "auto":
@@ -93,7 +98,8 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 
 
 def init_distributed() -> tuple[int, int, int]:
-    """Join the process group torchrun describes (RANK, WORLD_SIZE, LOCAL_RANK); (rank, world, local).
+    """Join the process group torchrun describes (RANK, WORLD_SIZE, LOCAL_RANK);
+    (rank, world, local).
 
     NCCL when CUDA is present (each process on GPU LOCAL_RANK), gloo on CPU. Without torchrun's
     variables this is a no-op returning (0, 1, 0).
@@ -128,7 +134,8 @@ def hardware_info(device: torch.device | None = None) -> dict:
     info = {
         "platform": platform.platform(),
         "processor": _cpu_name(),
-        # torch's own dispatch level (e.g. AVX2 or AVX512): decides whether bf16 is native or emulated.
+        # torch's own dispatch level (e.g. AVX2 or AVX512): decides whether bf16 is native or
+        # emulated.
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),

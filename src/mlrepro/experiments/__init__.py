@@ -44,7 +44,9 @@ def get_experiment(name: str) -> Experiment:
     module = importlib.import_module(f"{__name__}.{EXPERIMENTS[name]}")
     exp = getattr(module, "EXPERIMENT", None)
     if not isinstance(exp, Experiment) or exp.name != name:
-        raise TypeError(f"{module.__name__} must end with EXPERIMENT = Experiment(name={name!r}, ...)")
+        raise TypeError(
+            f"{module.__name__} must end with EXPERIMENT = Experiment(name={name!r}, ...)"
+        )
     return exp
 
 

@@ -22,16 +22,24 @@ from ..plotting import plt, save_figure
 @dataclass(frozen=True)
 class Config(ExperimentConfig):
     n_samples: int = opt(200, "ours", "points on the noisy line (the blog does not say)", ge=10)
-    test_frac: float = opt(0.3, "blog", "share of points held out to test (70/30 split)", gt=0, lt=1)
-    solver: Literal["gd", "closed_form"] = opt("gd", "blog", "batch gradient descent or least squares")
-    lr: float = opt(0.1, "ours", "GD step on standardized features (blog: 0.0003 on raw ones)", gt=0)
-    max_iter: int = opt(25_000, "blog", "GD iterations at most (the blog converged after ~25,000)",
-                        ge=1)
+    test_frac: float = opt(
+        0.3, "blog", "share of points held out to test (70/30 split)", gt=0, lt=1
+    )
+    solver: Literal["gd", "closed_form"] = opt(
+        "gd", "blog", "batch gradient descent or least squares"
+    )
+    lr: float = opt(
+        0.1, "ours", "GD step on standardized features (blog: 0.0003 on raw ones)", gt=0
+    )
+    max_iter: int = opt(
+        25_000, "blog", "GD iterations at most (the blog converged after ~25,000)", ge=1
+    )
     tol: float = opt(1e-12, "ours", "stop when the cost changes by less than this (relative)", ge=0)
 
 
-PRESETS = {"quick": Preset({"n_samples": 100, "max_iter": 2_000}, "smoke test: 100 points",
-                           "seconds")}
+PRESETS = {
+    "quick": Preset({"n_samples": 100, "max_iter": 2_000}, "smoke test: 100 points", "seconds")
+}
 
 
 def run(cfg: Config, ctx: RunContext) -> dict:
@@ -64,12 +72,19 @@ def run(cfg: Config, ctx: RunContext) -> dict:
         "slope": float(np.ravel(model.coef_)[0]),
         "intercept": float(np.ravel(model.intercept_)[0]),
         "slope_rel_err_vs_closed_form": float(
-            abs(np.ravel(model.coef_)[0] - np.ravel(exact.coef_)[0]) / abs(np.ravel(exact.coef_)[0])),
+            abs(np.ravel(model.coef_)[0] - np.ravel(exact.coef_)[0]) / abs(np.ravel(exact.coef_)[0])
+        ),
         "n_iter": int(model.n_iter_),
         "fit_time_s": fit_s,
     }
 
 
 EXPERIMENT = Experiment(
-    name="linreg-line", config=Config, run=run, presets=PRESETS, summary=__doc__.splitlines()[0],
-    claim="R² 0.9980 on the held-out 30 % (blog)", headline=("test_r2",))
+    name="linreg-line",
+    config=Config,
+    run=run,
+    presets=PRESETS,
+    summary=__doc__.splitlines()[0],
+    claim="R² 0.9980 on the held-out 30 % (blog)",
+    headline=("test_r2",),
+)

@@ -33,8 +33,13 @@ class Config(ExperimentConfig):
     precision: Literal["fp32", "bf16"] = opt("fp32", "ours", "training precision (bf16 autocast)")
 
 
-PRESETS = {"quick": Preset({"epochs": 1, "train_limit": 500, "test_limit": 500},
-                           "smoke test: one epoch on 500 images", "seconds")}
+PRESETS = {
+    "quick": Preset(
+        {"epochs": 1, "train_limit": 500, "test_limit": 500},
+        "smoke test: one epoch on 500 images",
+        "seconds",
+    )
+}
 
 
 def build_model(cfg: Config | None = None) -> Sequential:
@@ -51,8 +56,12 @@ def build_model(cfg: Config | None = None) -> Sequential:
     model.add(Dense(256, activation="relu"))
     model.add(Dropout(0.5))
     model.add(Dense(10, activation="softmax"))
-    model.compile(optimizer=Adadelta(learning_rate=cfg.lr), loss="categorical_crossentropy",
-                  metrics=["accuracy"], precision=cfg.precision)
+    model.compile(
+        optimizer=Adadelta(learning_rate=cfg.lr),
+        loss="categorical_crossentropy",
+        metrics=["accuracy"],
+        precision=cfg.precision,
+    )
     return model
 
 
@@ -72,14 +81,16 @@ def run(cfg: Config, ctx: RunContext) -> dict:
 
     # The post's `mnist.load_data()`, through the run's data loader (which records what was read).
     train, test = ctx.load(cfg.dataset, "train", "test")
-    (x_train, y_train), (x_test, y_test) = ((train.images[:, 0].numpy(), train.labels.numpy()),
-                                            (test.images[:, 0].numpy(), test.labels.numpy()))
+    (x_train, y_train), (x_test, y_test) = (
+        (train.images[:, 0].numpy(), train.labels.numpy()),
+        (test.images[:, 0].numpy(), test.labels.numpy()),
+    )
     if cfg.train_limit:
         x_train, y_train = x_train[: cfg.train_limit], y_train[: cfg.train_limit]
     if cfg.test_limit:
         x_test, y_test = x_test[: cfg.test_limit], y_test[: cfg.test_limit]
-    x_train = x_train.reshape(-1, 28, 28, 1).astype("float32") / 255.
-    x_test = x_test.reshape(-1, 28, 28, 1).astype("float32") / 255.
+    x_train = x_train.reshape(-1, 28, 28, 1).astype("float32") / 255.0
+    x_test = x_test.reshape(-1, 28, 28, 1).astype("float32") / 255.0
     y_train = to_categorical(y_train, num_classes)
     y_test = to_categorical(y_test, num_classes)
 
@@ -87,18 +98,41 @@ def run(cfg: Config, ctx: RunContext) -> dict:
     callbacks = ctx.lifecycle(model.learner())
     initial_epoch = model.learner().epoch
     if initial_epoch < cfg.epochs:
-        model.fit(x_train, y_train, epochs=cfg.epochs, batch_size=cfg.batch_size, verbose=0,
-                  callbacks=callbacks, initial_epoch=initial_epoch)
+        model.fit(
+            x_train,
+            y_train,
+            epochs=cfg.epochs,
+            batch_size=cfg.batch_size,
+            verbose=0,
+            callbacks=callbacks,
+            initial_epoch=initial_epoch,
+        )
     rows = ctx.run_dir.history()
-    plot_history(rows, ctx.run_dir.plot_path("curves.png"), f"Keras post's convnet on {cfg.dataset}",
-                 steps=ctx.run_dir.steps())
+    plot_history(
+        rows,
+        ctx.run_dir.plot_path("curves.png"),
+        f"Keras post's convnet on {cfg.dataset}",
+        steps=ctx.run_dir.steps(),
+    )
 
     loss, accuracy = model.evaluate(x_test, y_test, batch_size=1000, verbose=0)
-    return {"test_accuracy": accuracy, "test_loss": loss, "train_accuracy": rows[-1]["accuracy"],
-            "epochs": len(rows), "params": model.count_params()}
+    return {
+        "test_accuracy": accuracy,
+        "test_loss": loss,
+        "train_accuracy": rows[-1]["accuracy"],
+        "epochs": len(rows),
+        "params": model.count_params(),
+    }
 
 
 EXPERIMENT = Experiment(
-    name="mnist-keras", config=Config, run=run, presets=PRESETS, summary=__doc__.splitlines()[0],
-    claim="the post's Keras program; ours: ≥ 99.0 %", headline=("test_accuracy",),
-    data=data_spec, build_model=network)
+    name="mnist-keras",
+    config=Config,
+    run=run,
+    presets=PRESETS,
+    summary=__doc__.splitlines()[0],
+    claim="the post's Keras program; ours: ≥ 99.0 %",
+    headline=("test_accuracy",),
+    data=data_spec,
+    build_model=network,
+)

@@ -33,16 +33,22 @@ class Config(ExperimentConfig):
     lr: float = opt(3e-3, "ours", "Adam's learning rate (the peak of 1cycle)", gt=0)
     schedule: ScheduleName = opt("onecycle", "ours", "learning-rate schedule, stepped every batch")
     weight_decay: float = opt(0.0, "ours", "Adam's L2 weight decay", ge=0)
-    val_size: int = opt(5000, "TF tutorial", "training images held out to validate (55k/5k split)",
-                        ge=1)
+    val_size: int = opt(
+        5000, "TF tutorial", "training images held out to validate (55k/5k split)", ge=1
+    )
     train_limit: int = opt(0, "ours", "training images used (0 = all)", ge=0)
     precision: Literal["fp32", "bf16"] = opt("fp32", "ours", "training precision (bf16 autocast)")
 
     renamed = {"lr_max": "lr"}  # old run folders' config.json
 
 
-PRESETS = {"quick": Preset({"epochs": 2, "train_limit": 1500, "val_size": 300, "batch_size": 100},
-                           "smoke test: 2 epochs on 1,500 images", "seconds")}
+PRESETS = {
+    "quick": Preset(
+        {"epochs": 2, "train_limit": 1500, "val_size": 300, "batch_size": 100},
+        "smoke test: 2 epochs on 1,500 images",
+        "seconds",
+    )
+}
 
 
 def build_model(cfg: Config) -> nn.Module:
@@ -64,26 +70,58 @@ def setup(cfg: Config, ctx: RunContext) -> Setup:
     model = build_model(cfg)
     optim = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     milestones = sorted({round(cfg.epochs * f) for f in (0.3, 0.6, 0.8)} - {0, cfg.epochs})
-    sched = schedule(cfg.schedule, optim, epochs=cfg.epochs, steps_per_epoch=len(train_loader),
-                     milestones_epochs=milestones)
-    learner = Learner(model, optim, nn.CrossEntropyLoss(), scheduler=sched, metrics=["accuracy"],
-                      device=ctx.device, precision=cfg.precision)
-    return Setup(learner, train_loader, val=TensorLoader(vx, vy, 1000, **norm),
-                 test=TensorLoader(test.images, test.labels, 1000, **norm))
+    sched = schedule(
+        cfg.schedule,
+        optim,
+        epochs=cfg.epochs,
+        steps_per_epoch=len(train_loader),
+        milestones_epochs=milestones,
+    )
+    learner = Learner(
+        model,
+        optim,
+        nn.CrossEntropyLoss(),
+        scheduler=sched,
+        metrics=["accuracy"],
+        device=ctx.device,
+        precision=cfg.precision,
+    )
+    return Setup(
+        learner,
+        train_loader,
+        val=TensorLoader(vx, vy, 1000, **norm),
+        test=TensorLoader(test.images, test.labels, 1000, **norm),
+    )
 
 
 def run(cfg: Config, ctx: RunContext) -> dict:
     s = setup(cfg, ctx)
     history = ctx.fit(s.learner, s.train, cfg.epochs, val_data=s.val)
-    plot_history(history.rows, ctx.run_dir.plot_path("curves.png"), f"mlp_mnist on {cfg.dataset}",
-                 steps=ctx.run_dir.steps())
+    plot_history(
+        history.rows,
+        ctx.run_dir.plot_path("curves.png"),
+        f"mlp_mnist on {cfg.dataset}",
+        steps=ctx.run_dir.steps(),
+    )
     test_logs = s.learner.evaluate(s.test)
-    return {"test_accuracy": test_logs["accuracy"], "test_loss": test_logs["loss"],
-            "val_accuracy": history.rows[-1]["val_accuracy"], "epochs": s.learner.epoch,
-            "train_images": len(s.train.inputs)}
+    return {
+        "test_accuracy": test_logs["accuracy"],
+        "test_loss": test_logs["loss"],
+        "val_accuracy": history.rows[-1]["val_accuracy"],
+        "epochs": s.learner.epoch,
+        "train_images": len(s.train.inputs),
+    }
 
 
 EXPERIMENT = Experiment(
-    name="mnist-mlp", config=Config, run=run, presets=PRESETS, summary=__doc__.splitlines()[0],
-    claim="97 % test accuracy (blog's MLP); target ≥ 98 %", headline=("test_accuracy",),
-    data=data_spec, build_model=build_model, setup=setup)
+    name="mnist-mlp",
+    config=Config,
+    run=run,
+    presets=PRESETS,
+    summary=__doc__.splitlines()[0],
+    claim="97 % test accuracy (blog's MLP); target ≥ 98 %",
+    headline=("test_accuracy",),
+    data=data_spec,
+    build_model=build_model,
+    setup=setup,
+)

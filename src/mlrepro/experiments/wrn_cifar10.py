@@ -21,9 +21,19 @@ class Config(_cifar.CifarConfig):
 
 PRESETS = {
     # WRN-10-2: the recipe's code path with a network small enough for seconds on a CPU.
-    "quick": Preset({"model": "wrn_10_2", "dropout": 0.0, "epochs": 2, "milestones": (1,),
-                     "train_limit": 1024, "test_limit": 500, "batch_size": 128},
-                    "smoke test: WRN-10-2, 2 epochs on 1,024 images", "seconds"),
+    "quick": Preset(
+        {
+            "model": "wrn_10_2",
+            "dropout": 0.0,
+            "epochs": 2,
+            "milestones": (1,),
+            "train_limit": 1024,
+            "test_limit": 500,
+            "batch_size": 128,
+        },
+        "smoke test: WRN-10-2, 2 epochs on 1,024 images",
+        "seconds",
+    ),
 }
 
 
@@ -32,7 +42,14 @@ def run(cfg: Config, ctx: RunContext) -> dict:
 
 
 EXPERIMENT = Experiment(
-    name="wrn-cifar10", config=Config, run=run, presets=PRESETS, summary=__doc__.splitlines()[0],
+    name="wrn-cifar10",
+    config=Config,
+    run=run,
+    presets=PRESETS,
+    summary=__doc__.splitlines()[0],
     claim="95.84 % (blog); 96.11 % (paper); 96.92 % with cutout (DeVries & Taylor)",
-    headline=("test_accuracy", "train_time_s", "wall_time_s"), data=_cifar.data_spec,
-    build_model=_cifar.build_model, setup=_cifar.setup)
+    headline=("test_accuracy", "train_time_s", "wall_time_s"),
+    data=_cifar.data_spec,
+    build_model=_cifar.build_model,
+    setup=_cifar.setup,
+)

@@ -3,7 +3,8 @@
 Claim: ours, untested at full scale here (no GPU): the paper's network and augmentation with
 linear 1cycle (Smith, 2018) over 30 epochs, aiming near the 200-epoch step schedule's 96 %
 (wrn-cifar10: blog 95.84 %, paper 96.11 %).
-Run:   mlrepro run wrn-cifar10-onecycle --seeds 0,1,2        Quick: mlrepro run wrn-cifar10-onecycle --quick
+Run:   mlrepro run wrn-cifar10-onecycle --seeds 0,1,2
+Quick: mlrepro run wrn-cifar10-onecycle --quick
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ class Config(wrn_cifar10.Config):
 
 
 EXPERIMENT = dataclasses.replace(
-    wrn_cifar10.EXPERIMENT, name="wrn-cifar10-onecycle", config=Config, summary=__doc__.splitlines()[0],
+    wrn_cifar10.EXPERIMENT,
+    name="wrn-cifar10-onecycle",
+    config=Config,
+    summary=__doc__.splitlines()[0],
     claim="ours: WRN-28-10 with 1cycle in 30 epochs (step schedule: 95.84 % blog, 96.11 % paper, "
-          "200 epochs)")
+    "200 epochs)",
+)

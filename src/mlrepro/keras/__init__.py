@@ -17,6 +17,20 @@ from .layers import Activation, Conv2D, Dense, Dropout, Flatten, Input, MaxPooli
 from .models import Sequential
 from .utils import to_categorical
 
-__all__ = ["Activation", "Conv2D", "Dense", "Dropout", "Flatten", "Input", "MaxPooling2D",
-           "Sequential", "callbacks", "datasets", "layers", "losses", "optimizers", "to_categorical",
-           "utils"]
+__all__ = [
+    "Activation",
+    "Conv2D",
+    "Dense",
+    "Dropout",
+    "Flatten",
+    "Input",
+    "MaxPooling2D",
+    "Sequential",
+    "callbacks",
+    "datasets",
+    "layers",
+    "losses",
+    "optimizers",
+    "to_categorical",
+    "utils",
+]

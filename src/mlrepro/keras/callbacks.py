@@ -57,8 +57,14 @@ class History(Callback):
 class EarlyStopping(Callback):
     """Stop when `monitor` has not improved by `min_delta` for `patience` epochs."""
 
-    def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int = 0,
-                 mode: str = "auto", restore_best_weights: bool = False):
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        min_delta: float = 0.0,
+        patience: int = 0,
+        mode: str = "auto",
+        restore_best_weights: bool = False,
+    ):
         super().__init__()
         if mode not in ("auto", "min", "max"):
             raise ValueError(f"EarlyStopping: mode must be 'auto', 'min' or 'max', got {mode!r}")
@@ -73,8 +79,10 @@ class EarlyStopping(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if self.monitor not in (logs or {}):
-            raise KeyError(f"EarlyStopping: {self.monitor!r} is not in the logs; "
-                           f"available: {', '.join(logs or {})}")
+            raise KeyError(
+                f"EarlyStopping: {self.monitor!r} is not in the logs; "
+                f"available: {', '.join(logs or {})}"
+            )
         value = self.sign * logs[self.monitor]
         if value < self.best - self.min_delta:
             self.best, self.wait = value, 0
@@ -103,7 +111,8 @@ class LambdaCallback(Callback):
 
 
 class KerasCallbacks(EngineCallback):
-    """Runs Keras-style callbacks from the engine's events (epochs counted from 0 or initial_epoch)."""
+    """Runs Keras-style callbacks from the engine's events (epochs counted from 0 or
+    initial_epoch)."""
 
     def __init__(self, model, callbacks: list[Callback], params: dict):
         self.model, self.callbacks, self.params = model, callbacks, params
@@ -111,11 +120,14 @@ class KerasCallbacks(EngineCallback):
             cb.set_model(model)
             cb.set_params(params)
         # Per-batch hooks cost a device sync for the loss; call them only where overridden.
-        self.batch_callbacks = [cb for cb in callbacks
-                                if type(cb).on_train_batch_end is not Callback.on_train_batch_end
-                                or type(cb).on_train_batch_begin is not Callback.on_train_batch_begin
-                                or "on_train_batch_end" in vars(cb)
-                                or "on_train_batch_begin" in vars(cb)]
+        self.batch_callbacks = [
+            cb
+            for cb in callbacks
+            if type(cb).on_train_batch_end is not Callback.on_train_batch_end
+            or type(cb).on_train_batch_begin is not Callback.on_train_batch_begin
+            or "on_train_batch_end" in vars(cb)
+            or "on_train_batch_begin" in vars(cb)
+        ]
         self.first_epoch = 0
 
     def on_fit_begin(self, learner):

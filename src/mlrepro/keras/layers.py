@@ -37,7 +37,9 @@ def activation_module(name: str | None) -> nn.Module | None:
     if name is None:
         return None
     if not isinstance(name, str) or name not in ACTIVATIONS:
-        raise ValueError(f"Unknown activation: {name!r}. Valid: {', '.join(map(repr, ACTIVATIONS))}")
+        raise ValueError(
+            f"Unknown activation: {name!r}. Valid: {', '.join(map(repr, ACTIVATIONS))}"
+        )
     factory = ACTIVATIONS[name]
     return factory() if factory else None
 
@@ -63,7 +65,8 @@ def _fmt(shape: Shape) -> str:
 
 
 class Layer:
-    """A layer of a Sequential model. Subclasses implement `_build(shape) -> (modules, out_shape)`."""
+    """A layer of a Sequential model. Subclasses implement
+    `_build(shape) -> (modules, out_shape)`."""
 
     base_name = "layer"
 
@@ -80,10 +83,15 @@ class Layer:
             try:
                 self.modules, self.output_shape = self._build(tuple(input_shape))
             except _ShapeError as e:
-                source = (f"layer '{previous.name}' ({type(previous).__name__}), which outputs"
-                          if previous is not None else "the model input of shape")
-                raise ValueError(f"Layer '{self.name}' ({type(self).__name__}) {e}, but it follows "
-                                 f"{source} {_fmt(input_shape)}.{e.hint}") from None
+                source = (
+                    f"layer '{previous.name}' ({type(previous).__name__}), which outputs"
+                    if previous is not None
+                    else "the model input of shape"
+                )
+                raise ValueError(
+                    f"Layer '{self.name}' ({type(self).__name__}) {e}, but it follows "
+                    f"{source} {_fmt(input_shape)}.{e.hint}"
+                ) from None
             self.built_for = tuple(input_shape)
         return self.output_shape  # type: ignore[return-value]
 
@@ -95,12 +103,17 @@ class Layer:
         return sum(p.numel() for m in self.modules for p in m.parameters())
 
     def named_torch_modules(self) -> list[tuple[str, nn.Module]]:
-        """(key, module) pairs for the model's nn.Sequential: the module with weights is keyed by the
-        layer's name (so state_dict keys read `dense_1.weight`), helpers by `name_helperclass`."""
-        main = next((m for m in self.modules if any(True for _ in m.parameters())),
-                    self.modules[0] if self.modules else None)
-        return [(self.name if m is main else f"{self.name}_{type(m).__name__.strip('_').lower()}", m)
-                for m in self.modules]
+        """(key, module) pairs for the model's nn.Sequential: the module with weights is keyed by
+        the layer's name (so state_dict keys read `dense_1.weight`), helpers by
+        `name_helperclass`."""
+        main = next(
+            (m for m in self.modules if any(True for _ in m.parameters())),
+            self.modules[0] if self.modules else None,
+        )
+        return [
+            (self.name if m is main else f"{self.name}_{type(m).__name__.strip('_').lower()}", m)
+            for m in self.modules
+        ]
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r}>"
@@ -114,9 +127,12 @@ class _ShapeError(Exception):
 
 def _expect_image(shape: Shape) -> None:
     if len(shape) != 3:
-        raise _ShapeError("expects images (None, height, width, channels)",
-                          "Add a Reshape layer or give input_shape=(height, width, channels)."
-                          if len(shape) < 3 else "")
+        raise _ShapeError(
+            "expects images (None, height, width, channels)",
+            "Add a Reshape layer or give input_shape=(height, width, channels)."
+            if len(shape) < 3
+            else "",
+        )
 
 
 class InputLayer(Layer):
@@ -150,8 +166,9 @@ class Dense(Layer):
 
     def _build(self, shape):
         if len(shape) != 1:
-            raise _ShapeError("expects flat inputs (None, features)",
-                              "Add a Flatten() layer before it.")
+            raise _ShapeError(
+                "expects flat inputs (None, features)", "Add a Flatten() layer before it."
+            )
         linear = nn.Linear(shape[0], self.units, bias=self.use_bias)
         nn.init.xavier_uniform_(linear.weight)
         if self.use_bias:
@@ -161,7 +178,8 @@ class Dense(Layer):
 
 
 class _SamePad(nn.Module):
-    """TensorFlow's 'same' padding for a stride > 1: the extra row/column goes at the bottom/right."""
+    """TensorFlow's 'same' padding for a stride > 1: the extra row/column goes at the
+    bottom/right."""
 
     def __init__(self, pads: tuple[int, int, int, int], value: float = 0.0):
         super().__init__()
@@ -190,8 +208,16 @@ class Conv2D(Layer):
 
     base_name = "conv2d"
 
-    def __init__(self, filters: int, kernel_size: int | Sequence[int], strides: int | Sequence[int] = 1,
-                 padding: str = "valid", activation: str | None = None, use_bias: bool = True, **kw):
+    def __init__(
+        self,
+        filters: int,
+        kernel_size: int | Sequence[int],
+        strides: int | Sequence[int] = 1,
+        padding: str = "valid",
+        activation: str | None = None,
+        use_bias: bool = True,
+        **kw,
+    ):
         super().__init__(**kw)
         if not isinstance(filters, int) or filters < 1:
             raise ValueError(f"Conv2D: filters must be a positive int, got {filters!r}")
@@ -206,12 +232,16 @@ class Conv2D(Layer):
         h, w, c = shape
         (kh, kw), (sh, sw) = self.kernel_size, self.strides
         if self.padding == "valid" and (h < kh or w < kw):
-            raise _ShapeError(f"with kernel {self.kernel_size} and padding 'valid' needs inputs of "
-                              f"at least {kh}×{kw}", "Use padding='same' or fewer pooling layers.")
+            raise _ShapeError(
+                f"with kernel {self.kernel_size} and padding 'valid' needs inputs of "
+                f"at least {kh}×{kw}",
+                "Use padding='same' or fewer pooling layers.",
+            )
         modules: list[nn.Module] = []
         if self.padding == "same" and (sh, sw) == (1, 1) and kh % 2 and kw % 2:
-            conv = nn.Conv2d(c, self.filters, self.kernel_size, padding=(kh // 2, kw // 2),
-                             bias=self.use_bias)
+            conv = nn.Conv2d(
+                c, self.filters, self.kernel_size, padding=(kh // 2, kw // 2), bias=self.use_bias
+            )
         else:
             if self.padding == "same":
                 modules.append(_SamePad(_same_pads((h, w), self.kernel_size, self.strides)))
@@ -232,11 +262,18 @@ class MaxPooling2D(Layer):
 
     base_name = "max_pooling2d"
 
-    def __init__(self, pool_size: int | Sequence[int] = (2, 2), strides: int | Sequence[int] | None = None,
-                 padding: str = "valid", **kw):
+    def __init__(
+        self,
+        pool_size: int | Sequence[int] = (2, 2),
+        strides: int | Sequence[int] | None = None,
+        padding: str = "valid",
+        **kw,
+    ):
         super().__init__(**kw)
         self.pool_size = _pair(pool_size, "MaxPooling2D pool_size")
-        self.strides = _pair(strides, "MaxPooling2D strides") if strides is not None else self.pool_size
+        self.strides = (
+            _pair(strides, "MaxPooling2D strides") if strides is not None else self.pool_size
+        )
         self.padding = _check_padding(padding)
 
     def _build(self, shape):
@@ -244,8 +281,11 @@ class MaxPooling2D(Layer):
         h, w, c = shape
         (ph, pw), (sh, sw) = self.pool_size, self.strides
         if self.padding == "valid" and (h < ph or w < pw):
-            raise _ShapeError(f"with pool_size {self.pool_size} and padding 'valid' needs inputs of "
-                              f"at least {ph}×{pw}", "Use padding='same'.")
+            raise _ShapeError(
+                f"with pool_size {self.pool_size} and padding 'valid' needs inputs of "
+                f"at least {ph}×{pw}",
+                "Use padding='same'.",
+            )
         modules: list[nn.Module] = []
         if self.padding == "same":
             pads = _same_pads((h, w), self.pool_size, self.strides)
@@ -344,5 +384,16 @@ class ChannelsFirst(nn.Module):
         return x.permute(0, 3, 1, 2)
 
 
-__all__ = ["Activation", "Conv2D", "Dense", "Dropout", "Flatten", "Input", "InputLayer", "Layer",
-           "MaxPool2D", "MaxPooling2D", "Reshape"]
+__all__ = [
+    "Activation",
+    "Conv2D",
+    "Dense",
+    "Dropout",
+    "Flatten",
+    "Input",
+    "InputLayer",
+    "Layer",
+    "MaxPool2D",
+    "MaxPooling2D",
+    "Reshape",
+]

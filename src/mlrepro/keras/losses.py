@@ -22,10 +22,12 @@ def _shape(y: torch.Tensor) -> tuple:
 
 
 class Loss:
-    """Base class. `targets` validates and converts labels; `torch_fn` gives `fn(outputs, targets)`."""
+    """Base class. `targets` validates and converts labels; `torch_fn` gives
+    `fn(outputs, targets)`."""
 
     name = "loss"
-    # True when the loss is best computed on the logits under a final softmax (see module docstring).
+    # True when the loss is best computed on the logits under a final softmax (see module
+    # docstring).
     uses_softmax_logits = False
 
     def __init__(self, from_logits: bool = False):
@@ -34,7 +36,9 @@ class Loss:
     def targets(self, y: torch.Tensor, n_out: int, where: str) -> torch.Tensor:
         return y.float()
 
-    def torch_fn(self, softmax_stripped: bool) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    def torch_fn(
+        self, softmax_stripped: bool
+    ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -54,12 +58,16 @@ class CategoricalCrossentropy(Loss):
     def targets(self, y, n_out, where):
         if y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1 and n_out > 1):
             raise ValueError(
-                f"{where}: loss '{self.name}' expects one-hot labels of shape (None, {n_out}), but y "
+                f"{where}: loss '{self.name}' expects one-hot labels of shape (None, {n_out}), "
+                "but y "
                 f"has shape {_shape(y)} (integer class labels). Convert them with "
-                f"to_categorical(y, {n_out}), or use loss='sparse_categorical_crossentropy'.")
+                f"to_categorical(y, {n_out}), or use loss='sparse_categorical_crossentropy'."
+            )
         if y.ndim != 2 or y.shape[1] != n_out:
-            raise ValueError(f"{where}: loss '{self.name}' expects one-hot labels of shape "
-                             f"(None, {n_out}) to match the model's output, but y has shape {_shape(y)}.")
+            raise ValueError(
+                f"{where}: loss '{self.name}' expects one-hot labels of shape "
+                f"(None, {n_out}) to match the model's output, but y has shape {_shape(y)}."
+            )
         return y.float()
 
     def torch_fn(self, softmax_stripped):
@@ -69,7 +77,8 @@ class CategoricalCrossentropy(Loss):
             if smoothing:
                 targets = targets * (1 - smoothing) + smoothing / targets.shape[1]
             if softmax_stripped or self.from_logits:
-                return F.cross_entropy(outputs.float(), targets)  # soft targets: -Σ y·log_softmax(z)
+                # soft targets: -Σ y·log_softmax(z)
+                return F.cross_entropy(outputs.float(), targets)
             # Outputs are probabilities from something other than softmax: Keras's formula.
             p = outputs.float()
             p = (p / p.sum(1, keepdim=True)).clamp(EPSILON, 1 - EPSILON)
@@ -88,17 +97,26 @@ class SparseCategoricalCrossentropy(Loss):
         if y.ndim == 2 and y.shape[1] == 1:
             y = y[:, 0]
         if y.ndim != 1:
-            hint = (" It looks one-hot: use loss='categorical_crossentropy', or pass y.argmax(axis=1)."
-                    if y.ndim == 2 and y.shape[1] == n_out else "")
-            raise ValueError(f"{where}: loss '{self.name}' expects integer class labels of shape "
-                             f"(None,), but y has shape {_shape(y)}.{hint}")
+            hint = (
+                " It looks one-hot: use loss='categorical_crossentropy', or pass y.argmax(axis=1)."
+                if y.ndim == 2 and y.shape[1] == n_out
+                else ""
+            )
+            raise ValueError(
+                f"{where}: loss '{self.name}' expects integer class labels of shape "
+                f"(None,), but y has shape {_shape(y)}.{hint}"
+            )
         if y.is_floating_point() and not torch.equal(y, y.round()):
-            raise ValueError(f"{where}: loss '{self.name}' expects integer class labels, "
-                                 "but y has non-integer values.")
+            raise ValueError(
+                f"{where}: loss '{self.name}' expects integer class labels, "
+                "but y has non-integer values."
+            )
         y = y.long()
         if len(y) and (int(y.min()) < 0 or int(y.max()) >= n_out):
-            raise ValueError(f"{where}: loss '{self.name}' expects labels in [0, {n_out}) for the "
-                             f"model's {n_out} outputs, but y ranges over [{int(y.min())}, {int(y.max())}].")
+            raise ValueError(
+                f"{where}: loss '{self.name}' expects labels in [0, {n_out}) for the "
+                f"model's {n_out} outputs, but y ranges over [{int(y.min())}, {int(y.max())}]."
+            )
         return y
 
     def torch_fn(self, softmax_stripped):
@@ -120,8 +138,10 @@ class MeanSquaredError(Loss):
         if y.ndim == 1 and n_out == 1:
             y = y[:, None]
         if y.ndim != 2 or y.shape[1] != n_out:
-            raise ValueError(f"{where}: loss '{self.name}' expects targets of shape (None, {n_out}) "
-                             f"like the model's output, but y has shape {_shape(y)}.")
+            raise ValueError(
+                f"{where}: loss '{self.name}' expects targets of shape (None, {n_out}) "
+                f"like the model's output, but y has shape {_shape(y)}."
+            )
         return y
 
     def torch_fn(self, softmax_stripped):
@@ -157,7 +177,8 @@ LOSSES: dict[str, type[Loss]] = {
 
 
 def get(identifier: str | Loss | Callable) -> Loss:
-    """A loss from a name ('categorical_crossentropy'), a Loss object, or a function(y_true, y_pred)."""
+    """A loss from a name ('categorical_crossentropy'), a Loss object, or a
+    function(y_true, y_pred)."""
     if isinstance(identifier, Loss):
         return identifier
     if isinstance(identifier, str):
@@ -166,9 +187,18 @@ def get(identifier: str | Loss | Callable) -> Loss:
         return LOSSES[identifier]()
     if callable(identifier):
         return _FunctionLoss(identifier)
-    raise TypeError(f"Could not interpret loss: {identifier!r}. Give a name "
-                     f"({', '.join(map(repr, LOSSES))}), a Loss object or a function(y_true, y_pred).")
+    raise TypeError(
+        f"Could not interpret loss: {identifier!r}. Give a name "
+        f"({', '.join(map(repr, LOSSES))}), a Loss object or a function(y_true, y_pred)."
+    )
 
 
-__all__ = ["LOSSES", "CategoricalCrossentropy", "Loss", "MeanAbsoluteError", "MeanSquaredError",
-           "SparseCategoricalCrossentropy", "get"]
+__all__ = [
+    "LOSSES",
+    "CategoricalCrossentropy",
+    "Loss",
+    "MeanAbsoluteError",
+    "MeanSquaredError",
+    "SparseCategoricalCrossentropy",
+    "get",
+]

@@ -28,8 +28,10 @@ class Optimizer:
             raise ValueError(f"{type(self).__name__}: give learning_rate or lr, not both")
         unknown = set(kw) - set(self.defaults)
         if unknown:
-            raise TypeError(f"{type(self).__name__}: unknown argument {min(unknown)!r}; "
-                            f"valid: learning_rate, {', '.join(self.defaults)}")
+            raise TypeError(
+                f"{type(self).__name__}: unknown argument {min(unknown)!r}; "
+                f"valid: learning_rate, {', '.join(self.defaults)}"
+            )
         self.learning_rate = next(v for v in (learning_rate, lr, self.default_lr) if v is not None)
         self.config = {**self.defaults, **kw}
 
@@ -40,7 +42,9 @@ class Optimizer:
         return self.torch_class(params, lr=self.learning_rate, **self.torch_kwargs())
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in {"learning_rate": self.learning_rate, **self.config}.items())
+        args = ", ".join(
+            f"{k}={v!r}" for k, v in {"learning_rate": self.learning_rate, **self.config}.items()
+        )
         return f"{type(self).__name__}({args})"
 
 
@@ -56,7 +60,12 @@ class RMSprop(Optimizer):
 
     def torch_kwargs(self):
         c = self.config
-        return {"alpha": c["rho"], "eps": c["epsilon"], "momentum": c["momentum"], "centered": c["centered"]}
+        return {
+            "alpha": c["rho"],
+            "eps": c["epsilon"],
+            "momentum": c["momentum"],
+            "centered": c["centered"],
+        }
 
 
 class Adagrad(Optimizer):
@@ -80,7 +89,8 @@ class Adadelta(Optimizer):
 
 
 class Adam(Optimizer):
-    """Keras adds epsilon to √v before bias correction, torch after; the difference is negligible."""
+    """Keras adds epsilon to √v before bias correction, torch after; the difference is
+    negligible."""
 
     torch_class = torch.optim.Adam
     defaults: ClassVar[dict] = {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7, "amsgrad": False}
@@ -105,7 +115,11 @@ class AdamW(Adam):
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {
-    "adadelta": Adadelta, "adagrad": Adagrad, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop,
+    "adadelta": Adadelta,
+    "adagrad": Adagrad,
+    "adam": Adam,
+    "adamw": AdamW,
+    "rmsprop": RMSprop,
     "sgd": SGD,
 }
 
@@ -117,10 +131,24 @@ def get(identifier: str | Optimizer | torch.optim.Optimizer) -> Optimizer | torc
     if isinstance(identifier, str):
         key = identifier.lower()
         if key not in OPTIMIZERS:
-            raise ValueError(f"Unknown optimizer: {identifier!r}. Valid: {', '.join(map(repr, OPTIMIZERS))}")
+            raise ValueError(
+                f"Unknown optimizer: {identifier!r}. Valid: {', '.join(map(repr, OPTIMIZERS))}"
+            )
         return OPTIMIZERS[key]()
-    raise TypeError(f"Could not interpret optimizer: {identifier!r}. Give a name "
-                     f"({', '.join(map(repr, OPTIMIZERS))}) or an optimizer object such as Adadelta().")
+    raise TypeError(
+        f"Could not interpret optimizer: {identifier!r}. Give a name "
+        f"({', '.join(map(repr, OPTIMIZERS))}) or an optimizer object such as Adadelta()."
+    )
 
 
-__all__ = ["OPTIMIZERS", "SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop", "get"]
+__all__ = [
+    "OPTIMIZERS",
+    "SGD",
+    "Adadelta",
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "Optimizer",
+    "RMSprop",
+    "get",
+]

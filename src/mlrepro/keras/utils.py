@@ -20,8 +20,9 @@ def to_categorical(y, num_classes: int | None = None, dtype: str = "float32") ->
     if num_classes is None:
         num_classes = int(y.max()) + 1 if y.size else 0
     if y.size and (y.min() < 0 or y.max() >= num_classes):
-        raise ValueError(f"to_categorical: labels must be in [0, {num_classes}), "
-                         f"got [{y.min()}, {y.max()}]")
+        raise ValueError(
+            f"to_categorical: labels must be in [0, {num_classes}), got [{y.min()}, {y.max()}]"
+        )
     out = np.zeros((len(y), num_classes), dtype=dtype)
     out[np.arange(len(y)), y] = 1
     return out

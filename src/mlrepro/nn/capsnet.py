@@ -30,7 +30,9 @@ def squash(s: torch.Tensor, dim: int = -1, eps: float = 1e-8) -> torch.Tensor:
     return s * (sq / (1 + sq) / torch.sqrt(sq + eps))
 
 
-def route(u_hat: torch.Tensor, iterations: int = 3, detach: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+def route(
+    u_hat: torch.Tensor, iterations: int = 3, detach: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Procedure 1 (routing by agreement) on prediction vectors laid out parent-major.
 
     Args:
@@ -45,7 +47,7 @@ def route(u_hat: torch.Tensor, iterations: int = 3, detach: bool = True) -> tupl
     """
     if iterations < 1:
         raise ValueError(f"routing iterations must be >= 1, got {iterations}")
-    B, J, I, _ = u_hat.shape
+    B, J, I, _ = u_hat.shape  # noqa: E741 (I: child capsules, as in the shape comments)
     u_fixed = u_hat.detach() if detach else u_hat
     b = u_hat.new_zeros(B, J, I)  # line 2: b_ij ← 0
     for r in range(iterations):
@@ -54,24 +56,34 @@ def route(u_hat: torch.Tensor, iterations: int = 3, detach: bool = True) -> tupl
         s = torch.matmul(c.unsqueeze(2), u).squeeze(2)  # line 5: s_j = Σ_i c_ij û_j|i  (B, J, D)
         v = squash(s)  # line 6
         if r < iterations - 1:
-            b = b + torch.matmul(u_fixed, v.unsqueeze(-1)).squeeze(-1)  # line 7: b_ij += û_j|i · v_j
+            # line 7: b_ij += û_j|i · v_j
+            b = b + torch.matmul(u_fixed, v.unsqueeze(-1)).squeeze(-1)
     return v, c
 
 
-def margin_loss(lengths: torch.Tensor, labels: torch.Tensor, m_pos: float = 0.9, m_neg: float = 0.1,
-                lam: float = 0.5) -> torch.Tensor:
-    """Eq. 4 summed over classes, mean over the batch; labels (B,) or (B, K) for K digits per image."""
+def margin_loss(
+    lengths: torch.Tensor,
+    labels: torch.Tensor,
+    m_pos: float = 0.9,
+    m_neg: float = 0.1,
+    lam: float = 0.5,
+) -> torch.Tensor:
+    """Eq. 4 summed over classes, mean over the batch; labels (B,) or (B, K) for K digits per
+    image."""
     present = torch.zeros_like(lengths)
     present.scatter_(1, labels.view(len(labels), -1), 1.0)  # T_k = 1 iff class k is in the image
-    loss = (present * F.relu(m_pos - lengths).pow(2)
-            + lam * (1 - present) * F.relu(lengths - m_neg).pow(2))
+    loss = present * F.relu(m_pos - lengths).pow(2) + lam * (1 - present) * F.relu(
+        lengths - m_neg
+    ).pow(2)
     return loss.sum(1).mean()
 
 
 class PrimaryCaps(nn.Module):
     """A 9×9 stride-2 conv whose channels are `caps` types of `dim`-D capsules at every position."""
 
-    def __init__(self, in_channels: int = 256, caps: int = 32, dim: int = 8, kernel: int = 9, stride: int = 2):
+    def __init__(
+        self, in_channels: int = 256, caps: int = 32, dim: int = 8, kernel: int = 9, stride: int = 2
+    ):
         super().__init__()
         self.caps, self.dim = caps, dim
         self.conv = nn.Conv2d(in_channels, caps * dim, kernel, stride)
@@ -88,16 +100,16 @@ class PrimaryCaps(nn.Module):
 class _RoutedDigitCaps(torch.autograd.Function):
     """û = W u in a reused buffer, Procedure 1 without autograd, and the last s_j = Σ_i c_ij û_j|i.
 
-    With detached routing the coupling c of the last iteration is a constant of the backward pass, so
-    the backward needs only u, W and c: grad û_j|i = c_ij ∂L/∂s_j, then two batched matmuls. The
-    (B, J, I, D) tensors û and grad û (74 MB each at batch 100) are written into one scratch buffer
-    kept by the layer: fresh allocations that big are mmap'ed and page-faulted on every step, which
-    cost more than all the arithmetic on them.
+    With detached routing the coupling c of the last iteration is a constant of the backward pass,
+    so the backward needs only u, W and c: grad û_j|i = c_ij ∂L/∂s_j, then two batched matmuls.
+    The (B, J, I, D) tensors û and grad û (74 MB each at batch 100) are written into one scratch
+    buffer kept by the layer: fresh allocations that big are mmap'ed and page-faulted on every
+    step, which cost more than all the arithmetic on them.
     """
 
     @staticmethod
     def forward(ctx, u, weight, iterations: int, out_caps: int, scratch: torch.Tensor):
-        I, B, _ = u.shape
+        I, B, _ = u.shape  # noqa: E741 (I: child capsules, as in the shape comments)
         u_hat = torch.bmm(u, weight, out=scratch)  # (I, B, J*D)
         u_hat = u_hat.view(I, B, out_caps, -1).permute(1, 2, 0, 3)  # (B, J, I, D), a view
         b = u.new_zeros(B, out_caps, I)
@@ -113,10 +125,11 @@ class _RoutedDigitCaps(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_s):
         u, weight, c = ctx.saved_tensors
-        I, B, _ = u.shape
+        I, B, _ = u.shape  # noqa: E741 (I: child capsules, as in the shape comments)
         J, D = grad_s.shape[1:]
         grad_hat = ctx.scratch.view(I, B, J, D)
-        torch.mul(c.permute(2, 0, 1).unsqueeze(-1), grad_s.unsqueeze(0), out=grad_hat)  # c_ij ∂L/∂s_j
+        # c_ij ∂L/∂s_j
+        torch.mul(c.permute(2, 0, 1).unsqueeze(-1), grad_s.unsqueeze(0), out=grad_hat)
         grad_hat = grad_hat.view(I, B, J * D)
         grad_u = torch.bmm(grad_hat, weight.transpose(1, 2))  # (I, B, K)
         grad_w = torch.bmm(u.transpose(1, 2), grad_hat)  # (I, K, J*D)
@@ -126,8 +139,16 @@ class _RoutedDigitCaps(torch.autograd.Function):
 class DigitCaps(nn.Module):
     """Fully connected capsules: û_j|i = W_ij u_i for every child i and parent j, then routing."""
 
-    def __init__(self, in_caps: int = 1152, in_dim: int = 8, out_caps: int = 10, out_dim: int = 16,
-                 iterations: int = 3, detach_routing: bool = True, init_std: float = 0.01):
+    def __init__(
+        self,
+        in_caps: int = 1152,
+        in_dim: int = 8,
+        out_caps: int = 10,
+        out_dim: int = 16,
+        iterations: int = 3,
+        detach_routing: bool = True,
+        init_std: float = 0.01,
+    ):
         super().__init__()
         self.out_caps, self.out_dim = out_caps, out_dim
         self.iterations, self.detach_routing = iterations, detach_routing
@@ -137,7 +158,7 @@ class DigitCaps(nn.Module):
 
     def predictions(self, u: torch.Tensor) -> torch.Tensor:
         """Child capsules (I, B, in_dim) → û (B, J, I, out_dim), in one batched matmul."""
-        I, B, _ = u.shape
+        I, B, _ = u.shape  # noqa: E741 (I: child capsules, as in the shape comments)
         u_hat = torch.bmm(u, self.weight)  # (I, B, J*D): I matmuls of (B, 8) @ (8, 160)
         # A strided view, not a copy: routing's matmuls take (B*J) batches of (I, D) with row stride
         # B*J*D, and a 74 MB copy per step (batch 100) would cost more than it saves.
@@ -145,19 +166,29 @@ class DigitCaps(nn.Module):
 
     def _scratch_for(self, u: torch.Tensor) -> torch.Tensor:
         n = u.shape[0] * u.shape[1] * self.weight.shape[2]
-        # A buffer made under inference_mode cannot be written outside it (an attack after evaluate).
+        # A buffer made under inference_mode cannot be written outside it (an attack after
+        # evaluate).
         stale = self._scratch.is_inference() and not torch.is_inference_mode_enabled()
-        if stale or self._scratch.numel() < n or self._scratch.dtype != u.dtype or self._scratch.device != u.device:
+        if (
+            stale
+            or self._scratch.numel() < n
+            or self._scratch.dtype != u.dtype
+            or self._scratch.device != u.device
+        ):
             self._scratch = torch.empty(n, dtype=u.dtype, device=u.device)
         return self._scratch[:n].view(u.shape[0], u.shape[1], -1)
 
     def forward(self, u: torch.Tensor) -> torch.Tensor:
         """Child capsules (I, B, in_dim) → parent capsules (B, J, out_dim)."""
-        fused = (self.detach_routing and u.dtype == self.weight.dtype
-                 and not torch.is_autocast_enabled(u.device.type))
+        fused = (
+            self.detach_routing
+            and u.dtype == self.weight.dtype
+            and not torch.is_autocast_enabled(u.device.type)
+        )
         if fused:
-            s = _RoutedDigitCaps.apply(u.contiguous(), self.weight, self.iterations, self.out_caps,
-                                       self._scratch_for(u))
+            s = _RoutedDigitCaps.apply(
+                u.contiguous(), self.weight, self.iterations, self.out_caps, self._scratch_for(u)
+            )
             return squash(s)  # line 6 of the last iteration, under autograd
         v, _ = route(self.predictions(u), self.iterations, self.detach_routing)
         return v
@@ -174,10 +205,20 @@ class CapsNet(nn.Module):
             as the best-known public port; the paper does not say).
     """
 
-    def __init__(self, in_channels: int = 1, image_size: int = 28, num_classes: int = 10,
-                 routing_iterations: int = 3, detach_routing: bool = True, conv_channels: int = 256,
-                 primary_caps: int = 32, primary_dim: int = 8, digit_dim: int = 16,
-                 decoder_sizes: tuple[int, ...] = (512, 1024), caps_init_std: float = 0.01):
+    def __init__(
+        self,
+        in_channels: int = 1,
+        image_size: int = 28,
+        num_classes: int = 10,
+        routing_iterations: int = 3,
+        detach_routing: bool = True,
+        conv_channels: int = 256,
+        primary_caps: int = 32,
+        primary_dim: int = 8,
+        digit_dim: int = 16,
+        decoder_sizes: tuple[int, ...] = (512, 1024),
+        caps_init_std: float = 0.01,
+    ):
         super().__init__()
         if routing_iterations < 1:
             raise ValueError(f"routing_iterations must be >= 1, got {routing_iterations}")
@@ -185,8 +226,15 @@ class CapsNet(nn.Module):
         self.conv1 = nn.Conv2d(in_channels, conv_channels, 9)
         self.primary = PrimaryCaps(conv_channels, primary_caps, primary_dim)
         side = ((image_size - 8) - 9) // 2 + 1  # 28 → 20 → 6; 36 → 28 → 10
-        self.digits = DigitCaps(primary_caps * side * side, primary_dim, num_classes, digit_dim,
-                                routing_iterations, detach_routing, caps_init_std)
+        self.digits = DigitCaps(
+            primary_caps * side * side,
+            primary_dim,
+            num_classes,
+            digit_dim,
+            routing_iterations,
+            detach_routing,
+            caps_init_std,
+        )
         layers: list[nn.Module] = []
         width = num_classes * digit_dim
         for h in decoder_sizes:
@@ -221,13 +269,19 @@ class CapsNet(nn.Module):
         # Mask every capsule but the chosen one: (B, K, J) one-hot times (B, 1, J, D) → (B, K, J*D).
         mask = F.one_hot(keep, self.num_classes).to(v.dtype)
         masked = (mask.unsqueeze(-1) * v.unsqueeze(1)).flatten(2)
-        out = self.decoder(masked).view(*keep.shape, self.in_channels, self.image_size, self.image_size)
+        out = self.decoder(masked).view(
+            *keep.shape, self.in_channels, self.image_size, self.image_size
+        )
         return out if labels.ndim == 2 else out.squeeze(1)
 
 
-def capsnet_loss(model: nn.Module, x: torch.Tensor, labels: torch.Tensor,
-                 recon_targets: torch.Tensor | None = None, recon_weight: float = 0.0005,
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
+def capsnet_loss(
+    model: nn.Module,
+    x: torch.Tensor,
+    labels: torch.Tensor,
+    recon_targets: torch.Tensor | None = None,
+    recon_weight: float = 0.0005,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Margin loss + recon_weight × sum of squared reconstruction errors (per image, batch mean).
 
     Args:
@@ -245,7 +299,9 @@ def capsnet_loss(model: nn.Module, x: torch.Tensor, labels: torch.Tensor,
     lengths, recon = model(x, labels)
     target = x if recon_targets is None else recon_targets
     loss = margin_loss(lengths, labels)
-    loss = loss + recon_weight * (recon - target.reshape(recon.shape)).pow(2).flatten(1).sum(1).mean()
+    loss = (
+        loss + recon_weight * (recon - target.reshape(recon.shape)).pow(2).flatten(1).sum(1).mean()
+    )
     return loss, lengths
 
 
@@ -259,8 +315,9 @@ class CapsNetLoss:
     def __init__(self, in_channels: int, recon_weight: float = 0.0005):
         self.in_channels, self.recon_weight = in_channels, recon_weight
 
-    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(
+        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         c = self.in_channels
         targets = x[:, c:] if x.shape[1] > c else None
         return capsnet_loss(model, x[:, :c], y, targets, self.recon_weight)

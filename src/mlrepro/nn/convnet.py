@@ -27,12 +27,13 @@ class TFConvNet(nn.Module):
     """The TensorFlow post's network ("Deep MNIST for ML Experts"): 2 conv-pool blocks, 2 FC layers.
 
     Bugs of the post fixed here: it returns `relu(z_fc1)` as the output, i.e. a ReLU applied to the
-    wrong tensor (the 1024-d hidden layer instead of the 10 logits); the output is the logits `z_fc2`,
-    with no ReLU (softmax is in the loss). It also misspells `b_conv1` as `b_con1`.
+    wrong tensor (the 1024-d hidden layer instead of the 10 logits); the output is the logits
+    `z_fc2`, with no ReLU (softmax is in the loss). It also misspells `b_conv1` as `b_con1`.
     """
 
-    def __init__(self, num_classes: int = 10, dropout: float = 0.5,
-                 init: Literal["tf", "torch"] = "tf"):
+    def __init__(
+        self, num_classes: int = 10, dropout: float = 0.5, init: Literal["tf", "torch"] = "tf"
+    ):
         super().__init__()
         self.features = nn.Sequential(*conv_pool(1, 32, True), *conv_pool(32, 64, True))
         self.classifier = nn.Sequential(
@@ -62,7 +63,8 @@ class TFConvNet(nn.Module):
 
 
 class KerasConvNet(nn.Module):
-    """The Keras post's network: conv 32 → pool → conv 64 → pool → dense 1024 → dense 256 → dense 10.
+    """The Keras post's network: conv 32 → pool → conv 64 → pool → dense 1024 → dense 256 →
+    dense 10.
 
     The post gives its Conv2D layers no activation, so in Keras they are linear and max-pooling is
     their only non-linearity. That is kept (`conv_activation=False`) because the post's program is
@@ -72,12 +74,17 @@ class KerasConvNet(nn.Module):
 
     def __init__(self, num_classes: int = 10, dropout: float = 0.5, conv_activation: bool = False):
         super().__init__()
-        self.features = nn.Sequential(*conv_pool(1, 32, conv_activation),
-                                      *conv_pool(32, 64, conv_activation))
+        self.features = nn.Sequential(
+            *conv_pool(1, 32, conv_activation), *conv_pool(32, 64, conv_activation)
+        )
         self.classifier = nn.Sequential(
             nn.Flatten(),
-            nn.Linear(7 * 7 * 64, 1024), nn.ReLU(inplace=True), nn.Dropout(dropout),
-            nn.Linear(1024, 256), nn.ReLU(inplace=True), nn.Dropout(dropout),
+            nn.Linear(7 * 7 * 64, 1024),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(1024, 256),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
             nn.Linear(256, num_classes),
         )
         for m in self.modules():
@@ -92,14 +99,17 @@ class KerasConvNet(nn.Module):
 
 
 @register_model
-def tf_cnn_mnist(num_classes: int = 10, dropout: float = 0.5,
-                 init: Literal["tf", "torch"] = "tf") -> TFConvNet:
-    """The TensorFlow post's convnet: conv5×5×32 → pool → conv5×5×64 → pool → fc1024 → dropout → fc10."""
+def tf_cnn_mnist(
+    num_classes: int = 10, dropout: float = 0.5, init: Literal["tf", "torch"] = "tf"
+) -> TFConvNet:
+    """The TensorFlow post's convnet: conv5×5×32 → pool → conv5×5×64 → pool → fc1024 → dropout →
+    fc10."""
     return TFConvNet(num_classes, dropout, init)
 
 
 @register_model
-def keras_convnet_mnist(num_classes: int = 10, dropout: float = 0.5,
-                        conv_activation: bool = False) -> KerasConvNet:
+def keras_convnet_mnist(
+    num_classes: int = 10, dropout: float = 0.5, conv_activation: bool = False
+) -> KerasConvNet:
     """The Keras post's convnet (3,529,354 parameters, as Keras's summary() counts them)."""
     return KerasConvNet(num_classes, dropout, conv_activation)

@@ -12,7 +12,9 @@ from .registry import register_model
 class MLP(nn.Module):
     """Flatten → (Linear → ReLU) × len(hidden) → Linear; outputs logits."""
 
-    def __init__(self, in_features: int, hidden: Sequence[int], num_classes: int, dropout: float = 0.0):
+    def __init__(
+        self, in_features: int, hidden: Sequence[int], num_classes: int, dropout: float = 0.0
+    ):
         super().__init__()
         layers: list[nn.Module] = [nn.Flatten()]
         width = in_features
@@ -29,6 +31,8 @@ class MLP(nn.Module):
 
 
 @register_model
-def mlp_mnist(hidden: Sequence[int] = (256, 256), num_classes: int = 10, dropout: float = 0.0) -> MLP:
+def mlp_mnist(
+    hidden: Sequence[int] = (256, 256), num_classes: int = 10, dropout: float = 0.0
+) -> MLP:
     """The 3-layer MLP of the adversarial-examples post: 784-256-256-10 with ReLU."""
     return MLP(28 * 28, hidden, num_classes, dropout)

@@ -1,4 +1,5 @@
-"""Model registry in the style of timm: `@register_model` on a factory, `create_model(name, **kw)`."""
+"""Model registry in the style of timm: `@register_model` on a factory,
+`create_model(name, **kw)`."""
 
 from __future__ import annotations
 

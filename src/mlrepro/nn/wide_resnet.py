@@ -31,8 +31,11 @@ class BasicBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(out_ch)
         self.conv2 = nn.Conv2d(out_ch, out_ch, 3, stride=1, padding=1, bias=False)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.project = (nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False)
-                        if stride != 1 or in_ch != out_ch else None)
+        self.project = (
+            nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False)
+            if stride != 1 or in_ch != out_ch
+            else None
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, in, H, W) → (B, out, H/s, W/s)
         pre = F.relu(self.bn1(x))
@@ -42,8 +45,15 @@ class BasicBlock(nn.Module):
 
 
 class WideResNet(nn.Module):
-    def __init__(self, depth: int = 28, k: int = 10, dropout: float = 0.3, num_classes: int = 10,
-                 in_channels: int = 3, first_width: int = 16):
+    def __init__(
+        self,
+        depth: int = 28,
+        k: int = 10,
+        dropout: float = 0.3,
+        num_classes: int = 10,
+        in_channels: int = 3,
+        first_width: int = 16,
+    ):
         super().__init__()
         if (depth - 4) % 6 or depth < 10:
             raise ValueError(f"WideResNet depth must be 6n + 4 (10, 16, 22, 28, ...), got {depth}")
@@ -52,8 +62,14 @@ class WideResNet(nn.Module):
         layers: list[nn.Module] = [nn.Conv2d(in_channels, widths[0], 3, padding=1, bias=False)]
         for g in range(3):
             for i in range(n):
-                layers.append(BasicBlock(widths[g] if i == 0 else widths[g + 1], widths[g + 1],
-                                         stride=2 if (g > 0 and i == 0) else 1, dropout=dropout))
+                layers.append(
+                    BasicBlock(
+                        widths[g] if i == 0 else widths[g + 1],
+                        widths[g + 1],
+                        stride=2 if (g > 0 and i == 0) else 1,
+                        dropout=dropout,
+                    )
+                )
         self.features = nn.Sequential(*layers)
         self.bn = nn.BatchNorm2d(widths[3])
         self.fc = nn.Linear(widths[3], num_classes)

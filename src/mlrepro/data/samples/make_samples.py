@@ -19,8 +19,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 IDX_COUNTS = {"train": 2000, "test": 1000}  # first N of each split
 CIFAR_PER_CLASS = {"train": 30, "test": 10}  # first N file names of each class folder
-IDX_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-             "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+IDX_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
 
 
 def _read(path_without_gz: Path) -> bytes:
@@ -41,14 +43,14 @@ def _gzip(data: bytes) -> bytes:
 def idx_head(data: bytes, n: int) -> bytes:
     """The first n items of an IDX file, with the count in the header rewritten."""
     ndim = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     item = 1
     for d in dims[1:]:
         item *= d
     item *= {0x08: 1, 0x09: 1, 0x0B: 2, 0x0C: 4, 0x0D: 4, 0x0E: 8}[data[2]]
-    header = data[:4] + n.to_bytes(4, "big") + data[8: 4 + 4 * ndim]
+    header = data[:4] + n.to_bytes(4, "big") + data[8 : 4 + 4 * ndim]
     start = 4 + 4 * ndim
-    return header + data[start: start + n * item]
+    return header + data[start : start + n * item]
 
 
 def make_idx(data_dir: Path, name: str) -> dict[str, str]:
@@ -68,8 +70,7 @@ def _cifar_members(data_dir: Path) -> dict[str, bytes]:
     """Every image in the JPEG copy as {"<split>/<class>/<file>": bytes}."""
     root = data_dir / "cifar-10-jpeg"
     if (root / "train").is_dir():
-        return {str(p.relative_to(root)): p.read_bytes() for p in root.glob("*/*/*")
-                if p.is_file()}
+        return {str(p.relative_to(root)): p.read_bytes() for p in root.glob("*/*/*") if p.is_file()}
     members = {}
     with tarfile.open(root / "cifar-10-jpeg.tar.gz", "r:gz") as tar:
         for m in tar:
