@@ -28,8 +28,18 @@ from pathlib import Path
 
 def one_run(args, out: Path, track: str | None) -> tuple[float, float]:
     """(wall seconds, CPU seconds of the run and its writer process)."""
-    cmd = [sys.executable, "-m", "mlrepro", "run", args.experiment, "--preset", args.preset,
-           "--out", str(out / "runs"), "-q"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mlrepro",
+        "run",
+        args.experiment,
+        "--preset",
+        args.preset,
+        "--out",
+        str(out / "runs"),
+        "-q",
+    ]
     if args.threads:
         cmd += ["--threads", str(args.threads)]
     if track:
@@ -50,8 +60,9 @@ def main() -> None:
     p.add_argument("--preset", default="quick")
     p.add_argument("--track", default="tensorboard,mlflow")
     p.add_argument("--repeats", type=int, default=7, help="pairs of runs (default 7)")
-    p.add_argument("--threads", type=int, default=None, help="--threads of each run (default: "
-                   "torch's)")
+    p.add_argument(
+        "--threads", type=int, default=None, help="--threads of each run (default: torch's)"
+    )
     args = p.parse_args()
     data = os.environ.get("MLREPRO_DATA") or "the bundled samples"
     with tempfile.TemporaryDirectory(prefix="bench-tracking-") as tmp:
@@ -60,20 +71,27 @@ def main() -> None:
         one_run(args, out, args.track)
         plain, tracked, cpu = [], [], {None: [], args.track: []}
         for i in range(args.repeats):
-            for track in ([None, args.track] if i % 2 == 0 else [args.track, None]):
+            for track in [None, args.track] if i % 2 == 0 else [args.track, None]:
                 wall, used = one_run(args, out, track)
                 (tracked if track else plain).append(wall)
                 cpu[track].append(used)
-            print(f"pair {i + 1}: none {plain[-1]:.2f} s, {args.track} {tracked[-1]:.2f} s "
-                  f"(CPU {cpu[None][-1]:.2f} s, {cpu[args.track][-1]:.2f} s)", flush=True)
+            print(
+                f"pair {i + 1}: none {plain[-1]:.2f} s, {args.track} {tracked[-1]:.2f} s "
+                f"(CPU {cpu[None][-1]:.2f} s, {cpu[args.track][-1]:.2f} s)",
+                flush=True,
+            )
     a, b = statistics.median(plain), statistics.median(tracked)
     diff = statistics.median(t - q for t, q in zip(tracked, plain))
     ca, cb = statistics.median(cpu[None]), statistics.median(cpu[args.track])
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"`mlrepro run {args.experiment} --preset {args.preset}` on {data}, {args.repeats} "
-          f"pairs, {os.cpu_count()} CPUs, load average {load:.2f} at the end")
-    print(f"ratio tracked/none: {b / a:.3f} (median {b:.2f} s vs {a:.2f} s; median paired "
-          f"difference {diff * 1000:+.0f} ms = {diff / a * 100:+.1f} %)")
+    print(
+        f"`mlrepro run {args.experiment} --preset {args.preset}` on {data}, {args.repeats} "
+        f"pairs, {os.cpu_count()} CPUs, load average {load:.2f} at the end"
+    )
+    print(
+        f"ratio tracked/none: {b / a:.3f} (median {b:.2f} s vs {a:.2f} s; median paired "
+        f"difference {diff * 1000:+.0f} ms = {diff / a * 100:+.1f} %)"
+    )
     print(f"CPU seconds tracked/none: {cb / ca:.3f} (median {cb:.2f} s vs {ca:.2f} s)")
 
 

@@ -200,8 +200,9 @@ def check(rep: Replayer, seed: int, best: float, seq) -> None:
     if total != best:
         problems.append(f"replayed total {total} != {best}")
     if len(kill_tics) != 1 or rewards[kill_tics[0]] != FUTURE_MAX:
-        problems.append(f"kill-tic rewards {[rewards[i] for i in kill_tics]}, expected one "
-                        f"{FUTURE_MAX}")
+        problems.append(
+            f"kill-tic rewards {[rewards[i] for i in kill_tics]}, expected one {FUTURE_MAX}"
+        )
     if total != KILL - BULLET * bullets - len(rewards):
         problems.append(f"total {total} != {KILL} - {BULLET} x {bullets} - {len(rewards)} tics")
     if problems:
@@ -229,29 +230,50 @@ def _solve(job) -> tuple[int, int, float, tuple, int, float, float]:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frame-repeat", type=int, nargs="+", default=[12, 6],
-                        help="tics per action (agent's default preset: 6, blog: 12)")
+    parser.add_argument(
+        "--frame-repeat",
+        type=int,
+        nargs="+",
+        default=[12, 6],
+        help="tics per action (agent's default preset: 6, blog: 12)",
+    )
     parser.add_argument("--seeds", type=int, default=100)
     parser.add_argument("--first-seed", type=int, default=2000)
-    parser.add_argument("--actions", choices=["all", "single"], default="all",
-                        help="the agent's action set (DoomEnv(actions=...))")
-    parser.add_argument("--bound", choices=["engine", "rewards"], default="engine",
-                        help="prune with the rewards and the engine's pistol and movement facts, "
-                        "or with the rewards alone (slower; the same optima)")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                        help="engines searching seeds side by side")
+    parser.add_argument(
+        "--actions",
+        choices=["all", "single"],
+        default="all",
+        help="the agent's action set (DoomEnv(actions=...))",
+    )
+    parser.add_argument(
+        "--bound",
+        choices=["engine", "rewards"],
+        default="engine",
+        help="prune with the rewards and the engine's pistol and movement facts, "
+        "or with the rewards alone (slower; the same optima)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="engines searching seeds side by side",
+    )
     parser.add_argument("--quiet", action="store_true", help="no line per seed")
     args = parser.parse_args(argv)
 
     from mlrepro.rl.env import action_table
 
-    names = ["".join(b for b, on in zip("LRA", row) if on) or "-"
-             for row in action_table(3, args.actions)]
+    names = [
+        "".join(b for b, on in zip("LRA", row) if on) or "-"
+        for row in action_table(3, args.actions)
+    ]
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     jobs = [(f, args.actions, args.bound, s) for f in args.frame_repeat for s in seeds]
-    print(f"ViZDoom basic: exact optimum per seed, seeds {seeds[0]}..{seeds[-1]}, actions "
-          f"{args.actions} ({' '.join(names)}), bound {args.bound}, {args.workers} worker(s), "
-          f"load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"ViZDoom basic: exact optimum per seed, seeds {seeds[0]}..{seeds[-1]}, actions "
+        f"{args.actions} ({' '.join(names)}), bound {args.bound}, {args.workers} worker(s), "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
     results: dict[int, dict[int, tuple]] = {f: {} for f in args.frame_repeat}
     start = time.perf_counter()
     ctx = multiprocessing.get_context("spawn")
@@ -260,9 +282,11 @@ def main(argv=None) -> None:
         for f, seed, best, seq, n, widest, secs in pool.imap_unordered(_solve, jobs):
             results[f][seed] = (best, seq, n, widest, secs)
             if not args.quiet:
-                print(f"  frame repeat {f:2d}  seed {seed}  optimum {best:5.0f}  "
-                      f"{' '.join(names[a] for a in seq):24s} {n:7d} episodes  {secs:6.1f} s",
-                      flush=True)
+                print(
+                    f"  frame repeat {f:2d}  seed {seed}  optimum {best:5.0f}  "
+                    f"{' '.join(names[a] for a in seq):24s} {n:7d} episodes  {secs:6.1f} s",
+                    flush=True,
+                )
     finally:
         pool.close()  # not terminate(): the workers close their engines on the way out
         pool.join()
@@ -273,12 +297,16 @@ def main(argv=None) -> None:
         episodes = sum(results[f][s][2] for s in seeds)
         widest = max(results[f][s][3] for s in seeds)
         se = scores.std(ddof=1) / np.sqrt(len(scores)) if len(scores) > 1 else float("nan")
-        print(f"frame repeat {f}: optimum mean {scores.mean():.2f} ± {se:.2f} (standard error; "
-              f"std {scores.std(ddof=1) if len(scores) > 1 else 0:.2f}, min {scores.min():.0f}, "
-              f"max {scores.max():.0f}), {episodes:,} episodes replayed; "
-              f"98 % target: {0.98 * scores.mean():.2f}")
-        print(f"  widest |y_player - y_monster| of any kill found: {widest:.1f} units "
-              f"(the engine bound assumes <= {HIT_REACH:.1f})")
+        print(
+            f"frame repeat {f}: optimum mean {scores.mean():.2f} ± {se:.2f} (standard error; "
+            f"std {scores.std(ddof=1) if len(scores) > 1 else 0:.2f}, min {scores.min():.0f}, "
+            f"max {scores.max():.0f}), {episodes:,} episodes replayed; "
+            f"98 % target: {0.98 * scores.mean():.2f}"
+        )
+        print(
+            f"  widest |y_player - y_monster| of any kill found: {widest:.1f} units "
+            f"(the engine bound assumes <= {HIT_REACH:.1f})"
+        )
         print("  per seed: " + " ".join(f"{results[f][s][0]:.0f}" for s in seeds))
 
 

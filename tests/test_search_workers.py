@@ -18,8 +18,22 @@ def load(root: Path, name: str):
 
 def test_two_workers_share_one_study(capsys, tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    argv = ["search", "linreg-line", "--quick", "--param", "lr=log:1e-2:1", "--sampler", "random",
-            "--workers", "2", "--out", str(tmp_path), "-q", "--max-iter", "300"]
+    argv = [
+        "search",
+        "linreg-line",
+        "--quick",
+        "--param",
+        "lr=log:1e-2:1",
+        "--sampler",
+        "random",
+        "--workers",
+        "2",
+        "--out",
+        str(tmp_path),
+        "-q",
+        "--max-iter",
+        "300",
+    ]
     assert main([*argv, "--trials", "4", "--track", "mlflow"]) == 0
     out = capsys.readouterr().out
     root = tmp_path / "search"
@@ -51,7 +65,8 @@ def test_two_workers_share_one_study(capsys, tmp_path, monkeypatch):
     assert sum(t.state.name == "COMPLETE" for t in load(root, "linreg-line-random").trials) == 5
     runs = mlflow.search_runs(experiment_names=["linreg-line"], output_format="list")
     assert [r.info.run_id for r in runs if "mlflow.parentRunId" not in r.data.tags] == [
-        parent.info.run_id]
+        parent.info.run_id
+    ]
 
 
 def test_an_interrupted_search_resumes_its_interrupted_trial(capsys, tmp_path, monkeypatch):
@@ -68,8 +83,22 @@ def test_an_interrupted_search_resumes_its_interrupted_trial(capsys, tmp_path, m
     monkeypatch.delenv("MLREPRO_DATA", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     storage = f"sqlite:///{tmp_path / 'study.db'}"
-    argv = ["search", "mnist-mlp", "--quick", "--param", "lr=log:1e-3:1e-2", "--sampler", "random",
-            "--trials", "2", "--storage", storage, "--out", str(tmp_path), "-q"]
+    argv = [
+        "search",
+        "mnist-mlp",
+        "--quick",
+        "--param",
+        "lr=log:1e-3:1e-2",
+        "--sampler",
+        "random",
+        "--trials",
+        "2",
+        "--storage",
+        storage,
+        "--out",
+        str(tmp_path),
+        "-q",
+    ]
     assert main(argv) == 130
     assert "run the same command again to continue the search" in capsys.readouterr().err
     assert main(argv) == 0
@@ -84,12 +113,37 @@ def test_an_interrupted_search_resumes_its_interrupted_trial(capsys, tmp_path, m
 
 
 def test_workers_refuse_bad_values_in_one_line(capsys, tmp_path):
-    code = main(["search", "linreg-line", "--param", "lr=log:1e-2:1", "--workers", "0",
-                 "--out", str(tmp_path)])
+    code = main(
+        [
+            "search",
+            "linreg-line",
+            "--param",
+            "lr=log:1e-2:1",
+            "--workers",
+            "0",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     err = capsys.readouterr().err
-    assert code == 2 and err.startswith("mlrepro: error: search: argument --workers") and \
-        err.count("\n") == 1
-    code = main(["search", "linreg-line", "--param", "lr=log:1e-2:1", "--workers", "2",
-                 "--storage", "nope://x", "--out", str(tmp_path)])
+    assert (
+        code == 2
+        and err.startswith("mlrepro: error: search: argument --workers")
+        and err.count("\n") == 1
+    )
+    code = main(
+        [
+            "search",
+            "linreg-line",
+            "--param",
+            "lr=log:1e-2:1",
+            "--workers",
+            "2",
+            "--storage",
+            "nope://x",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "--storage: cannot open 'nope://x'" in err and err.count("\n") == 1

@@ -96,14 +96,30 @@ def kill_at_checkpoint(monkeypatch, n: int, before: bool) -> None:
 def tracked_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("tracked")
     uri = f"sqlite:///{root / 'store' / 'mlflow.db'}"
-    env = {"MLREPRO_DATA": None, "MLFLOW_TRACKING_URI": None, "HOME": str(root / "home"),
-           "MLREPRO_CACHE": str(root / "cache")}
+    env = {
+        "MLREPRO_DATA": None,
+        "MLFLOW_TRACKING_URI": None,
+        "HOME": str(root / "home"),
+        "MLREPRO_CACHE": str(root / "cache"),
+    }
     saved = {k: os.environ.get(k) for k in env}
     for k, v in env.items():
         os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
     try:
-        code = main(["run", "mnist-mlp", "--quick", "--out", str(root / "runs"), "-q",
-                     "--track", "tensorboard,mlflow", "--mlflow-uri", uri])
+        code = main(
+            [
+                "run",
+                "mnist-mlp",
+                "--quick",
+                "--out",
+                str(root / "runs"),
+                "-q",
+                "--track",
+                "tensorboard,mlflow",
+                "--mlflow-uri",
+                uri,
+            ]
+        )
     finally:
         for k, v in saved.items():
             os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
@@ -122,8 +138,9 @@ def test_mlflow_run_holds_params_epoch_metrics_artifacts_and_tags(tracked_run):
     history = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
     client = MlflowClient(uri)
     val = client.get_metric_history(found.info.run_id, "epoch/val_accuracy")
-    assert [(m.step, m.value) for m in val] == [(r["epoch"], pytest.approx(r["val_accuracy"]))
-                                                for r in history]
+    assert [(m.step, m.value) for m in val] == [
+        (r["epoch"], pytest.approx(r["val_accuracy"])) for r in history
+    ]
     metrics = json.loads((run / "metrics.json").read_text())
     assert found.data.metrics["test_accuracy"] == pytest.approx(metrics["test_accuracy"])
     files = {a.path for a in client.list_artifacts(found.info.run_id)}
@@ -160,21 +177,35 @@ def test_tensorboard_event_files_hold_steps_epochs_hparams_and_figures(tracked_r
     assert image.encoded_image_string == (run / "plots" / "curves.png").read_bytes()
     metrics = json.loads((run / "metrics.json").read_text())
     assert scalars(run / "tensorboard", "final/test_accuracy")[0][1] == pytest.approx(
-        metrics["test_accuracy"])
+        metrics["test_accuracy"]
+    )
     assert "_hparams_/experiment" in ea.summary_metadata or any(
-        "hparams" in m.plugin_data.plugin_name for m in ea.summary_metadata.values())
+        "hparams" in m.plugin_data.plugin_name for m in ea.summary_metadata.values()
+    )
 
 
 # --- a killed run, resumed ---
 
 
 @pytest.mark.parametrize("before", [False, True], ids=["after-checkpoint", "before-checkpoint"])
-def test_kill_and_resume_keeps_one_mlflow_run_and_monotonic_steps(capsys, tmp_path, samples,
-                                                                  monkeypatch, before):
+def test_kill_and_resume_keeps_one_mlflow_run_and_monotonic_steps(
+    capsys, tmp_path, samples, monkeypatch, before
+):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     kill_at_checkpoint(monkeypatch, 2 if before else 1, before)
-    code, _, err = cli(capsys, "run", "mnist-mlp", "--quick", "--out", tmp_path / "runs", "-q",
-                       "--track", "tensorboard,mlflow", "--mlflow-uri", uri)
+    code, _, err = cli(
+        capsys,
+        "run",
+        "mnist-mlp",
+        "--quick",
+        "--out",
+        tmp_path / "runs",
+        "-q",
+        "--track",
+        "tensorboard,mlflow",
+        "--mlflow-uri",
+        uri,
+    )
     assert code == 130 and "continue with `mlrepro run --resume " in err
     (run,) = (tmp_path / "runs" / "mnist-mlp").iterdir()
     (killed,) = runs_of(uri, "mnist-mlp")
@@ -212,8 +243,9 @@ def test_a_loop_of_its_own_logs_through_the_same_trackers_and_resumes(tmp_path):
     def ctx_for(resume: bool):
         tracker = Trackers([TensorBoardTracker(), MLflowTracker(uri)])
         tracker.start(rd.path, record, resume=resume)
-        return RunContext(rd, 0, torch.device("cpu"), resume=resume, verbose=False, config=record,
-                          tracker=tracker), tracker
+        return RunContext(
+            rd, 0, torch.device("cpu"), resume=resume, verbose=False, config=record, tracker=tracker
+        ), tracker
 
     def step(epoch):
         if epoch == 2 and not resumed:
@@ -235,16 +267,34 @@ def test_a_loop_of_its_own_logs_through_the_same_trackers_and_resumes(tmp_path):
     assert steps(uri, found.info.run_id, "epoch/test_score_mean") == [1, 2, 3, 4]
     assert found.data.metrics["test_score"] == 30.0
     assert scalars(rd.path / "tensorboard", "epoch/test_score_mean") == [
-        (1, 0.0), (2, 10.0), (3, 20.0), (4, 30.0)]
+        (1, 0.0),
+        (2, 10.0),
+        (3, 20.0),
+        (4, 30.0),
+    ]
 
 
-@pytest.mark.parametrize("name, metric, figure", [("linreg-line", "test_r2", "fit"),
-                                                  ("kmeans-cola", "inertia", "iterations")])
-def test_classic_estimators_log_params_final_metrics_and_figures(capsys, tmp_path, samples, name,
-                                                                 metric, figure):
+@pytest.mark.parametrize(
+    "name, metric, figure",
+    [("linreg-line", "test_r2", "fit"), ("kmeans-cola", "inertia", "iterations")],
+)
+def test_classic_estimators_log_params_final_metrics_and_figures(
+    capsys, tmp_path, samples, name, metric, figure
+):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    code, out, _ = cli(capsys, "run", name, "--quick", "--out", tmp_path, "-q",
-                       "--track", "mlflow,tensorboard", "--mlflow-uri", uri)
+    code, out, _ = cli(
+        capsys,
+        "run",
+        name,
+        "--quick",
+        "--out",
+        tmp_path,
+        "-q",
+        "--track",
+        "mlflow,tensorboard",
+        "--mlflow-uri",
+        uri,
+    )
     assert code == 0
     run = Path(out.strip().splitlines()[-1])
     metrics = json.loads((run / "metrics.json").read_text())
@@ -263,8 +313,9 @@ def test_classic_estimators_log_params_final_metrics_and_figures(capsys, tmp_pat
 # --- sweeps: a parent run, continued when the sweep is ---
 
 
-def test_a_sweep_is_a_parent_run_continued_when_the_sweep_is(capsys, tmp_path, samples,
-                                                             monkeypatch):
+def test_a_sweep_is_a_parent_run_continued_when_the_sweep_is(
+    capsys, tmp_path, samples, monkeypatch
+):
     from mlrepro.classic import LinearRegressionGD
 
     fit = LinearRegressionGD.fit
@@ -282,8 +333,9 @@ def test_a_sweep_is_a_parent_run_continued_when_the_sweep_is(capsys, tmp_path, s
     code, _, _ = cli(capsys, *argv)
     assert code == 130
     uri = f"sqlite:///{tmp_path / 'runs' / 'mlflow.db'}"
-    parent, child = sorted(runs_of(uri, "linreg-line"),
-                           key=lambda r: "mlflow.parentRunId" in r.data.tags)
+    parent, child = sorted(
+        runs_of(uri, "linreg-line"), key=lambda r: "mlflow.parentRunId" in r.data.tags
+    )
     assert parent.info.status == "KILLED" and parent.data.tags["mlrepro.group"] == "sweep"
     assert child.data.tags["mlrepro.seed"] == "0"  # the killed seed 1 had logged nothing: no run
 
@@ -307,18 +359,39 @@ def test_a_sweep_is_a_parent_run_continued_when_the_sweep_is(capsys, tmp_path, s
 # --- failures: one line before training, or a warning while the run goes on ---
 
 
-def test_a_bad_uri_or_tracker_is_one_line_before_anything_is_made(capsys, tmp_path, samples,
-                                                                  monkeypatch):
+def test_a_bad_uri_or_tracker_is_one_line_before_anything_is_made(
+    capsys, tmp_path, samples, monkeypatch
+):
     out = tmp_path / "runs"
-    code, _, err = cli(capsys, "run", "linreg-line", "--quick", "--out", out, "--track", "mlflow",
-                       "--mlflow-uri", "nope://x")
+    code, _, err = cli(
+        capsys,
+        "run",
+        "linreg-line",
+        "--quick",
+        "--out",
+        out,
+        "--track",
+        "mlflow",
+        "--mlflow-uri",
+        "nope://x",
+    )
     one_line_error(code, err, "--mlflow-uri: cannot open 'nope://x'")
     with socket.socket() as s:  # a port nothing listens on: refused at once, no retries
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     start = time.perf_counter()
-    code, _, err = cli(capsys, "run", "linreg-line", "--quick", "--out", out, "--track", "mlflow",
-                       "--mlflow-uri", f"http://127.0.0.1:{port}")
+    code, _, err = cli(
+        capsys,
+        "run",
+        "linreg-line",
+        "--quick",
+        "--out",
+        out,
+        "--track",
+        "mlflow",
+        "--mlflow-uri",
+        f"http://127.0.0.1:{port}",
+    )
     one_line_error(code, err, f"--mlflow-uri: cannot open 'http://127.0.0.1:{port}'")
     assert time.perf_counter() - start < 30
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "nope://y")
@@ -331,13 +404,15 @@ def test_a_bad_uri_or_tracker_is_one_line_before_anything_is_made(capsys, tmp_pa
     assert not out.exists()
 
 
-@pytest.mark.parametrize("kind, module", [("mlflow", "mlflow"),
-                                          ("tensorboard", "torch.utils.tensorboard")])
+@pytest.mark.parametrize(
+    "kind, module", [("mlflow", "mlflow"), ("tensorboard", "torch.utils.tensorboard")]
+)
 def test_a_missing_extra_is_one_line_naming_it(capsys, tmp_path, monkeypatch, kind, module):
     monkeypatch.setitem(sys.modules, module, None)  # import fails as when not installed
     code, _, err = cli(capsys, "run", "linreg-line", "--quick", "--out", tmp_path, "--track", kind)
-    one_line_error(code, err, f"--track {kind} needs {kind.split('.')[0]}: pip install "
-                              "'mlrepro[track]'")
+    one_line_error(
+        code, err, f"--track {kind} needs {kind.split('.')[0]}: pip install 'mlrepro[track]'"
+    )
     assert not any(tmp_path.iterdir())
 
 
@@ -348,8 +423,9 @@ def test_a_tracker_that_fails_mid_run_costs_the_run_nothing(tmp_path, samples, c
         def log_epoch(self, stage, step, row):
             raise ConnectionError("the server went away")
 
-    run_dir, metrics = run_experiment("mnist-mlp", preset="quick", out=tmp_path, device="cpu",
-                                      verbose=False, track=Broken())
+    run_dir, metrics = run_experiment(
+        "mnist-mlp", preset="quick", out=tmp_path, device="cpu", verbose=False, track=Broken()
+    )
     assert json.loads((run_dir.path / "metrics.json").read_text())["test_accuracy"] > 0.5
     note = "broken tracking stopped (log_epoch): ConnectionError: the server went away"
     assert note in metrics["notes"]
@@ -365,9 +441,10 @@ def test_a_tracker_is_a_learner_callback(tmp_path):
     model = torch.nn.Linear(3, 2)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=4, gamma=0.5)
-    learner = Learner(model, opt, torch.nn.CrossEntropyLoss(), scheduler=sched,
-                      metrics=["accuracy"])
-    batches = [(x[i:i + 16], y[i:i + 16]) for i in range(0, 64, 16)]
+    learner = Learner(
+        model, opt, torch.nn.CrossEntropyLoss(), scheduler=sched, metrics=["accuracy"]
+    )
+    batches = [(x[i : i + 16], y[i : i + 16]) for i in range(0, 64, 16)]
     with TensorBoardTracker(tmp_path / "tb") as tb:
         learner.fit(batches, 2, callbacks=[tb])
     lrs = scalars(tmp_path / "tb", "step/lr")
@@ -378,11 +455,16 @@ def test_a_tracker_is_a_learner_callback(tmp_path):
 
 def test_flatten_and_git_commit_outside_a_checkout(tmp_path):
     assert tracking.flatten({"a": 1, "b": {"c": (2, 3)}, "d": None}) == {
-        "a": 1, "b.c": "[2, 3]", "d": None}
+        "a": 1,
+        "b.c": "[2, 3]",
+        "d": None,
+    }
     (tmp_path / "x.py").write_text("")
     assert tracking.git_commit(tmp_path / "x.py") is None
-    assert "mlflow.source.git.commit" not in tracking.run_tags({"experiment": "x"}) or \
-        tracking.git_commit() is not None
+    assert (
+        "mlflow.source.git.commit" not in tracking.run_tags({"experiment": "x"})
+        or tracking.git_commit() is not None
+    )
 
 
 # --- a real MLflow server on the SQLite store ---
@@ -400,10 +482,27 @@ def mlflow_server(store: str, cwd: Path):
     port = free_port()
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     log = open(cwd / "server.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", store,
-                             "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-                            cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--backend-store-uri",
+            store,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        cwd=cwd,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
@@ -415,8 +514,9 @@ def mlflow_server(store: str, cwd: Path):
             except OSError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError("mlflow server did not start:\n"
-                                     + (cwd / "server.log").read_text()[-3000:])
+                raise AssertionError(
+                    "mlflow server did not start:\n" + (cwd / "server.log").read_text()[-3000:]
+                )
             time.sleep(0.5)
         yield url
     finally:
@@ -433,16 +533,26 @@ def mlflow_server(store: str, cwd: Path):
 
 def rest(url: str, path: str, body: dict | None = None) -> dict:
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(f"{url}/api/2.0/mlflow/{path}", data=data,
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"{url}/api/2.0/mlflow/{path}", data=data, headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(req, timeout=30) as r:
         return json.loads(r.read())
 
 
 def test_mlflow_server_on_the_sqlite_store_serves_the_run(capsys, tmp_path, samples):
     store = f"sqlite:///{tmp_path / 'runs' / 'mlflow.db'}"
-    code, out, _ = cli(capsys, "run", "linreg-line", "--quick", "--out", tmp_path / "runs", "-q",
-                       "--track", "mlflow")  # the default store: RUNS/mlflow.db
+    code, out, _ = cli(
+        capsys,
+        "run",
+        "linreg-line",
+        "--quick",
+        "--out",
+        tmp_path / "runs",
+        "-q",
+        "--track",
+        "mlflow",
+    )  # the default store: RUNS/mlflow.db
     assert code == 0
     run = Path(out.strip().splitlines()[-1])
     run_id = json.loads((run / "tracking.json").read_text())["mlflow"]["run_id"]
@@ -458,8 +568,21 @@ def test_mlflow_server_on_the_sqlite_store_serves_the_run(capsys, tmp_path, samp
         files = rest(url, f"artifacts/list?run_id={run_id}")["files"]
         assert {"config.json", "metrics.json", "plots"} <= {f["path"] for f in files}
         # A second run logs through the server's REST API (artifacts proxied to its folder).
-        code, out, _ = cli(capsys, "run", "linreg-line", "--quick", "--seed", "1", "--out",
-                           tmp_path / "runs", "-q", "--track", "mlflow", "--mlflow-uri", url)
+        code, out, _ = cli(
+            capsys,
+            "run",
+            "linreg-line",
+            "--quick",
+            "--seed",
+            "1",
+            "--out",
+            tmp_path / "runs",
+            "-q",
+            "--track",
+            "mlflow",
+            "--mlflow-uri",
+            url,
+        )
         assert code == 0
         found = rest(url, "runs/search", {"experiment_ids": [exp["experiment_id"]]})["runs"]
         seeds = [t["value"] for r in found for t in r["data"]["tags"] if t["key"] == "mlrepro.seed"]

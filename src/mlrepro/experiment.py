@@ -96,7 +96,9 @@ class Experiment:
 
     def __post_init__(self) -> None:
         # Presets are validated when the module loads, so a bad key can never reach a user.
-        if not (dataclasses.is_dataclass(self.config) and issubclass(self.config, ExperimentConfig)):
+        if not (
+            dataclasses.is_dataclass(self.config) and issubclass(self.config, ExperimentConfig)
+        ):
             raise TypeError(f"experiment {self.name}: config must be an ExperimentConfig dataclass")
         if not self.headline:
             raise TypeError(f"experiment {self.name}: needs at least one headline metric")
@@ -104,19 +106,28 @@ class Experiment:
             raise TypeError(f"experiment {self.name}: needs a 'quick' preset (the demo runs it)")
         for name, preset in self.presets.items():
             if not isinstance(preset, Preset) or not preset.about:
-                raise TypeError(f"experiment {self.name}: preset {name!r} needs a Preset with `about`")
+                raise TypeError(
+                    f"experiment {self.name}: preset {name!r} needs a Preset with `about`"
+                )
             build_config(self.config, self.presets, name, what=self.name)
         if (self.data is None) != (self.build_model is None):
-            raise TypeError(f"experiment {self.name}: a classifier declares both data and build_model")
+            raise TypeError(
+                f"experiment {self.name}: a classifier declares both data and build_model"
+            )
 
     @property
     def command(self) -> str:
         """The command that reproduces the claim."""
         return self.reproduce or f"mlrepro run {self.name} --seeds 0,1,2"
 
-    def make_config(self, preset: str | None = None, overrides: Mapping[str, Any] | None = None) -> Any:
-        """The Config of `preset` with `overrides` (CLI strings or JSON values); ConfigError if bad."""
-        return build_config(self.config, self.presets, preset, dict(overrides or {}), what=self.name)
+    def make_config(
+        self, preset: str | None = None, overrides: Mapping[str, Any] | None = None
+    ) -> Any:
+        """The Config of `preset` with `overrides` (CLI strings or JSON values); ConfigError if
+        bad."""
+        return build_config(
+            self.config, self.presets, preset, dict(overrides or {}), what=self.name
+        )
 
     def objective(self) -> tuple[str, str]:
         """(metric, direction) a search optimises: search_metric, else the first headline metric."""
@@ -136,8 +147,10 @@ class Experiment:
         """ConfigError naming the pip extra when a required module is missing."""
         missing = self.missing_requirements()
         if missing:
-            raise ConfigError(f"{self.name} needs {', '.join(missing)}: pip install "
-                              f"'mlrepro[{self.extra or 'all'}]'")
+            raise ConfigError(
+                f"{self.name} needs {', '.join(missing)}: pip install "
+                f"'mlrepro[{self.extra or 'all'}]'"
+            )
 
 
 @dataclass
@@ -195,12 +208,16 @@ class RunContext:
                 prov["data_dir_from"] = self.config["data_dir_from"]  # where the user named it
             before = recorded.get(key)
             if before is not None and content_of(before) != content_of(prov):
-                raise DataError(f"{key}: the data differ from what this run read before "
-                                f"({_first_difference(content_of(before), content_of(prov))}); a "
-                                "resumed run must read the same data")
+                raise DataError(
+                    f"{key}: the data differ from what this run read before "
+                    f"({_first_difference(content_of(before), content_of(prov))}); a "
+                    "resumed run must read the same data"
+                )
             if ds.is_sample:
-                self.note(f"used the bundled {len(ds)}-image {ds.name} {ds.split} sample; "
-                          "point --data-dir or MLREPRO_DATA at the full data")
+                self.note(
+                    f"used the bundled {len(ds)}-image {ds.name} {ds.split} sample; "
+                    "point --data-dir or MLREPRO_DATA at the full data"
+                )
             if before is None:
                 recorded[key] = prov
                 if self.is_main:
@@ -209,8 +226,9 @@ class RunContext:
         return out
 
     # --- the training lifecycle ---
-    def lifecycle(self, learner: Learner, stage: str | None = None, checkpoint_every: int = 1
-                  ) -> list[Callback]:
+    def lifecycle(
+        self, learner: Learner, stage: str | None = None, checkpoint_every: int = 1
+    ) -> list[Callback]:
         """Restore `learner` from this stage's last checkpoint on `--resume`, and return the
         callbacks that keep the run folder's history, checkpoint and progress for its `fit`.
         A run that trains several networks names each `stage` (its history rows are tagged with
@@ -220,27 +238,53 @@ class RunContext:
             state = source.load_checkpoint(map_location=learner.device, stage=stage)
             if state is not None:
                 learner.load_state_dict(state)
-                self.log(f"resumed {stage or 'training'} from {source.checkpoint_file(stage)} "
-                         f"after epoch {learner.epoch}")
+                self.log(
+                    f"resumed {stage or 'training'} from {source.checkpoint_file(stage)} "
+                    f"after epoch {learner.epoch}"
+                )
         # The tracker logs an epoch before it is checkpointed; a resumed run supersedes the rest.
-        cbs: list[Callback] = [self.tracker.callback(stage)] if self.tracking else []
+        tracker = self.tracker if self.tracking else None
+        cbs: list[Callback] = [tracker.callback(stage)] if tracker is not None else []
         if self.is_main:
-            cbs += [RunLogger(self.run_dir, stage=stage),
-                    Checkpoint(self.run_dir, self.config, every=checkpoint_every, stage=stage,
-                               keep_all=self.keep_checkpoints)]
+            cbs += [
+                RunLogger(self.run_dir, stage=stage),
+                Checkpoint(
+                    self.run_dir,
+                    self.config,
+                    every=checkpoint_every,
+                    stage=stage,
+                    keep_all=self.keep_checkpoints,
+                ),
+            ]
         if self.verbose:
             cbs.append(ProgressBar())
         return cbs
 
-    def fit(self, learner: Learner, train_data, epochs: int, *, val_data=None, callbacks=(),
-            stage: str | None = None, checkpoint_every: int = 1) -> History:
+    def fit(
+        self,
+        learner: Learner,
+        train_data,
+        epochs: int,
+        *,
+        val_data=None,
+        callbacks=(),
+        stage: str | None = None,
+        checkpoint_every: int = 1,
+    ) -> History:
         """`learner.fit` through the run's lifecycle (`lifecycle`): continues from the stage's
         last checkpoint on `--resume`."""
         cbs = self.lifecycle(learner, stage, checkpoint_every)
         return learner.fit(train_data, epochs, val_data=val_data, callbacks=[*cbs, *callbacks])
 
-    def epochs(self, epochs: int, step: Callable[[int], dict], *, state: Callable[[], dict],
-               load_state: Callable[[dict], None], stage: str | None = None) -> list[dict]:
+    def epochs(
+        self,
+        epochs: int,
+        step: Callable[[int], dict],
+        *,
+        state: Callable[[], dict],
+        load_state: Callable[[dict], None],
+        stage: str | None = None,
+    ) -> list[dict]:
         """The same lifecycle for a loop of its own (the DQN agent): `step(epoch)` trains epoch
         `epoch` (0-based) and returns its history row; after each, the row is appended and
         `{**state(), "epoch", "rng", "config"}` saved, atomically. Resumes after the last saved
@@ -253,23 +297,29 @@ class RunContext:
                 set_rng_state(saved["rng"])
                 start = int(saved["epoch"])
                 self.log(f"resumed {stage or 'training'} after epoch {start}")
-        keep = [r for r in self.run_dir.history()
-                if r.get("stage") != stage or r["epoch"] <= start] if self.is_main else []
+        keep = (
+            [r for r in self.run_dir.history() if r.get("stage") != stage or r["epoch"] <= start]
+            if self.is_main
+            else []
+        )
         if self.is_main:
             self.run_dir.write_history(keep)
-        if self.tracking:
-            self.tracker.begin_stage(stage, start)
+        tracker = self.tracker if self.tracking else None
+        if tracker is not None:
+            tracker.begin_stage(stage, start)
         for epoch in range(start, epochs):
             row = {"epoch": epoch + 1, **step(epoch)}
             if stage is not None:
                 row["stage"] = stage
-            if self.tracking:
-                self.tracker.log_epoch(stage, epoch + 1, row)
+            if tracker is not None:
+                tracker.log_epoch(stage, epoch + 1, row)
             if self.is_main:
                 self.run_dir.append_history(row)
-                self.run_dir.save_checkpoint({**state(), "epoch": epoch + 1, "rng": get_rng_state(),
-                                              "config": self.config}, stage=stage,
-                                             keep_all=self.keep_checkpoints)
+                self.run_dir.save_checkpoint(
+                    {**state(), "epoch": epoch + 1, "rng": get_rng_state(), "config": self.config},
+                    stage=stage,
+                    keep_all=self.keep_checkpoints,
+                )
         return [r for r in self.run_dir.history() if r.get("stage") == stage]
 
 
@@ -277,16 +327,24 @@ def provenance_of(ds) -> dict:
     """A dataset's provenance as plain JSON (what was read, from where, with which checksums)."""
     prov = getattr(ds, "provenance", None)
     if prov is None:
-        return {"dataset": ds.name, "split": ds.split, "source": ds.source, "sample": ds.is_sample,
-                "n": len(ds)}
+        return {
+            "dataset": ds.name,
+            "split": ds.split,
+            "source": ds.source,
+            "sample": ds.is_sample,
+            "n": len(ds),
+        }
     return dict(prov.to_dict() if hasattr(prov, "to_dict") else prov)
 
 
 def content_of(prov: Any) -> Any:
     """Provenance without where the files lie: moving a data folder does not change the data."""
     if isinstance(prov, dict):
-        return {k: content_of(v) for k, v in prov.items()
-                if k not in ("path", "data_dir", "data_dir_from", "source")}
+        return {
+            k: content_of(v)
+            for k, v in prov.items()
+            if k not in ("path", "data_dir", "data_dir_from", "source")
+        }
     if isinstance(prov, list):
         return [content_of(v) for v in prov]
     return prov

@@ -65,8 +65,13 @@ def git_commit(path: str | os.PathLike | None = None) -> tuple[str, bool] | None
     where = target if target.is_dir() else target.parent
 
     def git(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["git", "-C", str(where), *args], capture_output=True, text=True,
-                              timeout=10, check=False)
+        return subprocess.run(
+            ["git", "-C", str(where), *args],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
 
     try:
         if git("ls-files", "--error-unmatch", "--", str(target)).returncode != 0:
@@ -82,10 +87,12 @@ def git_commit(path: str | os.PathLike | None = None) -> tuple[str, bool] | None
 
 def run_tags(record: Mapping[str, Any]) -> dict[str, str]:
     """MLflow tags of a run from its config.json record: experiment, preset, seed, data, code."""
-    tags = {"mlrepro.experiment": str(record.get("experiment")),
-            "mlrepro.preset": str(record.get("preset") or "default"),
-            "mlrepro.seed": str(record.get("seed")),
-            "mlrepro.version": str(record.get("mlrepro", ""))}
+    tags = {
+        "mlrepro.experiment": str(record.get("experiment")),
+        "mlrepro.preset": str(record.get("preset") or "default"),
+        "mlrepro.seed": str(record.get("seed")),
+        "mlrepro.version": str(record.get("mlrepro", "")),
+    }
     if record.get("command"):
         tags["mlflow.source.name"] = str(record["command"])[:5000]
     tags.update(data_tags(record))
@@ -102,9 +109,12 @@ def data_tags(record: Mapping[str, Any]) -> dict[str, str]:
     data = record.get("data") or {}
     if not data:
         return {}
-    tags = {"mlrepro.data_dir": str(record.get("data_dir") or "bundled samples"),
-            "mlrepro.data_sample": str(any(bool(p.get("sample")) for p in data.values()
-                                           if isinstance(p, Mapping))).lower()}
+    tags = {
+        "mlrepro.data_dir": str(record.get("data_dir") or "bundled samples"),
+        "mlrepro.data_sample": str(
+            any(bool(p.get("sample")) for p in data.values() if isinstance(p, Mapping))
+        ).lower(),
+    }
     for split, prov in data.items():
         if isinstance(prov, Mapping):
             tags[f"mlrepro.data.{split}.format"] = str(prov.get("format") or prov.get("source"))
@@ -187,8 +197,9 @@ class MLflowWriter:
 
     kind = "mlflow"
 
-    def __init__(self, uri: str | None = None, *, experiment: str | None = None,
-                 option: str = "--mlflow-uri"):
+    def __init__(
+        self, uri: str | None = None, *, experiment: str | None = None, option: str = "--mlflow-uri"
+    ):
         MlflowClient = _import_mlflow()
         import mlflow
 
@@ -218,7 +229,7 @@ class MLflowWriter:
         """Artifacts of a SQLite store go next to its file (MLflow's default is ./mlruns)."""
         if not self.uri.startswith("sqlite:///"):
             return None
-        path = Path(self.uri[len("sqlite:///"):]).expanduser().absolute()
+        path = Path(self.uri[len("sqlite:///") :]).expanduser().absolute()
         return (path.parent / "mlartifacts").as_uri()
 
     def _experiment_id(self, name: str | None) -> str:
@@ -230,7 +241,8 @@ class MLflowWriter:
                 root = self._artifact_root()
                 try:
                     self._experiments[name] = self.client.create_experiment(
-                        name, artifact_location=f"{root}/{name}" if root else None)
+                        name, artifact_location=f"{root}/{name}" if root else None
+                    )
                     return self._experiments[name]
                 except Exception:
                     found = self.client.get_experiment_by_name(name)  # made by another process
@@ -262,8 +274,12 @@ class MLflowWriter:
         if self.run_id is not None:
             return self.run_id
         saved = read_state(self.run_dir).get(self.kind, {}) if self.run_dir else {}
-        if self._resume and saved.get("run_id") and saved.get("tracking_uri") == self.uri \
-                and self._continue(saved["run_id"]):
+        if (
+            self._resume
+            and saved.get("run_id")
+            and saved.get("tracking_uri") == self.uri
+            and self._continue(saved["run_id"])
+        ):
             self.run_id = saved["run_id"]
             return self.run_id
         name = self.record.get("experiment") or self.experiment
@@ -280,9 +296,15 @@ class MLflowWriter:
         if self.record.get("config"):
             self._params = self._param_list(self.record["config"])
         if self.run_dir is not None:
-            write_state(self.run_dir, self.kind, {"tracking_uri": self.uri,
-                                                   "experiment_id": run.info.experiment_id,
-                                                   "run_id": self.run_id})
+            write_state(
+                self.run_dir,
+                self.kind,
+                {
+                    "tracking_uri": self.uri,
+                    "experiment_id": run.info.experiment_id,
+                    "run_id": self.run_id,
+                },
+            )
         return self.run_id
 
     @staticmethod
@@ -294,10 +316,15 @@ class MLflowWriter:
     def _log_params(self, run_id: str, config: Mapping[str, Any] | list) -> None:
         params = config if isinstance(config, list) else self._param_list(config)
         for i in range(0, len(params), 100):  # MLflow takes at most 100 params per batch
-            self.client.log_batch(run_id, params=params[i:i + 100])
+            self.client.log_batch(run_id, params=params[i : i + 100])
 
-    def _log_metrics(self, run_id: str, values: Mapping[str, float], step: int,
-                     tags: Mapping[str, str] | None = None) -> None:
+    def _log_metrics(
+        self,
+        run_id: str,
+        values: Mapping[str, float],
+        step: int,
+        tags: Mapping[str, str] | None = None,
+    ) -> None:
         """One batch (one transaction): the metrics not logged at this step yet, the run's params
         on its first batch, and `tags`."""
         from mlflow.entities import Metric, RunTag
@@ -311,9 +338,13 @@ class MLflowWriter:
         tags = [RunTag(k, v) for k, v in (tags or {}).items()]
         for i in range(0, max(len(todo), 1), 900):  # MLflow takes 1000 entries per batch at most
             first = i == 0
-            if todo[i:i + 900] or (first and (params or tags)):
-                self.client.log_batch(run_id, metrics=todo[i:i + 900],
-                                      params=params if first else [], tags=tags if first else [])
+            if todo[i : i + 900] or (first and (params or tags)):
+                self.client.log_batch(
+                    run_id,
+                    metrics=todo[i : i + 900],
+                    params=params if first else [],
+                    tags=tags if first else [],
+                )
         for m in todo:
             self._last[m.key] = step
 
@@ -353,28 +384,41 @@ class MLflowWriter:
         saved = read_state(folder).get(self.kind, {})
         self._group_owner = owner
         self.parent_id = None
-        if (saved.get("run_id") and saved.get("tracking_uri") == self.uri
-                and (not owner or self._continue(saved["run_id"]))):
+        if (
+            saved.get("run_id")
+            and saved.get("tracking_uri") == self.uri
+            and (not owner or self._continue(saved["run_id"]))
+        ):
             self.parent_id = saved["run_id"]
             return
         if not owner:
             return
-        tags = {"mlrepro.experiment": str(record.get("experiment")),
-                "mlrepro.preset": str(record.get("preset") or "default"),
-                "mlrepro.group": str(record.get("group", "sweep")), "mlrepro.run_dir": str(folder)}
+        tags = {
+            "mlrepro.experiment": str(record.get("experiment")),
+            "mlrepro.preset": str(record.get("preset") or "default"),
+            "mlrepro.group": str(record.get("group", "sweep")),
+            "mlrepro.run_dir": str(folder),
+        }
         if record.get("command"):
             tags["mlflow.source.name"] = str(record["command"])[:5000]
         code = git_commit()
         if code is not None:
             tags["mlflow.source.git.commit"] = code[0]
-        run = self.client.create_run(self._experiment_id(record.get("experiment")), run_name=name,
-                                     tags=tags)
+        run = self.client.create_run(
+            self._experiment_id(record.get("experiment")), run_name=name, tags=tags
+        )
         self.parent_id = run.info.run_id
         if record.get("config"):
             self._log_params(self.parent_id, record["config"])
-        write_state(folder, self.kind, {"tracking_uri": self.uri,
-                                         "experiment_id": run.info.experiment_id,
-                                         "run_id": self.parent_id})
+        write_state(
+            folder,
+            self.kind,
+            {
+                "tracking_uri": self.uri,
+                "experiment_id": run.info.experiment_id,
+                "run_id": self.parent_id,
+            },
+        )
 
     def end_group(self, summary=None, status="FINISHED") -> None:
         parent, self.parent_id = self.parent_id, None
@@ -412,11 +456,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         out.flush()
 
     try:
-        writer = MLflowWriter(spec.get("uri"), experiment=spec.get("experiment"),
-                              option=spec.get("option", "--mlflow-uri"))
+        writer = MLflowWriter(
+            spec.get("uri"),
+            experiment=spec.get("experiment"),
+            option=spec.get("option", "--mlflow-uri"),
+        )
     except Exception as e:  # noqa: BLE001 - reported to the training process
-        send(id=0, error=str(e) if isinstance(e, ConfigError) else one_line(e),
-             config=isinstance(e, ConfigError))
+        send(
+            id=0,
+            error=str(e) if isinstance(e, ConfigError) else one_line(e),
+            config=isinstance(e, ConfigError),
+        )
         return 2
     send(id=0, ok=True, value={"uri": writer.uri})
     for line in sys.stdin:

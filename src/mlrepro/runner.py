@@ -113,7 +113,8 @@ def used_sample(record: dict, metrics: dict | None = None) -> bool:
 
 
 def first_missing(path: str | os.PathLike) -> Path | None:
-    """The topmost folder of `path` that does not exist yet (what creating it would make), or None."""
+    """The topmost folder of `path` that does not exist yet (what creating it would make), or
+    None."""
     p, top = Path(path).absolute(), None
     while not p.exists():
         top, p = p, p.parent
@@ -131,18 +132,30 @@ def _started(run_dir: RunDir, made: Path | None, how_to_continue: str) -> Iterat
         if made is not None and not kept:
             shutil.rmtree(made, ignore_errors=True)
         if isinstance(e, KeyboardInterrupt) and not isinstance(e, RunInterrupted):
-            raise RunInterrupted(how_to_continue if kept else "nothing was trained yet, so nothing "
-                                 "was kept") from None
+            raise RunInterrupted(
+                how_to_continue if kept else "nothing was trained yet, so nothing was kept"
+            ) from None
         raise
 
 
-def run_experiment(name: str | None = None, *, overrides: dict[str, Any] | None = None,
-                   preset: str | None = None, seed: int = 0, out: str | os.PathLike = "runs",
-                   device: str = "auto", data_dir: str | None = None, resume: str | None = None,
-                   verbose: bool = True, argv: list[str] | None = None, track: Tracker | None = None,
-                   run_path: str | os.PathLike | None = None, full_data_only: bool = False,
-                   how_to_continue: str | None = None, keep_checkpoints: str = "last"
-                   ) -> tuple[RunDir, dict]:
+def run_experiment(
+    name: str | None = None,
+    *,
+    overrides: dict[str, Any] | None = None,
+    preset: str | None = None,
+    seed: int = 0,
+    out: str | os.PathLike = "runs",
+    device: str = "auto",
+    data_dir: str | None = None,
+    resume: str | None = None,
+    verbose: bool = True,
+    argv: list[str] | None = None,
+    track: Tracker | None = None,
+    run_path: str | os.PathLike | None = None,
+    full_data_only: bool = False,
+    how_to_continue: str | None = None,
+    keep_checkpoints: str = "last",
+) -> tuple[RunDir, dict]:
     """Run one seed of an experiment (or resume a run folder); returns (run_dir, metrics).
 
     `run_path` fixes the run folder (a sweep's s<seed>/) instead of a new timestamped one;
@@ -167,10 +180,14 @@ def run_experiment(name: str | None = None, *, overrides: dict[str, Any] | None 
         run_dir = open_run_dir(resume, "--resume")
         saved = run_dir.read_config()
         if name and name != saved.get("experiment"):
-            raise ConfigError(f"--resume: {resume} is a run of {saved.get('experiment')}, not {name}")
+            raise ConfigError(
+                f"--resume: {resume} is a run of {saved.get('experiment')}, not {name}"
+            )
         if (run_dir.path / "metrics.json").exists():
-            raise ConfigError(f"--resume: {resume} has finished (metrics.json exists); its metrics "
-                              "are evidence and are not rewritten")
+            raise ConfigError(
+                f"--resume: {resume} has finished (metrics.json exists); its metrics "
+                "are evidence and are not rewritten"
+            )
         name, seed, preset = saved["experiment"], saved["seed"], saved.get("preset")
         exp = get_experiment(name)
         exp.check_requirements()
@@ -180,14 +197,18 @@ def run_experiment(name: str | None = None, *, overrides: dict[str, Any] | None 
         if data_dir is None:
             data_dir = saved.get("data_dir")
             if data_dir is None and os.environ.get("MLREPRO_DATA"):
-                raise ConfigError(f"--resume: {resume} ran without a data folder, but MLREPRO_DATA "
-                                  "is set now; unset it to resume on the same data")
+                raise ConfigError(
+                    f"--resume: {resume} ran without a data folder, but MLREPRO_DATA "
+                    "is set now; unset it to resume on the same data"
+                )
         else:
             data_dir = str(Path(data_dir).expanduser().absolute())
         record = saved
     else:
         if not name:
-            raise ConfigError("run: name an experiment (see `mlrepro list`) or give --resume RUN_DIR")
+            raise ConfigError(
+                "run: name an experiment (see `mlrepro list`) or give --resume RUN_DIR"
+            )
         exp = get_experiment(name)
         exp.check_requirements()
         cfg = exp.make_config(preset, overrides)
@@ -206,9 +227,15 @@ def run_experiment(name: str | None = None, *, overrides: dict[str, Any] | None 
                 run_dir = RunDir.new(out, name, seed, tag=tag)
                 made = made or run_dir.path
         record = {
-            "experiment": name, "preset": preset, "seed": seed, "config": dataclasses.asdict(cfg),
-            "command": _command(argv), "data_dir": data_dir, "data_dir_from": named_by,
-            "mlrepro": __version__, "hardware": hardware_info(dev),
+            "experiment": name,
+            "preset": preset,
+            "seed": seed,
+            "config": dataclasses.asdict(cfg),
+            "command": _command(argv),
+            "data_dir": data_dir,
+            "data_dir_from": named_by,
+            "mlrepro": __version__,
+            "hardware": hardware_info(dev),
             **({"processes": world} if world > 1 else {}),
         }
     if resume and track is None:
@@ -225,9 +252,20 @@ def run_experiment(name: str | None = None, *, overrides: dict[str, Any] | None 
             run_dir.write_config(record)
             record = run_dir.read_config()  # plain JSON types only, as the checkpoint must hold
         seed_everything(seed)
-        ctx = RunContext(run_dir, seed, dev, data_dir, resume=bool(resume), verbose=verbose,
-                         config=record, rank=rank, world_size=world, resume_from=resume_from,
-                         full_data_only=full_data_only, keep_checkpoints=keep_checkpoints == "all")
+        ctx = RunContext(
+            run_dir,
+            seed,
+            dev,
+            data_dir,
+            resume=bool(resume),
+            verbose=verbose,
+            config=record,
+            rank=rank,
+            world_size=world,
+            resume_from=resume_from,
+            full_data_only=full_data_only,
+            keep_checkpoints=keep_checkpoints == "all",
+        )
         if tracker is not None:
             ctx.tracker = tracker
             tracker.start(run_dir.path, record, resume=bool(resume), note=ctx.note)
@@ -262,14 +300,23 @@ def run_experiment(name: str | None = None, *, overrides: dict[str, Any] | None 
 
 
 def _mean_std(values: list[float]) -> dict:
-    return {"mean": statistics.fmean(values),
-            "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-            "values": values}
+    return {
+        "mean": statistics.fmean(values),
+        "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+        "values": values,
+    }
 
 
-def aggregate(exp: Experiment, preset: str | None, runs: list[tuple[RunDir, dict]], *,
-              command: str, wall_time_s: float) -> dict:
+def aggregate(
+    exp: Experiment,
+    preset: str | None,
+    runs: list[tuple[RunDir, dict]],
+    *,
+    command: str,
+    wall_time_s: float,
+) -> dict:
     """Mean ± std over seeds of every numeric metric, with the context needed to trust it."""
+
     def is_num(v):
         return isinstance(v, (int, float)) and not isinstance(v, bool)
 
@@ -284,13 +331,24 @@ def aggregate(exp: Experiment, preset: str | None, runs: list[tuple[RunDir, dict
     notes = sorted({n for _, m in runs for n in m.get("notes", [])})
     records = [rd.read_config() for rd, _ in runs]
     return {
-        "experiment": exp.name, "preset": preset or "default", "claim": exp.claim,
-        "headline": list(exp.headline), "n": len(runs), "seeds": [r["seed"] for r in records],
-        "metrics": metrics, "config": records[0]["config"], "hardware": records[0]["hardware"],
-        "torch": str(torch.__version__), "wall_time_s": wall_time_s, "command": command,
-        "date": time.strftime("%Y-%m-%d"), "run_dirs": [str(rd.path) for rd, _ in runs],
-        "data_dir": records[0].get("data_dir"), "data": records[0].get("data", {}),
-        "sample": any(used_sample(r, m) for r, (_, m) in zip(records, runs)), "notes": notes,
+        "experiment": exp.name,
+        "preset": preset or "default",
+        "claim": exp.claim,
+        "headline": list(exp.headline),
+        "n": len(runs),
+        "seeds": [r["seed"] for r in records],
+        "metrics": metrics,
+        "config": records[0]["config"],
+        "hardware": records[0]["hardware"],
+        "torch": str(torch.__version__),
+        "wall_time_s": wall_time_s,
+        "command": command,
+        "date": time.strftime("%Y-%m-%d"),
+        "run_dirs": [str(rd.path) for rd, _ in runs],
+        "data_dir": records[0].get("data_dir"),
+        "data": records[0].get("data", {}),
+        "sample": any(used_sample(r, m) for r, (_, m) in zip(records, runs)),
+        "notes": notes,
     }
 
 
@@ -305,8 +363,11 @@ def _differences(old: dict, new: dict) -> list[str]:
     out = []
     if old.get("preset") != new.get("preset"):
         out.append(f"preset {old.get('preset')!r} vs {new.get('preset')!r}")
-    changed = sorted(k for k in set(old.get("config", {})) | set(new.get("config", {}))
-                     if old.get("config", {}).get(k) != new.get("config", {}).get(k))
+    changed = sorted(
+        k
+        for k in set(old.get("config", {})) | set(new.get("config", {}))
+        if old.get("config", {}).get(k) != new.get("config", {}).get(k)
+    )
     if changed:
         out.append("config (" + ", ".join(changed[:4]) + ("…" if len(changed) > 4 else "") + ")")
     if "data" not in old:
@@ -329,32 +390,61 @@ def check_results_target(path: Path, planned: dict, force: bool) -> None:
     old = _read_json(path, "the existing results file")
     diff = _differences(old, planned)
     why = "it differs in " + "; ".join(diff) if diff else "it was measured with the same settings"
-    raise ConfigError(f"{path} exists ({why}); results are evidence: pass --force to replace it, or "
-                      "name another --results-dir")
+    raise ConfigError(
+        f"{path} exists ({why}); results are evidence: pass --force to replace it, or "
+        "name another --results-dir"
+    )
 
 
 def _write_results(path: Path, summary: dict, force: bool) -> None:
     if summary["sample"]:
-        raise DataError(f"{path}: not written, the runs used the bundled data samples (results rows "
-                        "come from the full data only; point --data-dir or MLREPRO_DATA at it)")
+        raise DataError(
+            f"{path}: not written, the runs used the bundled data samples (results rows "
+            "come from the full data only; point --data-dir or MLREPRO_DATA at it)"
+        )
     check_results_target(path, summary, force)
     atomic_write_json(path, summary)
 
 
-def sweep_dir(out: str | os.PathLike, name: str, preset: str | None, cfg: Any, seeds: list[int],
-              data_dir: str | None, tag: str | None = None) -> Path:
+def sweep_dir(
+    out: str | os.PathLike,
+    name: str,
+    preset: str | None,
+    cfg: Any,
+    seeds: list[int],
+    data_dir: str | None,
+    tag: str | None = None,
+) -> Path:
     """The folder of the sweep these settings define: the same command finds it again. `tag`
     (`Experiment.folder_tag`) leads the folder's name: sweep-TAG-PRESET-DIGEST."""
-    spec = json.dumps({"experiment": name, "preset": preset, "config": dataclasses.asdict(cfg),
-                       "seeds": seeds, "data_dir": data_dir}, sort_keys=True, default=str)
+    spec = json.dumps(
+        {
+            "experiment": name,
+            "preset": preset,
+            "config": dataclasses.asdict(cfg),
+            "seeds": seeds,
+            "data_dir": data_dir,
+        },
+        sort_keys=True,
+        default=str,
+    )
     digest = hashlib.sha256(spec.encode()).hexdigest()[:10]
     return Path(out) / name / f"sweep-{tag + '-' if tag else ''}{preset or 'default'}-{digest}"
 
 
-def run_seeds(name: str, seeds: list[int], *, results_dir: str | os.PathLike | None = None,
-              force: bool = False, preset: str | None = None, overrides: dict[str, Any] | None = None,
-              out: str | os.PathLike = "runs", data_dir: str | None = None,
-              argv: list[str] | None = None, **kw) -> tuple[Path, dict]:
+def run_seeds(
+    name: str,
+    seeds: list[int],
+    *,
+    results_dir: str | os.PathLike | None = None,
+    force: bool = False,
+    preset: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    out: str | os.PathLike = "runs",
+    data_dir: str | None = None,
+    argv: list[str] | None = None,
+    **kw,
+) -> tuple[Path, dict]:
     """Run `name` once per seed into a sweep folder and write the mean ± std summary there
     (summary.json), and to RESULTS_DIR/NAME[.PRESET].json when `results_dir` is given.
 
@@ -363,33 +453,55 @@ def run_seeds(name: str, seeds: list[int], *, results_dir: str | os.PathLike | N
     if not seeds:
         raise ConfigError("--seeds: give at least one seed")
     if len(set(seeds)) != len(seeds) or min(seeds) < 0:
-        raise ConfigError(f"--seeds must be distinct integers >= 0, got {','.join(map(str, seeds))}")
+        raise ConfigError(
+            f"--seeds must be distinct integers >= 0, got {','.join(map(str, seeds))}"
+        )
     exp = get_experiment(name)
     exp.check_requirements()
     cfg = exp.make_config(preset, overrides)
     named, _ = named_data_dir(data_dir)
-    folder = sweep_dir(out, name, preset, cfg, seeds, named,
-                       tag=exp.folder_tag(cfg) if exp.folder_tag else None)
+    folder = sweep_dir(
+        out, name, preset, cfg, seeds, named, tag=exp.folder_tag(cfg) if exp.folder_tag else None
+    )
     command = _command(argv)
     target = results_path(results_dir, name, preset) if results_dir is not None else None
     if target is not None:
-        check_results_target(target, {"preset": preset or "default", "config": dataclasses.asdict(cfg),
-                                      "seeds": seeds}, force)
+        check_results_target(
+            target,
+            {"preset": preset or "default", "config": dataclasses.asdict(cfg), "seeds": seeds},
+            force,
+        )
     check_writable(folder, "--out")
     rank = init_distributed()[0]
     made = first_missing(folder)
     if rank == 0 and not (folder / SWEEP).exists():
         folder.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(folder / SWEEP, {"experiment": name, "preset": preset, "seeds": seeds,
-                                           "config": dataclasses.asdict(cfg), "data_dir": named,
-                                           "command": command})
+        atomic_write_json(
+            folder / SWEEP,
+            {
+                "experiment": name,
+                "preset": preset,
+                "seeds": seeds,
+                "config": dataclasses.asdict(cfg),
+                "data_dir": named,
+                "command": command,
+            },
+        )
     start = time.perf_counter()
     how = f"run the same command again to continue the sweep in {folder}"
     tracker = kw["track"] = guarded(kw.get("track")) if rank == 0 else None
     if tracker is not None:  # an MLflow parent run, continued when the sweep is
-        tracker.start_group(folder, f"{name} {folder.name}", {
-            "experiment": name, "preset": preset, "config": dataclasses.asdict(cfg),
-            "command": command, "group": "sweep"})
+        tracker.start_group(
+            folder,
+            f"{name} {folder.name}",
+            {
+                "experiment": name,
+                "preset": preset,
+                "config": dataclasses.asdict(cfg),
+                "command": command,
+                "group": "sweep",
+            },
+        )
     runs = []
     try:
         for s in seeds:
@@ -399,17 +511,38 @@ def run_seeds(name: str, seeds: list[int], *, results_dir: str | os.PathLike | N
                 runs.append((rd, rd.read_metrics()))
                 print(f"seed {s}: finished earlier ({path})", file=sys.stderr)
             elif (path / "config.json").exists():
-                runs.append(run_experiment(resume=str(path), argv=argv, data_dir=data_dir,
-                                           full_data_only=target is not None, how_to_continue=how, **kw))
+                runs.append(
+                    run_experiment(
+                        resume=str(path),
+                        argv=argv,
+                        data_dir=data_dir,
+                        full_data_only=target is not None,
+                        how_to_continue=how,
+                        **kw,
+                    )
+                )
             else:
-                runs.append(run_experiment(name, seed=s, preset=preset, overrides=overrides, out=out,
-                                           data_dir=data_dir, argv=argv, run_path=path,
-                                           full_data_only=target is not None, how_to_continue=how,
-                                           **kw))
+                runs.append(
+                    run_experiment(
+                        name,
+                        seed=s,
+                        preset=preset,
+                        overrides=overrides,
+                        out=out,
+                        data_dir=data_dir,
+                        argv=argv,
+                        run_path=path,
+                        full_data_only=target is not None,
+                        how_to_continue=how,
+                        **kw,
+                    )
+                )
     except BaseException as e:
         if tracker is not None:
             tracker.end_group(status="KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED")
-        if made is not None and not any(folder.glob("s[0-9]*")):  # a failed start: leave nothing behind
+        if made is not None and not any(
+            folder.glob("s[0-9]*")
+        ):  # a failed start: leave nothing behind
             shutil.rmtree(made, ignore_errors=True)
         raise
     if rank != 0:
@@ -425,8 +558,13 @@ def run_seeds(name: str, seeds: list[int], *, results_dir: str | os.PathLike | N
     return folder / SUMMARY, summary
 
 
-def aggregate_runs(run_dirs: list[str | os.PathLike], *, results_dir: str | os.PathLike = "results",
-                   force: bool = False, argv: list[str] | None = None) -> tuple[Path, dict]:
+def aggregate_runs(
+    run_dirs: list[str | os.PathLike],
+    *,
+    results_dir: str | os.PathLike = "results",
+    force: bool = False,
+    argv: list[str] | None = None,
+) -> tuple[Path, dict]:
     """The `run --seeds` summary from finished run folders (e.g. seeds run as parallel processes),
     written to RESULTS_DIR/NAME[.PRESET].json under the same rules.
 
@@ -439,25 +577,35 @@ def aggregate_runs(run_dirs: list[str | os.PathLike], *, results_dir: str | os.P
     for d in run_dirs:
         rd = open_run_dir(d, "aggregate")
         if not (rd.path / "metrics.json").exists():
-            raise ConfigError(f"aggregate: {d} has not finished (no metrics.json); "
-                              f"continue it with `mlrepro run --resume {d}`")
+            raise ConfigError(
+                f"aggregate: {d} has not finished (no metrics.json); "
+                f"continue it with `mlrepro run --resume {d}`"
+            )
         records.append(rd.read_config())
         runs.append((rd, rd.read_metrics()))
     first = records[0]
     for d, rec in zip(run_dirs[1:], records[1:]):
         for key in ("experiment", "preset", "config"):
             if rec.get(key) != first.get(key):
-                raise ConfigError(f"aggregate: {d} differs from {run_dirs[0]} in its {key} "
-                                  f"({rec.get(key)!r} vs {first.get(key)!r}); aggregate like runs only")
+                raise ConfigError(
+                    f"aggregate: {d} differs from {run_dirs[0]} in its {key} "
+                    f"({rec.get(key)!r} vs {first.get(key)!r}); aggregate like runs only"
+                )
         if content_of(rec.get("data")) != content_of(first.get("data")):
-            raise ConfigError(f"aggregate: {d} read other data than {run_dirs[0]}; aggregate like "
-                              "runs only")
+            raise ConfigError(
+                f"aggregate: {d} read other data than {run_dirs[0]}; aggregate like runs only"
+            )
     seeds = [rec["seed"] for rec in records]
     if len(set(seeds)) != len(seeds):
         raise ConfigError(f"aggregate: seeds repeat ({seeds}); give each seed's run folder once")
     exp = get_experiment(first["experiment"])
-    summary = aggregate(exp, first.get("preset"), runs, command=_command(argv),
-                        wall_time_s=sum(float(m.get("wall_time_s", 0.0)) for _, m in runs))
+    summary = aggregate(
+        exp,
+        first.get("preset"),
+        runs,
+        command=_command(argv),
+        wall_time_s=sum(float(m.get("wall_time_s", 0.0)) for _, m in runs),
+    )
     summary["run_commands"] = [rec.get("command") for rec in records]
     path = results_path(results_dir, exp.name, first.get("preset"))
     _write_results(path, summary, force)
@@ -467,17 +615,29 @@ def aggregate_runs(run_dirs: list[str | os.PathLike], *, results_dir: str | os.P
 # --- the LR range test on an experiment's setup ---
 
 
-def lr_find_experiment(name: str, *, overrides: dict[str, Any] | None = None, preset: str | None = None,
-                       seed: int = 0, out: str | os.PathLike = "runs", device: str = "auto",
-                       data_dir: str | None = None, verbose: bool = True, argv: list[str] | None = None,
-                       **sweep) -> tuple[RunDir, Any]:
-    """The LR range test on an experiment's model and data; writes plots/lr_find.png and lr_find.json."""
+def lr_find_experiment(
+    name: str,
+    *,
+    overrides: dict[str, Any] | None = None,
+    preset: str | None = None,
+    seed: int = 0,
+    out: str | os.PathLike = "runs",
+    device: str = "auto",
+    data_dir: str | None = None,
+    verbose: bool = True,
+    argv: list[str] | None = None,
+    **sweep,
+) -> tuple[RunDir, Any]:
+    """The LR range test on an experiment's model and data; writes plots/lr_find.png and
+    lr_find.json."""
     from .engine.lr_finder import lr_find
     from .plotting import plot_lr_find
 
     exp = get_experiment(name)
     if exp.setup is None:
-        raise ConfigError(f"lr-find: experiment {name} has no setup (a learner and its data) to sweep")
+        raise ConfigError(
+            f"lr-find: experiment {name} has no setup (a learner and its data) to sweep"
+        )
     dev = device_option(device)
     if seed < 0:
         raise ConfigError(f"--seed must be >= 0, got {seed}")
@@ -489,9 +649,18 @@ def lr_find_experiment(name: str, *, overrides: dict[str, Any] | None = None, pr
     made = first_missing(Path(out) / "lr-find" / name)
     run_dir = RunDir.new(Path(out) / "lr-find", name, seed)
     made = made or run_dir.path
-    record = {"experiment": name, "preset": preset, "seed": seed, "task": "lr-find", "sweep": sweep,
-              "config": dataclasses.asdict(cfg), "command": _command(argv), "data_dir": data_dir,
-              "data_dir_from": named_by, "hardware": hardware_info(dev)}
+    record = {
+        "experiment": name,
+        "preset": preset,
+        "seed": seed,
+        "task": "lr-find",
+        "sweep": sweep,
+        "config": dataclasses.asdict(cfg),
+        "command": _command(argv),
+        "data_dir": data_dir,
+        "data_dir_from": named_by,
+        "hardware": hardware_info(dev),
+    }
     with _started(run_dir, made, "an LR range test is quick: run it again"):
         run_dir.write_config(record)
         seed_everything(seed)
@@ -502,9 +671,18 @@ def lr_find_experiment(name: str, *, overrides: dict[str, Any] | None = None, pr
         except ValueError as e:
             raise ConfigError(str(e)) from None
         plot_lr_find(result, run_dir.plot_path("lr_find.png"), f"LR range test: {name}")
-        atomic_write_json(run_dir.path / "lr_find.json", {"lrs": result.lrs, "losses": result.losses,
-                                                          "raw_losses": result.raw_losses})
-        run_dir.write_metrics({"suggestion": result.suggestion, "default": result.default,
-                               "suggestions": result.suggestions, "stopped_early": result.stopped_early,
-                               "steps": len(result.lrs), "data": ctx.config.get("data", {})})
+        atomic_write_json(
+            run_dir.path / "lr_find.json",
+            {"lrs": result.lrs, "losses": result.losses, "raw_losses": result.raw_losses},
+        )
+        run_dir.write_metrics(
+            {
+                "suggestion": result.suggestion,
+                "default": result.default,
+                "suggestions": result.suggestions,
+                "stopped_early": result.stopped_early,
+                "steps": len(result.lrs),
+                "data": ctx.config.get("data", {}),
+            }
+        )
     return run_dir, result

@@ -61,8 +61,10 @@ def parse_param(text: str) -> Param:
     """'lr=log:1e-4:1', 'dropout=float:0:0.5', 'width=int:16:128', 'opt=choice:sgd,adam'."""
     name, eq, spec = text.partition("=")
     kind, _, rest = spec.partition(":")
-    bad = ConfigError(f"--param {text!r}: expected NAME=log:LOW:HIGH, NAME=float:LOW:HIGH, "
-                      "NAME=int:LOW:HIGH or NAME=choice:A,B,...")
+    bad = ConfigError(
+        f"--param {text!r}: expected NAME=log:LOW:HIGH, NAME=float:LOW:HIGH, "
+        "NAME=int:LOW:HIGH or NAME=choice:A,B,..."
+    )
     if not eq or not name or kind not in ("log", "float", "int", "choice") or not rest:
         raise bad
     name = name.strip().replace("-", "_")
@@ -73,8 +75,9 @@ def parse_param(text: str) -> Param:
     except ValueError:
         raise bad from None
     if not low < high or (kind == "log" and low <= 0):
-        raise ConfigError(f"--param {text!r}: need LOW < HIGH"
-                          + (" and LOW > 0 for log" if kind == "log" else ""))
+        raise ConfigError(
+            f"--param {text!r}: need LOW < HIGH" + (" and LOW > 0 for log" if kind == "log" else "")
+        )
     return Param(name, kind, low, high)
 
 
@@ -87,8 +90,9 @@ def open_storage(url: str, option: str = "--storage"):
     try:
         return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
     except Exception as e:  # noqa: BLE001 - SQLAlchemy and the DB drivers raise many kinds
-        raise ConfigError(f"{option}: cannot open {url!r} ({type(e).__name__}: "
-                          f"{' '.join(str(e).split())[:200]})") from None
+        raise ConfigError(
+            f"{option}: cannot open {url!r} ({type(e).__name__}: {' '.join(str(e).split())[:200]})"
+        ) from None
 
 
 def _sampler(kind: str, params: list[Param], trials: int, seed: int, parallel: bool):
@@ -125,8 +129,11 @@ def _enqueue_interrupted(study) -> int:
         if t.state != TrialState.FAIL or not run or t.number in taken:
             continue
         folder = Path(run)
-        if (folder / "config.json").is_file() and not (folder / "metrics.json").exists() \
-                and any(folder.glob("checkpoint*.pt")):
+        if (
+            (folder / "config.json").is_file()
+            and not (folder / "metrics.json").exists()
+            and any(folder.glob("checkpoint*.pt"))
+        ):
             study.enqueue_trial(t.params, user_attrs={"resumes": t.number, "resume_dir": run})
             n += 1
     return n
@@ -137,14 +144,22 @@ def _optimize(study, job: dict, n_trials: int, track: Tracker | None) -> None:
     import optuna
 
     root = Path(job["root"])
-    how = (f"run the same command again to continue the search in {root}" if job["storage"] else
-           "this search kept no study to continue (--storage or --workers keeps one)")
+    how = (
+        f"run the same command again to continue the search in {root}"
+        if job["storage"]
+        else "this search kept no study to continue (--storage or --workers keeps one)"
+    )
 
     def objective(trial):
         values = {p.name: p.suggest(trial) for p in job["params"]}
         trial.set_user_attr("process", f"{socket.gethostname()}:{os.getpid()}")
-        common = {"device": job["device"], "data_dir": job["data_dir"], "verbose": job["verbose"],
-                  "track": track, "how_to_continue": how}
+        common = {
+            "device": job["device"],
+            "data_dir": job["data_dir"],
+            "verbose": job["verbose"],
+            "track": track,
+            "how_to_continue": how,
+        }
         resume = trial.user_attrs.get("resume_dir")
         if resume and not (Path(resume) / "metrics.json").exists():
             trial.set_user_attr("run_dir", resume)
@@ -152,9 +167,14 @@ def _optimize(study, job: dict, n_trials: int, track: Tracker | None) -> None:
         else:
             path = _fresh(root / f"trial-{trial.number:04d}")
             trial.set_user_attr("run_dir", str(path.absolute()))
-            _, metrics = run_experiment(job["name"], preset=job["preset"],
-                                        overrides={**job["overrides"], **values},
-                                        seed=job["seed"], run_path=path, **common)
+            _, metrics = run_experiment(
+                job["name"],
+                preset=job["preset"],
+                overrides={**job["overrides"], **values},
+                seed=job["seed"],
+                run_path=path,
+                **common,
+            )
         value = metrics.get(job["metric"])
         if value is None or not math.isfinite(value):
             raise optuna.TrialPruned(f"{job['metric']} is {value}")
@@ -163,8 +183,11 @@ def _optimize(study, job: dict, n_trials: int, track: Tracker | None) -> None:
     # Processes on other machines work on the same study: stop once it has its trials done or
     # under way (each process also runs at most its share here).
     states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.RUNNING)
-    study.optimize(objective, n_trials=n_trials,
-                   callbacks=[optuna.study.MaxTrialsCallback(job["trials"], states=states)])
+    study.optimize(
+        objective,
+        n_trials=n_trials,
+        callbacks=[optuna.study.MaxTrialsCallback(job["trials"], states=states)],
+    )
 
 
 def _worker(conn, job: dict, n_trials: int, index: int) -> None:
@@ -180,9 +203,11 @@ def _worker(conn, job: dict, n_trials: int, index: int) -> None:
             track = guarded(tracker_from_spec(job["track"]))
             track.start_group(job["root"], "", {}, owner=False)  # the launcher's parent run
         seed = job["seed"] + job["previous"] + 1_000_003 * index
-        study = optuna.load_study(study_name=job["study"], storage=open_storage(job["storage"]),
-                                  sampler=_sampler(job["sampler"], job["params"], job["trials"],
-                                                   seed, parallel=True))
+        study = optuna.load_study(
+            study_name=job["study"],
+            storage=open_storage(job["storage"]),
+            sampler=_sampler(job["sampler"], job["params"], job["trials"], seed, parallel=True),
+        )
         _optimize(study, job, n_trials, track)
         conn.send(("ok", None))
     except KeyboardInterrupt:
@@ -216,8 +241,15 @@ def _run_workers(job: dict, todo: int, workers: int) -> None:
                 results.append(recv.recv())
             except EOFError:  # the process died without a word (killed, out of memory)
                 p.join()
-                results.append(("error", MlreproError(f"search worker {p.name} ended with exit "
-                                                      f"code {p.exitcode} before reporting")))
+                results.append(
+                    (
+                        "error",
+                        MlreproError(
+                            f"search worker {p.name} ended with exit "
+                            f"code {p.exitcode} before reporting"
+                        ),
+                    )
+                )
             p.join()
     except KeyboardInterrupt:
         results.append(("interrupted", None))
@@ -235,12 +267,25 @@ def _run_workers(job: dict, todo: int, workers: int) -> None:
         raise errors[0]
 
 
-def run_search(name: str, params: list[Param], *, trials: int, sampler: str = "tpe",
-               storage: str | None = None, study_name: str | None = None, seed: int = 0,
-               preset: str | None = None, overrides: dict | None = None,
-               out: str | os.PathLike = "runs", device: str = "auto", data_dir: str | None = None,
-               verbose: bool = False, workers: int = 1, threads: int | None = None,
-               track: Tracker | None = None):
+def run_search(
+    name: str,
+    params: list[Param],
+    *,
+    trials: int,
+    sampler: str = "tpe",
+    storage: str | None = None,
+    study_name: str | None = None,
+    seed: int = 0,
+    preset: str | None = None,
+    overrides: dict | None = None,
+    out: str | os.PathLike = "runs",
+    device: str = "auto",
+    data_dir: str | None = None,
+    verbose: bool = False,
+    workers: int = 1,
+    threads: int | None = None,
+    track: Tracker | None = None,
+):
     """Run (or continue) a study until it has `trials` completed trials; returns the Optuna study.
 
     `workers` > 1 runs the trials in that many processes on one study in RDB storage (`storage`, by
@@ -257,8 +302,10 @@ def run_search(name: str, params: list[Param], *, trials: int, sampler: str = "t
     valid = field_types(exp.config)
     for p in params:
         if p.name not in valid:
-            raise ConfigError(f"--param {p.name}: not an option of {name}; valid: "
-                              + ", ".join(k.replace("_", "-") for k in valid))
+            raise ConfigError(
+                f"--param {p.name}: not an option of {name}; valid: "
+                + ", ".join(k.replace("_", "-") for k in valid)
+            )
     if sampler not in SAMPLERS:
         raise ConfigError(f"--sampler: unknown {sampler!r}; valid: {', '.join(SAMPLERS)}")
     if trials < 1:
@@ -277,24 +324,52 @@ def run_search(name: str, params: list[Param], *, trials: int, sampler: str = "t
         with contextlib.suppress(KeyError):  # a new study
             previous = len(optuna.load_study(study_name=study_name, storage=storage).trials)
     # A resumed study must not replay the same random stream: offset the seed by the trials so far.
-    study = optuna.create_study(study_name=study_name, storage=storage, direction=direction,
-                                sampler=_sampler(sampler, params, trials, seed + previous,
-                                                 parallel=workers > 1), load_if_exists=True)
+    study = optuna.create_study(
+        study_name=study_name,
+        storage=storage,
+        direction=direction,
+        sampler=_sampler(sampler, params, trials, seed + previous, parallel=workers > 1),
+        load_if_exists=True,
+    )
     complete = optuna.trial.TrialState.COMPLETE
     todo = trials - sum(t.state == complete for t in study.get_trials(deepcopy=False))
     tracker = guarded(track)
     if tracker is not None and todo > 0:
         root.mkdir(parents=True, exist_ok=True)
-        tracker.start_group(root, f"search {study_name}", {
-            "experiment": name, "preset": preset, "group": "search",
-            "config": {"params": {p.name: p.kind for p in params}, "sampler": sampler,
-                       "trials": trials, "workers": workers}})
-    job = {"name": name, "params": params, "preset": preset, "overrides": dict(overrides or {}),
-           "seed": seed, "device": device, "data_dir": data_dir, "verbose": verbose,
-           "metric": metric, "root": str(root), "study": study_name, "sampler": sampler,
-           "trials": trials, "previous": previous,
-           "storage": url, "track": tracker.spec() if tracker else None,
-           "threads": threads or max(1, (os.cpu_count() or 1) // workers)}
+        tracker.start_group(
+            root,
+            f"search {study_name}",
+            {
+                "experiment": name,
+                "preset": preset,
+                "group": "search",
+                "config": {
+                    "params": {p.name: p.kind for p in params},
+                    "sampler": sampler,
+                    "trials": trials,
+                    "workers": workers,
+                },
+            },
+        )
+    job = {
+        "name": name,
+        "params": params,
+        "preset": preset,
+        "overrides": dict(overrides or {}),
+        "seed": seed,
+        "device": device,
+        "data_dir": data_dir,
+        "verbose": verbose,
+        "metric": metric,
+        "root": str(root),
+        "study": study_name,
+        "sampler": sampler,
+        "trials": trials,
+        "previous": previous,
+        "storage": url,
+        "track": tracker.spec() if tracker else None,
+        "threads": threads or max(1, (os.cpu_count() or 1) // workers),
+    }
     try:
         if todo > 0:
             if storage is not None:
@@ -310,11 +385,25 @@ def run_search(name: str, params: list[Param], *, trials: int, sampler: str = "t
     trials_done = study.get_trials(deepcopy=False)
     best = study.best_trial if any(t.state == complete for t in trials_done) else None
     summary = {
-        "experiment": name, "sampler": sampler, "metric": metric, "direction": direction,
-        "best_value": best.value if best else None, "best_params": best.params if best else {},
-        "best_run_dir": best.user_attrs.get("run_dir") if best else None, "workers": workers,
-        "trials": [{"number": t.number, "params": t.params, "value": t.value, "state": t.state.name,
-                    "run_dir": t.user_attrs.get("run_dir")} for t in trials_done]}
+        "experiment": name,
+        "sampler": sampler,
+        "metric": metric,
+        "direction": direction,
+        "best_value": best.value if best else None,
+        "best_params": best.params if best else {},
+        "best_run_dir": best.user_attrs.get("run_dir") if best else None,
+        "workers": workers,
+        "trials": [
+            {
+                "number": t.number,
+                "params": t.params,
+                "value": t.value,
+                "state": t.state.name,
+                "run_dir": t.user_attrs.get("run_dir"),
+            }
+            for t in trials_done
+        ],
+    }
     atomic_write_json(root / "study.json", summary)
     if tracker is not None and todo > 0:
         tracker.end_group({**summary, "path": str(root / "study.json")})

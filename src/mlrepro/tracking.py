@@ -68,8 +68,13 @@ KINDS = ("tensorboard", "mlflow")
 
 def numbers(values: Mapping[str, Any], skip: Iterable[str] = ()) -> dict[str, float]:
     """The real numbers among `values`, one-element tensors included (bools, None, text out)."""
-    return _numbers({k: v.item() if isinstance(v, torch.Tensor) and v.numel() == 1 else v
-                     for k, v in values.items()}, skip)
+    return _numbers(
+        {
+            k: v.item() if isinstance(v, torch.Tensor) and v.numel() == 1 else v
+            for k, v in values.items()
+        },
+        skip,
+    )
 
 
 # --- the interface every tracker implements ---
@@ -106,8 +111,9 @@ class Tracker(Callback):
         """The run ends: FINISHED, KILLED (interrupted) or FAILED."""
 
     # --- a sweep or a search ---
-    def start_group(self, folder: Path, name: str, record: Mapping[str, Any], *,
-                    owner: bool = True) -> None:
+    def start_group(
+        self, folder: Path, name: str, record: Mapping[str, Any], *, owner: bool = True
+    ) -> None:
         """Runs that follow belong to the group kept in `folder` (created or continued); only its
         `owner` ends it (search workers join their launcher's group)."""
 
@@ -144,8 +150,13 @@ class Tracker(Callback):
         return self
 
     def __exit__(self, kind, value, tb) -> None:
-        self.close("FINISHED" if kind is None else
-                   "KILLED" if issubclass(kind, KeyboardInterrupt) else "FAILED")
+        self.close(
+            "FINISHED"
+            if kind is None
+            else "KILLED"
+            if issubclass(kind, KeyboardInterrupt)
+            else "FAILED"
+        )
 
 
 class TrackingCallback(Callback):
@@ -172,8 +183,10 @@ class TrackingCallback(Callback):
     def on_epoch_end(self, learner: Learner, logs: dict) -> None:
         if self._steps:
             losses = torch.stack([loss.float().reshape(()) for _, loss, _ in self._steps]).tolist()
-            rows = [(step, {"loss": loss} if lr is None else {"loss": loss, "lr": lr})
-                    for (step, _, lr), loss in zip(self._steps, losses)]
+            rows = [
+                (step, {"loss": loss} if lr is None else {"loss": loss, "lr": lr})
+                for (step, _, lr), loss in zip(self._steps, losses)
+            ]
             self._steps = []
             self.tracker.log_steps(self.stage, rows)
         self.tracker.log_epoch(self.stage, learner.global_step, logs)
@@ -210,9 +223,12 @@ class TensorBoardTracker(Tracker):
         self.close()
         self.run_dir = Path(run_dir)
         self.log_dir = self.run_dir / "tensorboard"
-        self.hparams = {"experiment": record.get("experiment"),
-                        "preset": record.get("preset") or "default", "seed": record.get("seed"),
-                        **flatten(record.get("config", {}))}
+        self.hparams = {
+            "experiment": record.get("experiment"),
+            "preset": record.get("preset") or "default",
+            "seed": record.get("seed"),
+            **flatten(record.get("config", {})),
+        }
 
     def _writer(self, stage: str | None, purge_after: int | None = None):
         w = self._writers.get(stage)
@@ -252,8 +268,10 @@ class TensorBoardTracker(Tracker):
         final = numbers(metrics)
         shown = {k: final[k] for k in headline if k in final} or final
         if self.hparams:
-            params = {k: v if isinstance(v, (int, float, str, bool)) else str(v)
-                      for k, v in self.hparams.items()}
+            params = {
+                k: v if isinstance(v, (int, float, str, bool)) else str(v)
+                for k, v in self.hparams.items()
+            }
             for summary in hparams(params, {f"final/{k}": v for k, v in shown.items()}):
                 w.file_writer.add_summary(summary, step)
         for key, value in final.items():
@@ -268,7 +286,6 @@ class TensorBoardTracker(Tracker):
         self._writers = {}
 
 
-
 def _image_summary(tag: str, png: Path):
     """An image summary holding the PNG file's own bytes (no decoding and re-encoding)."""
     from PIL import Image
@@ -277,8 +294,9 @@ def _image_summary(tag: str, png: Path):
     with Image.open(png) as im:  # reads the header only
         width, height = im.size
         channels = len(im.getbands())
-    image = Summary.Image(height=height, width=width, colorspace=channels,
-                          encoded_image_string=png.read_bytes())
+    image = Summary.Image(
+        height=height, width=width, colorspace=channels, encoded_image_string=png.read_bytes()
+    )
     return Summary(value=[Summary.Value(tag=tag, image=image)])
 
 
@@ -311,7 +329,7 @@ def _check_uri(uri: str, option: str) -> bool:
         return ConfigError(f"{option}: cannot open {uri!r} ({why})")
 
     if uri.startswith("sqlite:///"):
-        path = Path(uri[len("sqlite:///"):]).expanduser().absolute()
+        path = Path(uri[len("sqlite:///") :]).expanduser().absolute()
         if path.is_dir():
             raise bad(f"{path} is a folder; expected a database file")
         if path.exists():
@@ -361,8 +379,14 @@ class MLflowTracker(Tracker):
 
     kind = "mlflow"
 
-    def __init__(self, uri: str | None = None, *, experiment: str | None = None,
-                 option: str = "--mlflow-uri", background: bool = True):
+    def __init__(
+        self,
+        uri: str | None = None,
+        *,
+        experiment: str | None = None,
+        option: str = "--mlflow-uri",
+        background: bool = True,
+    ):
         try:
             found = importlib.util.find_spec("mlflow") is not None
         except ValueError:  # a module set to None in sys.modules
@@ -377,14 +401,24 @@ class MLflowTracker(Tracker):
             return
         checked = uri is not None and _check_uri(uri, option)
         src = str(Path(__file__).resolve().parents[1])  # the writer imports this very mlrepro
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-            [src, *filter(None, [os.environ.get("PYTHONPATH")])])}
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([src, *filter(None, [os.environ.get("PYTHONPATH")])]),
+        }
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - the writer's stderr, kept open with it
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "mlrepro.mlflow_writer",
-             json.dumps({"uri": uri, "experiment": experiment, "option": option})],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, env=env,
-            start_new_session=True)  # Ctrl-C reaches the run, which then closes its MLflow run
+            [
+                sys.executable,
+                "-m",
+                "mlrepro.mlflow_writer",
+                json.dumps({"uri": uri, "experiment": experiment, "option": option}),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            env=env,
+            start_new_session=True,
+        )  # Ctrl-C reaches the run, which then closes its MLflow run
         self._ids = itertools.count(1)
         self._buf = b""  # what was read of the writer's output past the last full line
         self._stop = weakref.finalize(self, _stop_writer, self._proc, self._log)
@@ -405,8 +439,10 @@ class MLflowTracker(Tracker):
             self._proc.wait()
             self._log.seek(0)
             tail = self._log.read().decode(errors="replace").strip().splitlines()[-1:]
-            raise MlreproError(f"the MLflow writer ended (exit code {self._proc.returncode})"
-                               + (f": {tail[0][:200]}" if tail else ""))
+            raise MlreproError(
+                f"the MLflow writer ended (exit code {self._proc.returncode})"
+                + (f": {tail[0][:200]}" if tail else "")
+            )
         line, _, self._buf = self._buf.partition(b"\n")
         return json.loads(line)
 
@@ -431,8 +467,10 @@ class MLflowTracker(Tracker):
                 self._raise(msg)
         ident = next(self._ids) if reply else None
         try:
-            self._proc.stdin.write(json.dumps({"op": op, "args": args, "kw": kw, "id": ident},
-                                              default=str).encode() + b"\n")
+            self._proc.stdin.write(
+                json.dumps({"op": op, "args": args, "kw": kw, "id": ident}, default=str).encode()
+                + b"\n"
+            )
             self._proc.stdin.flush()
         except OSError:
             self._read(None)  # the writer is gone: say why
@@ -559,13 +597,19 @@ def parse_kinds(text: str | Sequence[str] | None) -> list[str]:
     kinds = [k.strip().lower() for k in items if k.strip()]
     bad = [k for k in kinds if k not in KINDS]
     if bad or not kinds:
-        raise ConfigError(f"--track: unknown {bad[0] if bad else text!r}; valid: "
-                          f"{', '.join(KINDS)} (or both, comma-separated)")
+        raise ConfigError(
+            f"--track: unknown {bad[0] if bad else text!r}; valid: "
+            f"{', '.join(KINDS)} (or both, comma-separated)"
+        )
     return list(dict.fromkeys(kinds))
 
 
-def make_tracker(track: str | Sequence[str] | None, *, mlflow_uri: str | None = None,
-                 out: str | os.PathLike = "runs") -> Trackers | None:
+def make_tracker(
+    track: str | Sequence[str] | None,
+    *,
+    mlflow_uri: str | None = None,
+    out: str | os.PathLike = "runs",
+) -> Trackers | None:
     """The trackers `--track` names, checked before anything trains: a missing extra or a store
     that can't be opened is a ConfigError. None when no tracker is named."""
     kinds = parse_kinds(track)
@@ -601,7 +645,25 @@ def tracker_for_resume(run_dir: str | os.PathLike) -> Trackers | None:
     return Trackers(tracker_from_spec(s) for s in specs)
 
 
-__all__ = ["KINDS", "STATE", "MLflowTracker", "MLflowWriter", "TensorBoardTracker", "Tracker",
-           "Trackers", "TrackingCallback", "data_tags", "default_mlflow_uri", "flatten",
-           "git_commit", "guarded", "make_tracker", "numbers", "parse_kinds", "resolve_mlflow_uri",
-           "run_tags", "tracker_for_resume", "tracker_from_spec"]
+__all__ = [
+    "KINDS",
+    "STATE",
+    "MLflowTracker",
+    "MLflowWriter",
+    "TensorBoardTracker",
+    "Tracker",
+    "Trackers",
+    "TrackingCallback",
+    "data_tags",
+    "default_mlflow_uri",
+    "flatten",
+    "git_commit",
+    "guarded",
+    "make_tracker",
+    "numbers",
+    "parse_kinds",
+    "resolve_mlflow_uri",
+    "run_tags",
+    "tracker_for_resume",
+    "tracker_from_spec",
+]

@@ -1,7 +1,8 @@
 """A run's folder: config.json, history.jsonl, metrics.json, plots/, checkpoint.pt.
 
 Every write goes to a temporary file in the same folder and is then renamed over the target, so a
-run killed at any moment (even with SIGKILL) leaves either the old or the new file, never half of one.
+run killed at any moment (even with SIGKILL) leaves either the old or the new file, never half of
+one.
 """
 
 from __future__ import annotations
@@ -142,7 +143,9 @@ class RunDir:
         """Every checkpoint file in the folder."""
         return sorted(self.path.glob("checkpoint*.pt"))
 
-    def save_checkpoint(self, state: dict, stage: str | None = None, keep_all: bool = False) -> None:
+    def save_checkpoint(
+        self, state: dict, stage: str | None = None, keep_all: bool = False
+    ) -> None:
         """Write the stage's checkpoint over the last one; with `keep_all`, also a copy per epoch
         (checkpoint[-STAGE]-eN.pt)."""
         atomic_torch_save(state, self.checkpoint_file(stage))
@@ -156,7 +159,10 @@ class RunDir:
         continue training, which a finished run never does. Returns the bytes saved."""
         saved = 0
         for path in self.checkpoints():
-            if path.stem.rsplit("-", 1)[-1].startswith("e") and path.stem.rsplit("-", 1)[-1][1:].isdigit():
+            if (
+                path.stem.rsplit("-", 1)[-1].startswith("e")
+                and path.stem.rsplit("-", 1)[-1][1:].isdigit()
+            ):
                 continue  # --keep-checkpoints all: per-epoch copies stay whole
             before = path.stat().st_size
             state = torch.load(path, map_location="cpu", weights_only=True)
@@ -164,13 +170,16 @@ class RunDir:
                 continue
             state = {k: v for k, v in state.items() if k not in _TRAINING_STATE}
             if isinstance(state.get("agent"), dict):
-                state["agent"] = {k: v for k, v in state["agent"].items() if k not in _TRAINING_STATE}
+                state["agent"] = {
+                    k: v for k, v in state["agent"].items() if k not in _TRAINING_STATE
+                }
             atomic_torch_save({**state, "finished": True}, path)
             saved += before - path.stat().st_size
         return saved
 
-    def load_checkpoint(self, map_location: str | torch.device = "cpu",
-                        stage: str | None = None) -> dict | None:
+    def load_checkpoint(
+        self, map_location: str | torch.device = "cpu", stage: str | None = None
+    ) -> dict | None:
         """The stage's last checkpoint, or None; loaded with weights_only=True (no arbitrary
         unpickling)."""
         path = self.checkpoint_file(stage)
