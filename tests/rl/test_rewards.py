@@ -37,11 +37,26 @@ def test_sigma_is_the_std_of_the_discounted_returns_of_every_environment():
     assert norm.scale == pytest.approx(1 / expected)
 
 
-def test_scale_follows_the_reward_size_but_never_amplifies():
+def test_rewards_kind_divides_by_the_std_of_the_rewards():
+    rewards, dones = synthetic(size=30.0)
+    norm = RewardNorm("rewards", 3, 0.9, freeze_after=10**9)
+    feed(norm, rewards, dones)
+    assert norm.std == pytest.approx(rewards.ravel().std(ddof=1), rel=1e-9)
+    assert norm.scale == pytest.approx(1 / norm.std)
+    # per-step σ is far below the return's where rewards come every step
+    returns = RewardNorm("returns", 3, 0.99, freeze_after=10**9)
+    feed(returns, rewards + 30.0, dones)
+    steps = RewardNorm("rewards", 3, 0.99, freeze_after=10**9)
+    feed(steps, rewards + 30.0, dones)
+    assert returns.std > 3 * steps.std
+
+
+@pytest.mark.parametrize("kind", ["returns", "rewards"])
+def test_scale_follows_the_reward_size_but_never_amplifies(kind):
     rewards, dones = synthetic()
     scales = {}
     for size in (0.01, 1.0, 100.0, 10_000.0):
-        norm = RewardNorm("returns", 3, 0.99, freeze_after=10**9)
+        norm = RewardNorm(kind, 3, 0.99, freeze_after=10**9)
         feed(norm, size * rewards, dones)
         scales[size] = norm.scale
     assert scales[0.01] == 1.0  # ±0.01 rewards stay as they are (σ < 1)
@@ -82,7 +97,7 @@ def test_state_dict_resumes_the_same_statistics():
 
 
 def test_bad_arguments_are_named():
-    with pytest.raises(ValueError, match="returns, clip, none"):
+    with pytest.raises(ValueError, match="returns, rewards, clip, none"):
         RewardNorm("popart", 1, 0.99)
     with pytest.raises(ValueError, match="floor"):
         RewardNorm("returns", 1, 0.99, floor=0)

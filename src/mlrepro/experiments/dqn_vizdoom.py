@@ -74,9 +74,10 @@ class Config(ExperimentConfig):
     double: bool = opt(True, "ours", "Double DQN targets (blog: no)")
     target_update_steps: int = opt(500, "ours", "target network sync period (blog: 0, none)", ge=0)
     grad_clip_norm: float = opt(10.0, "ours", "gradient norm clip (blog: 0, none)", ge=0)
-    reward_norm: Literal["returns", "clip", "none"] = opt(
-        "returns", "ours", "divide rewards by max(1, σ of the discounted return while "
-        "ε = eps_start), clip them to [-1, 1] (Atari DQN), or neither (rl/rewards.py)")
+    reward_norm: Literal["returns", "rewards", "clip", "none"] = opt(
+        "returns", "ours", "divide rewards by max(1, σ of the discounted return, or of the "
+        "rewards, while ε = eps_start), clip them to [-1, 1] (Atari DQN), or neither "
+        "(rl/rewards.py)")
     reward_scale: float = opt(1.0, "ours", "a fixed reward multiplier on top of reward_norm "
                               "(blog: 1)", gt=0)
     gamma: float = opt(0.99, "blog", "discount", ge=0, le=1)

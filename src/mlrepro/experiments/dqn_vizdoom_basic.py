@@ -39,8 +39,8 @@ class Config(dqn_vizdoom.Config):
     final_test_episodes: int = opt(0, "ours", "test episodes after the last epoch, and of the "
                                    "random baseline (0: test_episodes)", ge=0)
     test_epsilon: float = opt(0.0, "blog", "ε of the test episodes (greedy: 0)", ge=0, le=1)
-    reward_norm: Literal["returns", "clip", "none"] = opt("none", "ours", "reward_scale alone, or "
-                                                          "dqn-vizdoom's normalisations")
+    reward_norm: Literal["returns", "rewards", "clip", "none"] = opt(
+        "none", "ours", "reward_scale alone, or dqn-vizdoom's normalisations")
     reward_scale: float = opt(0.01, "ours", "reward multiplier: scores ≈ ±100 → TD errors ≈ ±1 "
                               "(blog: 1)", gt=0)
     replay_capacity: int = opt(10_000, "blog", "transitions kept in the replay memory", ge=1)

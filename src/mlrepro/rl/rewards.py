@@ -2,27 +2,35 @@
 
 ViZDoom's scenarios pay ±1 per kill (defend_the_center, defend_the_line, predict_position,
 my_way_home), or −1 per tic and +106 per kill (basic), or distance gained and −100 per death
-(deadly_corridor). A Q-network trained with one learning rate and a Huber loss wants TD targets of
-about ±1 everywhere. Two standard answers:
+(deadly_corridor). A Q-network trained with one learning rate and a Huber loss wants rewards of
+about ±1 everywhere. The candidates, each measured in `docs/results.md` ("ViZDoom across
+scenarios"):
 
 - **clip** each reward to [−1, 1] (DQN on Atari, Mnih et al. 2015). It keeps ±1 rewards and
   flattens larger ones: on basic a step that fires (−6 − 5) then costs what a step that moves
-  (−6) does, and on deadly_corridor dying (−100) costs what one step backwards does.
-- **returns**: divide every reward by the standard deviation σ of the discounted return
-  G_t = γ G_{t−1} + r_t, as PPO implementations and gymnasium's `NormalizeReward` do, but never
-  scale up (divide by max(σ, 1)), so ±1 rewards stay as they are, as under clipping, and larger
-  ones shrink by one factor, keeping their ratios. σ is measured while the agent explores at
-  random (ε = 1) and then frozen: replayed transitions are rescaled at sampling time, so a σ that
-  kept following the improving policy would change the units of the Q-targets mid-training.
+  (−6) does, and the agent fired its ammunition away, below random play. On deadly_corridor,
+  where dying (−100) then costs what one step backwards does, it learned fastest.
+- **returns** (the default): divide by σ of the discounted return G_t = γ G_{t−1} + r_t, as PPO
+  implementations and gymnasium's `NormalizeReward` do: Q-values are then about ±1, and the
+  ratios between rewards (a shot, a step, a kill, a death) are kept. On basic it picks 0.011,
+  next to the 0.01 tuned by hand for dqn-vizdoom-basic. Where rewards come every step
+  (deadly_corridor's distance), G sums many of them, each step's reward shrinks well below 1
+  and the agent learned more slowly than with clipping.
+- **rewards**: divide by σ of the per-step rewards (a step's reward about ±1). It learned
+  deadly_corridor as fast as clipping, but on basic (0.07) it did worse than random play, as
+  clipping did.
 
-`docs/results.md` ("ViZDoom across scenarios") has the per-scenario numbers behind the choice.
+For "returns" and "rewards" σ is floored at 1 (never scale up: ±1 rewards stay as they are, as
+under clipping), measured while the agent explores at random (ε = 1) and then frozen: replayed
+transitions are rescaled at sampling time, so a σ that kept following the improving policy would
+change the units of the Q-targets mid-training.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-KINDS = ("returns", "clip", "none")
+KINDS = ("returns", "rewards", "clip", "none")
 
 
 class RewardNorm:
@@ -30,8 +38,9 @@ class RewardNorm:
     reward to store, and `scale` multiplies stored rewards at update time (`DQN.reward_scale`).
 
     Args:
-        kind: "returns" (divide by max(σ of the discounted return, `floor`), σ frozen after
-            `freeze_after` environment steps), "clip" (store rewards clipped to [−1, 1]) or "none".
+        kind: "rewards" or "returns" (divide by max(σ of the rewards or of the discounted
+            returns, `floor`), σ frozen after `freeze_after` environment steps), "clip" (store
+            rewards clipped to [−1, 1]) or "none".
         scale: a fixed multiplier on top (an experiment's `reward_scale`).
     """
 
@@ -53,13 +62,13 @@ class RewardNorm:
 
     @property
     def std(self) -> float:
-        """σ of the discounted returns seen so far (0 before two of them)."""
+        """σ of the rewards or discounted returns seen so far (0 before two of them)."""
         return float(np.sqrt(self.m2 / (self.count - 1))) if self.count > 1 else 0.0
 
     @property
     def scale(self) -> float:
         """The multiplier of stored rewards in TD targets."""
-        if self.kind != "returns":
+        if self.kind not in ("returns", "rewards"):
             return self.base
         return self.base / max(self.std, self.floor)
 
@@ -72,6 +81,8 @@ class RewardNorm:
             self.returns = self.gamma * self.returns + r
             self._add(self.returns)
             self.returns[np.asarray(dones, dtype=bool)] = 0.0
+        elif self.kind == "rewards" and not self.frozen:
+            self._add(r)
         return r
 
     def _add(self, x: np.ndarray) -> None:
