@@ -34,9 +34,16 @@ def find_runs(roots: list[str]) -> dict[str, list[dict]]:
             rows = [json.loads(line) for line in history.read_text().splitlines() if line.strip()]
             metrics = json.loads((folder / "metrics.json").read_text())
             cfg = config["config"]
-            runs[Path(cfg["scenario"]).stem].append({
-                "folder": folder, "seed": config["seed"], "config": cfg, "rows": rows,
-                "metrics": metrics, "steps": cfg["epochs"] * cfg["steps_per_epoch"]})
+            runs[Path(cfg["scenario"]).stem].append(
+                {
+                    "folder": folder,
+                    "seed": config["seed"],
+                    "config": cfg,
+                    "rows": rows,
+                    "metrics": metrics,
+                    "steps": cfg["epochs"] * cfg["steps_per_epoch"],
+                }
+            )
     return {k: sorted(v, key=lambda r: r["seed"]) for k, v in sorted(runs.items())}
 
 
@@ -48,8 +55,10 @@ def z_score(m: dict) -> float | None:
 
 
 def table(runs: dict[str, list[dict]], min_z: float) -> str:
-    lines = ["| scenario | seed | steps | train time | test score ± s.e. | random ± s.e. | z "
-             "| passes |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| scenario | seed | steps | train time | test score ± s.e. | random ± s.e. | z | passes |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for scenario, seeds in runs.items():
         for r in seeds:
             m = r["metrics"]
@@ -57,10 +66,17 @@ def table(runs: dict[str, list[dict]], min_z: float) -> str:
             lines.append(
                 f"| {scenario} | {r['seed']} | {r['steps']:,} | {m['train_time_s'] / 60:.1f} min | "
                 f"{m['test_score']:.2f} ± {m.get('test_score_se') or 0:.2f} | "
-                + (f"{m['random_score']:.2f} ± {m.get('random_score_se') or 0:.2f} | "
-                   if m.get("random_score") is not None else "– | ")
-                + (f"{z:.1f} | {'yes' if z >= min_z else '**no**'} |" if z is not None
-                   else "– | – |"))
+                + (
+                    f"{m['random_score']:.2f} ± {m.get('random_score_se') or 0:.2f} | "
+                    if m.get("random_score") is not None
+                    else "– | "
+                )
+                + (
+                    f"{z:.1f} | {'yes' if z >= min_z else '**no**'} |"
+                    if z is not None
+                    else "– | – |"
+                )
+            )
     return "\n".join(lines)
 
 
@@ -105,10 +121,15 @@ def main(argv: list[str] | None = None) -> None:
     if not runs:
         raise SystemExit(f"no finished dqn-vizdoom runs under {', '.join(args.folders)}")
     print(table(runs, args.min_z))
-    passed = [s for s, seeds in runs.items()
-              if all((z_score(r["metrics"]) or -math.inf) >= args.min_z for r in seeds)]
-    print(f"\nz ≥ {args.min_z:g} on every seed: {', '.join(passed) or 'none'} "
-          f"({len(passed)} of {len(runs)} scenarios)")
+    passed = [
+        s
+        for s, seeds in runs.items()
+        if all((z_score(r["metrics"]) or -math.inf) >= args.min_z for r in seeds)
+    ]
+    print(
+        f"\nz ≥ {args.min_z:g} on every seed: {', '.join(passed) or 'none'} "
+        f"({len(passed)} of {len(runs)} scenarios)"
+    )
     plot(runs, args.plot)
     print(f"figure: {args.plot}")
 

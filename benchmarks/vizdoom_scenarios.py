@@ -17,8 +17,9 @@ import time
 import numpy as np
 
 
-def scenario_stats(scenario: str, episodes: int, frame_repeat: int, gamma: float,
-                   seed: int) -> dict:
+def scenario_stats(
+    scenario: str, episodes: int, frame_repeat: int, gamma: float, seed: int
+) -> dict:
     from mlrepro.rl.env import DoomEnv
     from mlrepro.rl.rewards import RewardNorm
 
@@ -42,17 +43,29 @@ def scenario_stats(scenario: str, episodes: int, frame_repeat: int, gamma: float
         env.close()
     g, r = np.asarray(returns), np.asarray(rewards)
     levels = np.unique(np.round(r, 4))
-    return {"scenario": scenario, "buttons": len(buttons), "actions": n_actions,
-            "return_mean": g.mean(), "return_se": g.std(ddof=1) / np.sqrt(g.size),
-            "return_min": g.min(), "return_max": g.max(), "length": np.mean(lengths),
-            "r_min": r.min(), "r_max": r.max(), "big": float(np.mean(np.abs(r) > 1)),
-            "levels": levels, "sigma": norm.std, "scale": norm.scale,
-            "seconds": time.perf_counter() - start}
+    return {
+        "scenario": scenario,
+        "buttons": len(buttons),
+        "actions": n_actions,
+        "return_mean": g.mean(),
+        "return_se": g.std(ddof=1) / np.sqrt(g.size),
+        "return_min": g.min(),
+        "return_max": g.max(),
+        "length": np.mean(lengths),
+        "r_min": r.min(),
+        "r_max": r.max(),
+        "big": float(np.mean(np.abs(r) > 1)),
+        "levels": levels,
+        "sigma": norm.std,
+        "scale": norm.scale,
+        "seconds": time.perf_counter() - start,
+    }
 
 
 def _levels(levels: np.ndarray) -> str:
     def show(v):
         return f"{v:g}"
+
     if levels.size > 8:
         return f"{levels.size} values in [{show(levels[0])}, {show(levels[-1])}]"
     clipped = np.clip(levels, -1, 1)
@@ -69,18 +82,25 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--scenarios", default=",".join(DEVELOPMENT_SET))
     args = p.parse_args(argv)
-    print(f"random actions ('combos'), frame repeat {args.frame_repeat}, {args.episodes} episodes "
-          f"seeded {args.seed}..., γ = {args.gamma}\n")
-    print("| scenario | buttons → actions | return: mean ± s.e. [min, max] | steps/episode | "
-          "reward per step [min, max], share with abs > 1 | reward values (→ clipped) | "
-          "σ of discounted return → scale |")
+    print(
+        f"random actions ('combos'), frame repeat {args.frame_repeat}, {args.episodes} episodes "
+        f"seeded {args.seed}..., γ = {args.gamma}\n"
+    )
+    print(
+        "| scenario | buttons → actions | return: mean ± s.e. [min, max] | steps/episode | "
+        "reward per step [min, max], share with abs > 1 | reward values (→ clipped) | "
+        "σ of discounted return → scale |"
+    )
     print("|---|---|---|---|---|---|---|")
     for name in args.scenarios.split(","):
         s = scenario_stats(name, args.episodes, args.frame_repeat, args.gamma, args.seed)
-        print(f"| {name} | {s['buttons']} → {s['actions']} | {s['return_mean']:.2f} ± "
-              f"{s['return_se']:.2f} [{s['return_min']:g}, {s['return_max']:g}] | "
-              f"{s['length']:.0f} | [{s['r_min']:g}, {s['r_max']:g}], {100 * s['big']:.0f} % | "
-              f"{_levels(s['levels'])} | {s['sigma']:.3g} → {s['scale']:.3g} |", flush=True)
+        print(
+            f"| {name} | {s['buttons']} → {s['actions']} | {s['return_mean']:.2f} ± "
+            f"{s['return_se']:.2f} [{s['return_min']:g}, {s['return_max']:g}] | "
+            f"{s['length']:.0f} | [{s['r_min']:g}, {s['r_max']:g}], {100 * s['big']:.0f} % | "
+            f"{_levels(s['levels'])} | {s['sigma']:.3g} → {s['scale']:.3g} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

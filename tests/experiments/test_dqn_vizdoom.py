@@ -12,13 +12,21 @@ from mlrepro.cli import main
 from mlrepro.engine import RunDir
 from mlrepro.runner import run_experiment
 
-TINY = {"epochs": 2, "steps_per_epoch": 60, "test_episodes": 3, "replay_capacity": 200, "n_envs": 1,
-            "async_envs": False, "target_update_steps": 20}
+TINY = {
+    "epochs": 2,
+    "steps_per_epoch": 60,
+    "test_episodes": 3,
+    "replay_capacity": 200,
+    "n_envs": 1,
+    "async_envs": False,
+    "target_update_steps": 20,
+}
 
 
 def test_killed_run_resumes_to_the_same_history_and_plays_a_gif(tmp_path, monkeypatch, capsys):
-    _, full = run_experiment("dqn-vizdoom-basic", overrides=TINY, out=tmp_path / "a", device="cpu",
-                             verbose=False)
+    _, full = run_experiment(
+        "dqn-vizdoom-basic", overrides=TINY, out=tmp_path / "a", device="cpu", verbose=False
+    )
 
     save = RunDir.save_checkpoint
 
@@ -28,8 +36,9 @@ def test_killed_run_resumes_to_the_same_history_and_plays_a_gif(tmp_path, monkey
 
     monkeypatch.setattr(RunDir, "save_checkpoint", save_then_die)
     with pytest.raises(KeyboardInterrupt):
-        run_experiment("dqn-vizdoom-basic", overrides=TINY, out=tmp_path / "b", device="cpu",
-                       verbose=False)
+        run_experiment(
+            "dqn-vizdoom-basic", overrides=TINY, out=tmp_path / "b", device="cpu", verbose=False
+        )
     monkeypatch.setattr(RunDir, "save_checkpoint", save)
     run_dir = next((tmp_path / "b" / "dqn-vizdoom-basic").iterdir())
     assert [r["epoch"] for r in RunDir(run_dir).history()] == [1]
@@ -53,9 +62,14 @@ def test_killed_run_resumes_to_the_same_history_and_plays_a_gif(tmp_path, monkey
 
 
 def test_random_policy_preset_writes_one_history_row(tmp_path):
-    run_dir, metrics = run_experiment("dqn-vizdoom-basic", preset="random",
-                                      overrides={"test_episodes": 4}, out=tmp_path, device="cpu",
-                                      verbose=False)
+    run_dir, metrics = run_experiment(
+        "dqn-vizdoom-basic",
+        preset="random",
+        overrides={"test_episodes": 4},
+        out=tmp_path,
+        device="cpu",
+        verbose=False,
+    )
     rows = run_dir.history()
     assert len(rows) == 1 and rows[0]["test_episodes"] == 4
     assert -400 < metrics["test_score"] < 100
@@ -67,9 +81,13 @@ def test_play_refuses_what_it_cannot_play(tmp_path, capsys):
     assert "is not a run folder" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("option, value, message", [
-    ("--n-step", "0", "--n-step must be >= 1"),
-    ("--test-epsilon", "1.5", "--test-epsilon must be >= 0 and <= 1")])
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("--n-step", "0", "--n-step must be >= 1"),
+        ("--test-epsilon", "1.5", "--test-epsilon must be >= 0 and <= 1"),
+    ],
+)
 def test_bad_option_values_are_one_line_errors(tmp_path, capsys, option, value, message):
     assert main(["run", "dqn-vizdoom-basic", option, value, "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
@@ -79,14 +97,19 @@ def test_bad_option_values_are_one_line_errors(tmp_path, capsys, option, value, 
 
 # --- dqn-vizdoom: any scenario, judged against random play ---
 
+
 def test_unknown_scenario_is_one_line_listing_only_scenarios_and_writes_nothing(tmp_path, capsys):
     assert main(["run", "dqn-vizdoom", "--scenario", "no_such_name", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "unknown ViZDoom scenario 'no_such_name'" in err
     assert "defend_the_line" in err and "freedoom1" not in err and "learning" not in err
     assert not list(tmp_path.iterdir())
-    assert main(["run", "dqn-vizdoom", "--scenario", "doom2", "--seeds", "0,1",
-                 "--out", str(tmp_path)]) == 2  # a shipped .cfg that is no scenario; a sweep
+    assert (
+        main(
+            ["run", "dqn-vizdoom", "--scenario", "doom2", "--seeds", "0,1", "--out", str(tmp_path)]
+        )
+        == 2
+    )  # a shipped .cfg that is no scenario; a sweep
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
     assert not list(tmp_path.iterdir())
 
@@ -109,14 +132,27 @@ def test_random_baseline_plays_the_agents_environments_and_actions(tmp_path, mon
 
         scores = evaluate(recorded, envs, episodes, **kw)
         env = envs.envs[0]
-        calls.append({"envs": envs, "frame_repeat": env.frame_repeat, "table": env.actions.tolist(),
-                      "actions": actions, "seed": kw["seed"], "episodes": episodes})
+        calls.append(
+            {
+                "envs": envs,
+                "frame_repeat": env.frame_repeat,
+                "table": env.actions.tolist(),
+                "actions": actions,
+                "seed": kw["seed"],
+                "episodes": episodes,
+            }
+        )
         return scores
 
     monkeypatch.setattr(train, "evaluate", spy)
-    summary, _ = run_seeds("dqn-vizdoom", [0], preset="quick", out=tmp_path, verbose=False,
-                                overrides={"scenario": "defend_the_center", "frame_repeat": 3,
-                                           "async_envs": False})
+    summary, _ = run_seeds(
+        "dqn-vizdoom",
+        [0],
+        preset="quick",
+        out=tmp_path,
+        verbose=False,
+        overrides={"scenario": "defend_the_center", "frame_repeat": 3, "async_envs": False},
+    )
     folder = summary.parent  # run_seeds returns the path of the sweep's summary.json
     *_, last_test, rand = calls
     assert rand["envs"] is last_test["envs"] and rand["seed"] == last_test["seed"]
@@ -125,8 +161,13 @@ def test_random_baseline_plays_the_agents_environments_and_actions(tmp_path, mon
     assert set(rand["actions"]) == set(range(6))  # uniform over the agent's 6 actions
     assert rand["episodes"] == last_test["episodes"] == 3
     metrics = json.loads((folder / "s0" / "metrics.json").read_text())
-    for key in ("test_score", "test_score_se", "random_score", "random_score_se",
-                "beats_random_by_se"):
+    for key in (
+        "test_score",
+        "test_score_se",
+        "random_score",
+        "random_score_se",
+        "beats_random_by_se",
+    ):
         assert key in metrics, key
     assert metrics["n_actions"] == 6
     # the scenario names the sweep folder (runs/dqn-vizdoom/sweep-SCENARIO-...)
@@ -150,16 +191,24 @@ def test_the_old_experiments_keep_the_settings_behind_their_results():
     basic = get_experiment("dqn-vizdoom-basic").make_config()
     # results/dqn-vizdoom-basic.json was measured with these (and no random baseline, which only
     # adds a metric after the last test)
-    committed = json.loads((Path(__file__).parents[2] / "results" / "dqn-vizdoom-basic.json")
-                           .read_text())["config"]
+    committed = json.loads(
+        (Path(__file__).parents[2] / "results" / "dqn-vizdoom-basic.json").read_text()
+    )["config"]
     saved = {k: v for k, v in committed.items()}
     now = {k: v for k, v in json.loads(json.dumps(basic.__dict__)).items() if k in saved}
     assert now == saved
     defend = get_experiment("dqn-vizdoom-defend").make_config()
-    committed = json.loads((Path(__file__).parents[2] / "results" / "dqn-vizdoom-defend.json")
-                           .read_text())["config"]
-    assert {k: v for k, v in json.loads(json.dumps(defend.__dict__)).items() if k in committed} \
-        == committed
+    committed = json.loads(
+        (Path(__file__).parents[2] / "results" / "dqn-vizdoom-defend.json").read_text()
+    )["config"]
+    assert {
+        k: v for k, v in json.loads(json.dumps(defend.__dict__)).items() if k in committed
+    } == committed
     for cfg in (basic, defend):
-        assert (cfg.actions, cfg.frame_stack, cfg.reward_norm, cfg.seed_episodes,
-                cfg.last_test_episodes) == ("all", 1, "none", False, cfg.test_episodes)
+        assert (
+            cfg.actions,
+            cfg.frame_stack,
+            cfg.reward_norm,
+            cfg.seed_episodes,
+            cfg.last_test_episodes,
+        ) == ("all", 1, "none", False, cfg.test_episodes)

@@ -61,8 +61,14 @@ def test_blog_loss_is_mse_over_all_outputs_with_targets_equal_except_taken_actio
 
 def test_update_moves_q_towards_the_target_and_target_net_syncs():
     torch.manual_seed(0)
-    agent = DQN(Table([[0.0, 0.0], [0.0, 0.0], [0.0, 0.0]]), lr=0.1, optimizer="sgd", loss="mse",
-                double=True, target_update_steps=3)
+    agent = DQN(
+        Table([[0.0, 0.0], [0.0, 0.0], [0.0, 0.0]]),
+        lr=0.1,
+        optimizer="sgd",
+        loss="mse",
+        double=True,
+        target_update_steps=3,
+    )
     agent.update(batch())
     v = agent.q.values.detach()
     assert v[0, 1] > 0 and v[1, 0] > 0 and v[2].abs().sum() == 0
@@ -74,8 +80,11 @@ def test_update_moves_q_towards_the_target_and_target_net_syncs():
 
 
 def test_act_is_greedy_at_zero_epsilon_and_uniform_at_one():
-    agent = DQN(Table([[0.0, 1.0, 0.0], [2.0, 0.0, 0.0]]), lr=0.0,
-                generator=torch.Generator().manual_seed(0))
+    agent = DQN(
+        Table([[0.0, 1.0, 0.0], [2.0, 0.0, 0.0]]),
+        lr=0.0,
+        generator=torch.Generator().manual_seed(0),
+    )
     obs = torch.tensor([0, 1, 0], dtype=torch.uint8).view(3, 1, 1, 1)
     assert agent.act(obs, 0.0).tolist() == [1, 0, 1]
     many = agent.act(obs.repeat(400, 1, 1, 1), 1.0)
@@ -85,14 +94,26 @@ def test_act_is_greedy_at_zero_epsilon_and_uniform_at_one():
 def test_state_dict_round_trip_makes_identical_updates():
     def make():
         torch.manual_seed(0)
-        return DQN(QNet(3, dueling=True), lr=1e-3, optimizer="adam", loss="huber", double=True,
-                   target_update_steps=2, grad_clip_norm=1.0, lr_decay_updates=4, lr_min_frac=0.1)
+        return DQN(
+            QNet(3, dueling=True),
+            lr=1e-3,
+            optimizer="adam",
+            loss="huber",
+            double=True,
+            target_update_steps=2,
+            grad_clip_norm=1.0,
+            lr_decay_updates=4,
+            lr_min_frac=0.1,
+        )
 
     memory = ReplayMemory(100, (1, 30, 45), generator=torch.Generator().manual_seed(0))
-    memory.add(torch.randint(0, 256, (50, 1, 30, 45), dtype=torch.uint8),
-               torch.randint(0, 3, (50,)),
-               torch.randn(50), torch.randint(0, 256, (50, 1, 30, 45), dtype=torch.uint8),
-               torch.zeros(50))
+    memory.add(
+        torch.randint(0, 256, (50, 1, 30, 45), dtype=torch.uint8),
+        torch.randint(0, 3, (50,)),
+        torch.randn(50),
+        torch.randint(0, 256, (50, 1, 30, 45), dtype=torch.uint8),
+        torch.zeros(50),
+    )
     a = make()
     a.learn(memory, 8, 3)
     b = make()
@@ -116,8 +137,13 @@ def test_bad_settings_are_refused():
 
 
 def test_cosine_learning_rate_ends_at_its_floor_and_stays():
-    agent = DQN(Table([[0.0, 0.0], [0.0, 0.0], [0.0, 0.0]]), lr=1.0, optimizer="adam",
-                lr_decay_updates=4, lr_min_frac=0.1)
+    agent = DQN(
+        Table([[0.0, 0.0], [0.0, 0.0], [0.0, 0.0]]),
+        lr=1.0,
+        optimizer="adam",
+        lr_decay_updates=4,
+        lr_min_frac=0.1,
+    )
     lrs = []
     for _ in range(6):
         agent.update(batch())

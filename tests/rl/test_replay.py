@@ -14,8 +14,13 @@ def frames(ids, shape=(1, 3, 4)):
 
 def fill(memory, ids):
     ids = list(ids)
-    memory.add(frames(ids), torch.tensor(ids) % 3, torch.tensor(ids, dtype=torch.float32),
-               frames([i + 100 for i in ids]), torch.tensor([i % 2 for i in ids]))
+    memory.add(
+        frames(ids),
+        torch.tensor(ids) % 3,
+        torch.tensor(ids, dtype=torch.float32),
+        frames([i + 100 for i in ids]),
+        torch.tensor([i % 2 for i in ids]),
+    )
 
 
 def test_frames_are_stored_as_uint8_and_sampled_as_floats_in_unit_range():
@@ -54,9 +59,13 @@ def test_sampling_is_one_vectorised_gather(monkeypatch):
     import time
 
     m = ReplayMemory(10_000, (1, 30, 45))
-    m.add(torch.zeros(10_000, 1, 30, 45, dtype=torch.uint8), torch.zeros(10_000, dtype=torch.long),
-          torch.zeros(10_000), torch.zeros(10_000, 1, 30, 45, dtype=torch.uint8),
-          torch.zeros(10_000))
+    m.add(
+        torch.zeros(10_000, 1, 30, 45, dtype=torch.uint8),
+        torch.zeros(10_000, dtype=torch.long),
+        torch.zeros(10_000),
+        torch.zeros(10_000, 1, 30, 45, dtype=torch.uint8),
+        torch.zeros(10_000),
+    )
     calls = []
     real = torch.randint
     monkeypatch.setattr(torch, "randint", lambda *a, **k: calls.append(a) or real(*a, **k))
@@ -91,8 +100,16 @@ def test_n_step_transitions_sum_discounted_rewards_and_end_with_the_episode():
     nstep = NStepTransitions(2, n=2, gamma=0.5)
     rewards = [[1, 10], [2, 20], [3, 30], [4, 40], [5, 50]]
     dones = [[0, 0], [0, 1], [0, 0], [1, 0], [0, 0]]  # env 1 ends at step 1, env 0 at step 3
-    out = [nstep.add(obs[t], np.array([t, t]), np.array(rewards[t], np.float32), obs[t + 1],
-                     np.array(dones[t], bool)) for t in range(5)]
+    out = [
+        nstep.add(
+            obs[t],
+            np.array([t, t]),
+            np.array(rewards[t], np.float32),
+            obs[t + 1],
+            np.array(dones[t], bool),
+        )
+        for t in range(5)
+    ]
     assert out[0] is None  # nothing has seen 2 steps yet
     s1, a, r, s2, done = out[1]  # env 0: step 0 complete; env 1: steps 0 and 1 end with the episode
     assert s1[:, 0, 0, 0].tolist() == [0, 0, 1] and a.tolist() == [0, 0, 1]
@@ -101,6 +118,7 @@ def test_n_step_transitions_sum_discounted_rewards_and_end_with_the_episode():
     s1, a, r, s2, done = out[3]  # env 0 ends: steps 2 and 3 flushed; env 1: step 2 complete
     assert s1[:, 0, 0, 0].tolist() == [2, 3, 2] and r.tolist() == [3 + 0.5 * 4, 4, 30 + 0.5 * 40]
     assert done.tolist() == [True, True, False] and s2[:, 0, 0, 0].tolist() == [4, 4, 4]
-    one = NStepTransitions(1, n=1, gamma=0.5).add(obs[0][:1], np.array([2]), np.array([7.0]),
-                                                  obs[1][:1], np.array([False]))
+    one = NStepTransitions(1, n=1, gamma=0.5).add(
+        obs[0][:1], np.array([2]), np.array([7.0]), obs[1][:1], np.array([False])
+    )
     assert one[2].tolist() == [7.0] and one[3][0, 0, 0, 0] == 1 and not one[4][0]

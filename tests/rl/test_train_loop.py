@@ -33,8 +33,9 @@ class Countdown(gym.Env):
 
 
 def envs(*lengths):
-    return SyncVectorEnv([lambda n=n: Countdown(n) for n in lengths],
-                         autoreset_mode=AutoresetMode.SAME_STEP)
+    return SyncVectorEnv(
+        [lambda n=n: Countdown(n) for n in lengths], autoreset_mode=AutoresetMode.SAME_STEP
+    )
 
 
 def test_evaluate_gives_each_environment_its_quota_not_the_first_to_finish():
@@ -47,8 +48,16 @@ def test_learning_steps_stores_every_transition_and_makes_the_requested_updates(
     torch.manual_seed(0)
     agent = DQN(QNet(3), lr=1e-3, generator=torch.Generator().manual_seed(0))
     memory = ReplayMemory(100, (1, 30, 45))
-    out = learning_steps(agent, envs(3, 4), memory, 24, epsilon_at=lambda k: 1.0, batch_size=4,
-                         learning_starts=8, updates_per_step=0.5)
+    out = learning_steps(
+        agent,
+        envs(3, 4),
+        memory,
+        24,
+        epsilon_at=lambda k: 1.0,
+        batch_size=4,
+        learning_starts=8,
+        updates_per_step=0.5,
+    )
     assert out["steps"] == 24 and len(memory) == 24
     assert out["updates"] == (24 - 8) // 2 + 1  # learning starts once 8 transitions are stored
     assert sorted(out["scores"]) == [3.0] * 4 + [4.0] * 3 and out["loss"] > 0
@@ -59,8 +68,12 @@ def test_learning_steps_stores_every_transition_and_makes_the_requested_updates(
 
 
 def test_finished_episodes_reads_same_step_autoreset_info():
-    info = {"final_info": {"episode": {"r": np.array([0.0, 7.0]), "l": np.array([0, 3])},
-                           "_episode": np.array([False, True])}}
+    info = {
+        "final_info": {
+            "episode": {"r": np.array([0.0, 7.0]), "l": np.array([0, 3])},
+            "_episode": np.array([False, True]),
+        }
+    }
     assert finished_episodes(info) == [(1, 7.0, 3)]
     assert finished_episodes({}) == []
 

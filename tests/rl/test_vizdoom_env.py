@@ -130,8 +130,17 @@ def test_only_shipped_configs_that_define_a_scenario_are_scenarios():
     names = scenario_names()
     assert set(DEVELOPMENT_SET) <= set(names)
     # games, example configs reusing another map, multiplayer maps without rewards
-    for other in ("doom", "doom2", "freedoom1", "freedoom2", "learning", "multi", "oblige", "cig",
-                  "multi_duel"):
+    for other in (
+        "doom",
+        "doom2",
+        "freedoom1",
+        "freedoom2",
+        "learning",
+        "multi",
+        "oblige",
+        "cig",
+        "multi_duel",
+    ):
         assert (SCENARIOS_PATH / f"{other}.cfg").exists() and other not in names
     with pytest.raises(ValueError) as e:
         scenario_config("doom")
@@ -140,14 +149,25 @@ def test_only_shipped_configs_that_define_a_scenario_are_scenarios():
 
 
 BASIC = ["MOVE_LEFT", "MOVE_RIGHT", "ATTACK"]
-CORRIDOR = ["MOVE_LEFT", "MOVE_RIGHT", "ATTACK", "MOVE_FORWARD", "MOVE_BACKWARD", "TURN_LEFT",
-            "TURN_RIGHT"]
+CORRIDOR = [
+    "MOVE_LEFT",
+    "MOVE_RIGHT",
+    "ATTACK",
+    "MOVE_FORWARD",
+    "MOVE_BACKWARD",
+    "TURN_LEFT",
+    "TURN_RIGHT",
+]
 
 
 def contradictory(table, buttons):
     index = {b: i for i, b in enumerate(buttons)}
-    return [row.tolist() for row in table for a, b in OPPOSITES
-            if a in index and b in index and row[index[a]] and row[index[b]]]
+    return [
+        row.tolist()
+        for row in table
+        for a, b in OPPOSITES
+        if a in index and b in index and row[index[a]] and row[index[b]]
+    ]
 
 
 def test_combos_are_every_combination_without_contradictory_pairs():

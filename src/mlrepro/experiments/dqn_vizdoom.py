@@ -24,75 +24,119 @@ from ..config import ExperimentConfig, opt
 from ..experiment import Experiment, Preset, RunContext
 from ..plotting import plot_scores
 
-DEVELOPMENT_SET = ("basic", "defend_the_center", "defend_the_line", "deadly_corridor",
-                   "predict_position", "my_way_home")
+DEVELOPMENT_SET = (
+    "basic",
+    "defend_the_center",
+    "defend_the_line",
+    "deadly_corridor",
+    "predict_position",
+    "my_way_home",
+)
 
 
 @dataclass(frozen=True)
 class Config(ExperimentConfig):
     # --- environment ---
-    scenario: str = opt("basic", "blog", "a shipped scenario (basic, defend_the_center, ...) or a "
-                        "path to a .cfg")
+    scenario: str = opt(
+        "basic", "blog", "a shipped scenario (basic, defend_the_center, ...) or a path to a .cfg"
+    )
     frame_repeat: int = opt(6, "ours", "tics per action (blog: 12)", ge=1)
     resolution: tuple[int, ...] = opt((30, 45), "blog", "observation size (h, w) in px", ge=8)
-    frame_stack: int = opt(1, "blog", "frames per observation (Atari DQN: 4, which kept the agent "
-                           "from learning basic here: docs/results.md)", ge=1)
+    frame_stack: int = opt(
+        1,
+        "blog",
+        "frames per observation (Atari DQN: 4, which kept the agent "
+        "from learning basic here: docs/results.md)",
+        ge=1,
+    )
     actions: Literal["combos", "all", "single"] = opt(
-        "combos", "ours", "every button combination without contradictory pairs (left + right), "
-        "every combination (blog), or one button at a time")
-    max_buttons: int = opt(0, "ours", "with combos: at most this many buttons at once (0: any)",
-                           ge=0)
-    seed_episodes: bool = opt(True, "ours", "seed every episode, so that the agent and the random "
-                              "baseline meet the same draws episode by episode")
+        "combos",
+        "ours",
+        "every button combination without contradictory pairs (left + right), "
+        "every combination (blog), or one button at a time",
+    )
+    max_buttons: int = opt(
+        0, "ours", "with combos: at most this many buttons at once (0: any)", ge=0
+    )
+    seed_episodes: bool = opt(
+        True,
+        "ours",
+        "seed every episode, so that the agent and the random "
+        "baseline meet the same draws episode by episode",
+    )
     n_envs: int = opt(1, "ours", "environments played side by side", ge=1)
     async_envs: bool = opt(True, "ours", "play in a worker process while the net learns")
     # --- schedule ---
     epochs: int = opt(10, "ours", "epochs of training steps then test episodes", ge=0)
     steps_per_epoch: int = opt(10_000, "ours", "environment steps per epoch", ge=1)
     test_episodes: int = opt(20, "ours", "test episodes after each epoch", ge=1)
-    final_test_episodes: int = opt(100, "blog", "test episodes after the last epoch, and of the "
-                                   "random baseline (0: test_episodes)", ge=0)
-    test_epsilon: float = opt(0.05, "paper: Mnih et al. 2015", "ε of the test episodes (a greedy "
-                              "policy can loop against a wall forever)", ge=0, le=1)
+    final_test_episodes: int = opt(
+        100,
+        "blog",
+        "test episodes after the last epoch, and of the random baseline (0: test_episodes)",
+        ge=0,
+    )
+    test_epsilon: float = opt(
+        0.05,
+        "paper: Mnih et al. 2015",
+        "ε of the test episodes (a greedy policy can loop against a wall forever)",
+        ge=0,
+        le=1,
+    )
     eps_start: float = opt(1.0, "blog", "ε at the start of training", ge=0, le=1)
     eps_end: float = opt(0.1, "blog", "ε after the decay", ge=0, le=1)
-    eps_hold_frac: float = opt(0.1, "blog", "ε stays at eps_start for this share of training",
-                               ge=0, le=1)
-    eps_decay_end_frac: float = opt(0.6, "blog", "linear decay ends at this share of training",
-                                    ge=0, le=1)
+    eps_hold_frac: float = opt(
+        0.1, "blog", "ε stays at eps_start for this share of training", ge=0, le=1
+    )
+    eps_decay_end_frac: float = opt(
+        0.6, "blog", "linear decay ends at this share of training", ge=0, le=1
+    )
     eps_per_epoch: bool = opt(False, "ours", "ε changes once per epoch (blog: True) or every step")
     # --- learning ---
-    net: Literal["blog", "large"] = opt("blog", "blog", "conv 8@6×6 s3 → conv 8@3×3 s2 → fc 128, "
-                                        "or a larger net")
+    net: Literal["blog", "large"] = opt(
+        "blog", "blog", "conv 8@6×6 s3 → conv 8@3×3 s2 → fc 128, or a larger net"
+    )
     dueling: bool = opt(True, "ours", "dueling value/advantage head (blog: no)")
     optimizer: Literal["sgd", "adam"] = opt("adam", "ours", "optimizer (blog: sgd)")
     lr: float = opt(1e-3, "ours", "learning rate (blog: 0.00025)", gt=0)
-    lr_schedule: Literal["constant", "cosine"] = opt("cosine", "ours",
-                                                     "LR schedule (blog: constant)")
+    lr_schedule: Literal["constant", "cosine"] = opt(
+        "cosine", "ours", "LR schedule (blog: constant)"
+    )
     lr_min_frac: float = opt(0.1, "ours", "the cosine ends at lr × this", ge=0, le=1)
     loss: Literal["mse_all", "mse", "huber"] = opt("huber", "ours", "TD loss (blog: mse_all)")
     double: bool = opt(True, "ours", "Double DQN targets (blog: no)")
     target_update_steps: int = opt(500, "ours", "target network sync period (blog: 0, none)", ge=0)
     grad_clip_norm: float = opt(10.0, "ours", "gradient norm clip (blog: 0, none)", ge=0)
     reward_norm: Literal["returns", "rewards", "clip", "none"] = opt(
-        "returns", "ours", "divide rewards by max(1, σ of the discounted return, or of the "
+        "returns",
+        "ours",
+        "divide rewards by max(1, σ of the discounted return, or of the "
         "rewards, while ε = eps_start), clip them to [-1, 1] (Atari DQN), or neither "
-        "(rl/rewards.py)")
-    reward_scale: float = opt(1.0, "ours", "a fixed reward multiplier on top of reward_norm "
-                              "(blog: 1)", gt=0)
+        "(rl/rewards.py)",
+    )
+    reward_scale: float = opt(
+        1.0, "ours", "a fixed reward multiplier on top of reward_norm (blog: 1)", gt=0
+    )
     gamma: float = opt(0.99, "blog", "discount", ge=0, le=1)
     n_step: int = opt(3, "ours", "n-step returns (blog: 1)", ge=1)
     batch_size: int = opt(64, "blog", "replay minibatch size", ge=1)
-    replay_capacity: int = opt(20_000, "ours", "transitions kept in the replay memory (blog: "
-                               "10,000)", ge=1)
-    learning_starts: int = opt(1000, "ours", "learn once this many transitions are stored "
-                               "(blog: 64)", ge=1)
+    replay_capacity: int = opt(
+        20_000, "ours", "transitions kept in the replay memory (blog: 10,000)", ge=1
+    )
+    learning_starts: int = opt(
+        1000, "ours", "learn once this many transitions are stored (blog: 64)", ge=1
+    )
     updates_per_step: float = opt(1.0, "blog", "gradient updates per environment step", gt=0)
-    torch_threads: int = opt(1, "ours", "torch threads (2 are much slower for this net under load)",
-                             ge=1)
+    torch_threads: int = opt(
+        1, "ours", "torch threads (2 are much slower for this net under load)", ge=1
+    )
     random_policy: bool = opt(False, "ours", "no learning: test uniformly random actions")
-    random_baseline: bool = opt(True, "ours", "after the last epoch, also test uniformly random "
-                                "actions on the same episode seeds, frame repeat and actions")
+    random_baseline: bool = opt(
+        True,
+        "ours",
+        "after the last epoch, also test uniformly random "
+        "actions on the same episode seeds, frame repeat and actions",
+    )
     checkpoint_replay: bool = opt(True, "ours", "resume with the replay memory as it was")
 
     def validate(self) -> None:
@@ -111,12 +155,23 @@ class Config(ExperimentConfig):
 
 
 PRESETS = {
-    "quick": Preset({"epochs": 2, "steps_per_epoch": 100, "test_episodes": 2,
-                     "final_test_episodes": 3, "replay_capacity": 1000, "learning_starts": 64},
-                    "smoke test: 2 × 100 steps, 3 test and 3 random episodes", "seconds"),
-    "random": Preset({"epochs": 0, "random_policy": True},
-                     "uniformly random actions at the agent's frame repeat, with its actions",
-                     "seconds to a minute"),
+    "quick": Preset(
+        {
+            "epochs": 2,
+            "steps_per_epoch": 100,
+            "test_episodes": 2,
+            "final_test_episodes": 3,
+            "replay_capacity": 1000,
+            "learning_starts": 64,
+        },
+        "smoke test: 2 × 100 steps, 3 test and 3 random episodes",
+        "seconds",
+    ),
+    "random": Preset(
+        {"epochs": 0, "random_policy": True},
+        "uniformly random actions at the agent's frame repeat, with its actions",
+        "seconds to a minute",
+    ),
 }
 
 
@@ -134,8 +189,14 @@ def _score_stats(prefix: str, scores: list[float]) -> dict:
     if a.size == 0:
         return {f"{prefix}_mean": None, f"{prefix}_std": None, count: 0}
     se = float(a.std(ddof=1) / np.sqrt(a.size)) if a.size > 1 else None
-    return {f"{prefix}_mean": float(a.mean()), f"{prefix}_std": float(a.std()), f"{prefix}_se": se,
-            f"{prefix}_min": float(a.min()), f"{prefix}_max": float(a.max()), count: int(a.size)}
+    return {
+        f"{prefix}_mean": float(a.mean()),
+        f"{prefix}_std": float(a.std()),
+        f"{prefix}_se": se,
+        f"{prefix}_min": float(a.min()),
+        f"{prefix}_max": float(a.max()),
+        count: int(a.size),
+    }
 
 
 def _random_scores(cfg: Config, envs, seed: int, epoch: int) -> list[float]:
@@ -144,8 +205,12 @@ def _random_scores(cfg: Config, envs, seed: int, epoch: int) -> list[float]:
     from ..rl import train
 
     n_actions = int(envs.single_action_space.n)
-    return train.evaluate(train.random_policy(n_actions, seed), envs, cfg.last_test_episodes,
-                          seed=_env_seed(seed, epoch, True, cfg.seed_episodes))
+    return train.evaluate(
+        train.random_policy(n_actions, seed),
+        envs,
+        cfg.last_test_episodes,
+        seed=_env_seed(seed, epoch, True, cfg.seed_episodes),
+    )
 
 
 def run(cfg: Config, ctx: RunContext) -> dict:
@@ -155,11 +220,18 @@ def run(cfg: Config, ctx: RunContext) -> dict:
 
     threads = torch.get_num_threads()
     torch.set_num_threads(cfg.torch_threads)
-    envs = make_vector_env(cfg.n_envs, asynchronous=cfg.async_envs, scenario=cfg.scenario,
-                           frame_repeat=cfg.frame_repeat, resolution=cfg.resolution,
-                           frame_stack=cfg.frame_stack, actions=cfg.actions,
-                           max_buttons=cfg.max_buttons, seed_episodes=cfg.seed_episodes,
-                           work_dir=ctx.run_dir.path / "vizdoom")
+    envs = make_vector_env(
+        cfg.n_envs,
+        asynchronous=cfg.async_envs,
+        scenario=cfg.scenario,
+        frame_repeat=cfg.frame_repeat,
+        resolution=cfg.resolution,
+        frame_stack=cfg.frame_stack,
+        actions=cfg.actions,
+        max_buttons=cfg.max_buttons,
+        seed_episodes=cfg.seed_episodes,
+        work_dir=ctx.run_dir.path / "vizdoom",
+    )
     title = f"DQN on ViZDoom {cfg.scenario}"
     try:
         obs_shape = envs.single_observation_space.shape
@@ -168,29 +240,54 @@ def run(cfg: Config, ctx: RunContext) -> dict:
             row = {"epoch": 0, **_score_stats("test_score", _random_scores(cfg, envs, ctx.seed, 0))}
             ctx.run_dir.write_history([row])
             plot_scores([row], ctx.run_dir.plot_path("learning_curve.png"), "random policy")
-            return {"test_score": row["test_score_mean"], "test_score_std": row["test_score_std"],
-                    "test_score_se": row["test_score_se"], "n_actions": n_actions, "epochs": 0}
+            return {
+                "test_score": row["test_score_mean"],
+                "test_score_std": row["test_score_std"],
+                "test_score_se": row["test_score_se"],
+                "n_actions": n_actions,
+                "epochs": 0,
+            }
 
         gen = torch.Generator().manual_seed(ctx.seed)
-        q = QNet(n_actions, in_channels=obs_shape[0], resolution=obs_shape[1:], arch=cfg.net,
-                 dueling=cfg.dueling)
+        q = QNet(
+            n_actions,
+            in_channels=obs_shape[0],
+            resolution=obs_shape[1:],
+            arch=cfg.net,
+            dueling=cfg.dueling,
+        )
         total_steps = cfg.epochs * cfg.steps_per_epoch
-        agent = DQN(q, lr=cfg.lr, gamma=cfg.gamma, optimizer=cfg.optimizer, loss=cfg.loss,
-                    double=cfg.double, target_update_steps=cfg.target_update_steps,
-                    grad_clip_norm=cfg.grad_clip_norm, reward_scale=cfg.reward_scale,
-                    lr_decay_updates=(round(total_steps * cfg.updates_per_step)
-                                      if cfg.lr_schedule == "cosine" else 0),
-                    lr_min_frac=cfg.lr_min_frac, n_step=cfg.n_step, device=ctx.device,
-                    generator=gen)
+        agent = DQN(
+            q,
+            lr=cfg.lr,
+            gamma=cfg.gamma,
+            optimizer=cfg.optimizer,
+            loss=cfg.loss,
+            double=cfg.double,
+            target_update_steps=cfg.target_update_steps,
+            grad_clip_norm=cfg.grad_clip_norm,
+            reward_scale=cfg.reward_scale,
+            lr_decay_updates=(
+                round(total_steps * cfg.updates_per_step) if cfg.lr_schedule == "cosine" else 0
+            ),
+            lr_min_frac=cfg.lr_min_frac,
+            n_step=cfg.n_step,
+            device=ctx.device,
+            generator=gen,
+        )
         memory = ReplayMemory(cfg.replay_capacity, obs_shape, device=ctx.device, generator=gen)
         # σ of the returns is measured while ε = eps_start (random play), then frozen.
         hold = max(round(cfg.eps_hold_frac * total_steps), cfg.learning_starts)
-        norm = RewardNorm(cfg.reward_norm, cfg.n_envs, cfg.gamma, scale=cfg.reward_scale,
-                          freeze_after=hold)
+        norm = RewardNorm(
+            cfg.reward_norm, cfg.n_envs, cfg.gamma, scale=cfg.reward_scale, freeze_after=hold
+        )
 
         def state() -> dict:
-            return {"agent": agent.state_dict(), "rewards": norm.state_dict(),
-                    "replay": memory.state_dict() if cfg.checkpoint_replay else None}
+            return {
+                "agent": agent.state_dict(),
+                "rewards": norm.state_dict(),
+                "replay": memory.state_dict() if cfg.checkpoint_replay else None,
+            }
 
         def load_state(saved: dict) -> None:
             agent.load_state_dict(saved["agent"])
@@ -200,8 +297,12 @@ def run(cfg: Config, ctx: RunContext) -> dict:
             if saved["replay"] is not None:
                 memory.load_state_dict(saved["replay"])
 
-        eps_kw = {"start": cfg.eps_start, "end": cfg.eps_end, "hold_frac": cfg.eps_hold_frac,
-                  "decay_end_frac": cfg.eps_decay_end_frac}
+        eps_kw = {
+            "start": cfg.eps_start,
+            "end": cfg.eps_end,
+            "hold_frac": cfg.eps_hold_frac,
+            "decay_end_frac": cfg.eps_decay_end_frac,
+        }
 
         def epoch_step(epoch: int) -> dict:
             def eps_at(k: int) -> float:
@@ -210,33 +311,52 @@ def run(cfg: Config, ctx: RunContext) -> dict:
 
             start = time.perf_counter()
             out = train.learning_steps(
-                agent, envs, memory, cfg.steps_per_epoch, epsilon_at=eps_at,
-                batch_size=cfg.batch_size, learning_starts=cfg.learning_starts,
+                agent,
+                envs,
+                memory,
+                cfg.steps_per_epoch,
+                epsilon_at=eps_at,
+                batch_size=cfg.batch_size,
+                learning_starts=cfg.learning_starts,
                 updates_per_step=cfg.updates_per_step,
                 seed=_env_seed(ctx.seed, epoch, False, cfg.seed_episodes),
                 progress=f"epoch {epoch + 1}/{cfg.epochs}" if ctx.verbose else None,
-                reward_norm=norm)
+                reward_norm=norm,
+            )
             last = epoch + 1 == cfg.epochs
             test_start = time.perf_counter()
-            scores = train.evaluate(train.greedy_policy(agent, cfg.test_epsilon), envs,
-                                    cfg.last_test_episodes if last else cfg.test_episodes,
-                                    seed=_env_seed(ctx.seed, epoch, True, cfg.seed_episodes))
-            row = {**_score_stats("test_score", scores),
-                   **_score_stats("train_score", out["scores"]),
-                   "epsilon": eps_at(0), "loss": out["loss"], "updates": out["updates"],
-                   "reward_scale": agent.reward_scale,
-                   "train_steps_per_s": out["steps"] / out["time_s"], "train_time_s": out["time_s"],
-                   "test_time_s": time.perf_counter() - test_start}
+            scores = train.evaluate(
+                train.greedy_policy(agent, cfg.test_epsilon),
+                envs,
+                cfg.last_test_episodes if last else cfg.test_episodes,
+                seed=_env_seed(ctx.seed, epoch, True, cfg.seed_episodes),
+            )
+            row = {
+                **_score_stats("test_score", scores),
+                **_score_stats("train_score", out["scores"]),
+                "epsilon": eps_at(0),
+                "loss": out["loss"],
+                "updates": out["updates"],
+                "reward_scale": agent.reward_scale,
+                "train_steps_per_s": out["steps"] / out["time_s"],
+                "train_time_s": out["time_s"],
+                "test_time_s": time.perf_counter() - test_start,
+            }
             if last and cfg.random_baseline:
                 row.update(_score_stats("random_score", _random_scores(cfg, envs, ctx.seed, epoch)))
             row["time_s"] = time.perf_counter() - start
-            ctx.log(f"epoch {epoch + 1}/{cfg.epochs}: test {row['test_score_mean']:.2f} ± "
-                    f"{row['test_score_std']:.2f}"
-                    + (f" (random {row['random_score_mean']:.2f})" if "random_score_mean" in row
-                       else "")
-                    + f", {row['train_episodes']} training episodes (ε {row['epsilon']:.2f}), "
-                    f"loss {row['loss']:.4g}, {row['train_steps_per_s']:.0f} steps/s, "
-                    f"{row['time_s']:.1f} s")
+            ctx.log(
+                f"epoch {epoch + 1}/{cfg.epochs}: test {row['test_score_mean']:.2f} ± "
+                f"{row['test_score_std']:.2f}"
+                + (
+                    f" (random {row['random_score_mean']:.2f})"
+                    if "random_score_mean" in row
+                    else ""
+                )
+                + f", {row['train_episodes']} training episodes (ε {row['epsilon']:.2f}), "
+                f"loss {row['loss']:.4g}, {row['train_steps_per_s']:.0f} steps/s, "
+                f"{row['time_s']:.1f} s"
+            )
             return row
 
         # The run's lifecycle: a history row and a checkpoint after every epoch; resumes exactly.
@@ -249,21 +369,30 @@ def run(cfg: Config, ctx: RunContext) -> dict:
     if last.get("random_score_mean") is not None:
         title += f" (random: {last['random_score_mean']:.2f})"
     plot_scores(rows, ctx.run_dir.plot_path("learning_curve.png"), title)
-    return {"test_score": last["test_score_mean"], "test_score_std": last["test_score_std"],
-            "test_score_se": last.get("test_score_se"), **_versus_random(last),
-            "best_test_score": max(r["test_score_mean"] for r in rows),
-            "n_actions": n_actions, "reward_scale": last.get("reward_scale"),
-            "train_steps_per_s": float(np.mean([r["train_steps_per_s"] for r in rows])),
-            "train_time_s": sum(r["train_time_s"] for r in rows),
-            "test_time_s": sum(r["test_time_s"] for r in rows), "epochs": last["epoch"]}
+    return {
+        "test_score": last["test_score_mean"],
+        "test_score_std": last["test_score_std"],
+        "test_score_se": last.get("test_score_se"),
+        **_versus_random(last),
+        "best_test_score": max(r["test_score_mean"] for r in rows),
+        "n_actions": n_actions,
+        "reward_scale": last.get("reward_scale"),
+        "train_steps_per_s": float(np.mean([r["train_steps_per_s"] for r in rows])),
+        "train_time_s": sum(r["train_time_s"] for r in rows),
+        "test_time_s": sum(r["test_time_s"] for r in rows),
+        "epochs": last["epoch"],
+    }
 
 
 def _versus_random(row: dict) -> dict:
     """The random baseline beside the score, and their difference in standard errors."""
     if row.get("random_score_mean") is None:
         return {}
-    out = {"random_score": row["random_score_mean"], "random_score_std": row["random_score_std"],
-           "random_score_se": row.get("random_score_se")}
+    out = {
+        "random_score": row["random_score_mean"],
+        "random_score_std": row["random_score_std"],
+        "random_score_se": row.get("random_score_se"),
+    }
     se_t, se_r = row.get("test_score_se"), row.get("random_score_se")
     if se_t is not None and se_r is not None:
         se = float(np.hypot(se_t, se_r))
@@ -272,8 +401,9 @@ def _versus_random(row: dict) -> dict:
     return out
 
 
-def play(cfg: Config, run_dir, *, episodes: int = 10, gif=None, seed: int = 0,
-         fps: float = 35.0) -> dict:
+def play(
+    cfg: Config, run_dir, *, episodes: int = 10, gif=None, seed: int = 0, fps: float = 35.0
+) -> dict:
     """Greedy episodes of a run's last checkpoint, and a GIF of every tic (`mlrepro play`)."""
     import tempfile
 
@@ -287,12 +417,24 @@ def play(cfg: Config, run_dir, *, episodes: int = 10, gif=None, seed: int = 0,
     threads = torch.get_num_threads()
     torch.set_num_threads(cfg.torch_threads)
     with tempfile.TemporaryDirectory(prefix="vizdoom-play-") as work_dir:
-        env = DoomEnv(cfg.scenario, frame_repeat=cfg.frame_repeat, resolution=cfg.resolution,
-                      frame_stack=cfg.frame_stack, actions=cfg.actions, max_buttons=cfg.max_buttons,
-                      work_dir=work_dir, render_mode="rgb_array")
+        env = DoomEnv(
+            cfg.scenario,
+            frame_repeat=cfg.frame_repeat,
+            resolution=cfg.resolution,
+            frame_stack=cfg.frame_stack,
+            actions=cfg.actions,
+            max_buttons=cfg.max_buttons,
+            work_dir=work_dir,
+            render_mode="rgb_array",
+        )
         try:
-            q = QNet(int(env.action_space.n), in_channels=cfg.frame_stack,
-                     resolution=cfg.resolution, arch=cfg.net, dueling=cfg.dueling)
+            q = QNet(
+                int(env.action_space.n),
+                in_channels=cfg.frame_stack,
+                resolution=cfg.resolution,
+                arch=cfg.net,
+                dueling=cfg.dueling,
+            )
             q.load_state_dict(state["agent"]["q"])
             q.eval()
 
@@ -306,8 +448,12 @@ def play(cfg: Config, run_dir, *, episodes: int = 10, gif=None, seed: int = 0,
             torch.set_num_threads(threads)
     if gif is not None:
         write_gif(screens, gif, fps=fps)
-    return {"scores": scores, "mean_score": float(np.mean(scores)), "frames": len(screens),
-            "epoch": state["epoch"]}
+    return {
+        "scores": scores,
+        "mean_score": float(np.mean(scores)),
+        "frames": len(screens),
+        "epoch": state["epoch"],
+    }
 
 
 def _folder_tag(cfg: Config) -> str:
@@ -317,9 +463,17 @@ def _folder_tag(cfg: Config) -> str:
 
 
 EXPERIMENT = Experiment(
-    name="dqn-vizdoom", config=Config, run=run, presets=PRESETS, summary=__doc__.splitlines()[0],
+    name="dqn-vizdoom",
+    config=Config,
+    run=run,
+    presets=PRESETS,
+    summary=__doc__.splitlines()[0],
     claim="beats random play at the same frame repeat and actions by ≥ 3 standard errors on each "
-          "development scenario (ours)",
-    headline=("test_score", "random_score"), play=play, requires=("vizdoom", "gymnasium"),
-    extra="rl", reproduce="mlrepro run dqn-vizdoom --scenario S --seeds 0,1,2",
-    folder_tag=_folder_tag)
+    "development scenario (ours)",
+    headline=("test_score", "random_score"),
+    play=play,
+    requires=("vizdoom", "gymnasium"),
+    extra="rl",
+    reproduce="mlrepro run dqn-vizdoom --scenario S --seeds 0,1,2",
+    folder_tag=_folder_tag,
+)

@@ -23,17 +23,29 @@ class Config(dqn_vizdoom_basic.Config):
     steps_per_epoch: int = opt(2000, "blog", "environment steps per epoch", ge=1)
     n_step: int = opt(1, "blog", "n-step returns", ge=1)
     epochs: int = opt(10, "ours", "epochs of training steps then test episodes", ge=0)
-    test_episodes: int = opt(20, "ours", "test episodes per epoch (an episode lasts up to 175 "
-                             "steps)", ge=1)
+    test_episodes: int = opt(
+        20, "ours", "test episodes per epoch (an episode lasts up to 175 steps)", ge=1
+    )
     reward_scale: float = opt(1.0, "ours", "reward multiplier (rewards are already ±1)", gt=0)
 
 
 # The same loop, replay and agent as dqn-vizdoom-basic (dqn-vizdoom's), with the settings above.
 EXPERIMENT = dataclasses.replace(
-    dqn_vizdoom_basic.EXPERIMENT, name="dqn-vizdoom-defend", config=Config,
+    dqn_vizdoom_basic.EXPERIMENT,
+    name="dqn-vizdoom-defend",
+    config=Config,
     summary=__doc__.splitlines()[0],
     claim="no number in the blog; the basic agent on defend_the_center (max ≈ 25 kills)",
-    presets={"quick": Preset({"epochs": 2, "steps_per_epoch": 100, "test_episodes": 2,
-                              "replay_capacity": 1000}, "smoke test: 2 × 100 steps", "seconds"),
-             "random": Preset({"epochs": 0, "random_policy": True, "test_episodes": 100},
-                              "uniformly random actions", "seconds")})
+    presets={
+        "quick": Preset(
+            {"epochs": 2, "steps_per_epoch": 100, "test_episodes": 2, "replay_capacity": 1000},
+            "smoke test: 2 × 100 steps",
+            "seconds",
+        ),
+        "random": Preset(
+            {"epochs": 0, "random_policy": True, "test_episodes": 100},
+            "uniformly random actions",
+            "seconds",
+        ),
+    },
+)

@@ -9,5 +9,13 @@ from .qnet import ARCHS, DuelingHead, QNet
 from .replay import NStepTransitions, ReplayMemory
 from .schedule import epsilon
 
-__all__ = ["ARCHS", "DQN", "DuelingHead", "NStepTransitions", "QNet", "ReplayMemory", "epsilon",
-           "td_targets"]
+__all__ = [
+    "ARCHS",
+    "DQN",
+    "DuelingHead",
+    "NStepTransitions",
+    "QNet",
+    "ReplayMemory",
+    "epsilon",
+    "td_targets",
+]

@@ -11,9 +11,14 @@ from torch import nn
 from .replay import ReplayMemory
 
 
-def td_targets(r: torch.Tensor, done: torch.Tensor, q2_online: torch.Tensor,
-               q2_target: torch.Tensor,
-               gamma: float, double: bool) -> torch.Tensor:
+def td_targets(
+    r: torch.Tensor,
+    done: torch.Tensor,
+    q2_online: torch.Tensor,
+    q2_target: torch.Tensor,
+    gamma: float,
+    double: bool,
+) -> torch.Tensor:
     """y = r + γ (1 − done) Q'(s2, a*), with (B,) r, done and (B, A) Q-values of s2.
 
     Plain DQN: a* = argmax_a Q'(s2, a), i.e. y uses max_a Q'(s2, a). Double DQN (van Hasselt et al.
@@ -45,11 +50,24 @@ class DQN:
             `learning_steps` from `gamma` and `n_step`); targets bootstrap with γ^n_step.
     """
 
-    def __init__(self, q_net: nn.Module, *, lr: float, gamma: float = 0.99, optimizer: str = "sgd",
-                 loss: str = "mse_all", double: bool = False, target_update_steps: int = 0,
-                 grad_clip_norm: float = 0.0, reward_scale: float = 1.0, lr_decay_updates: int = 0,
-                 lr_min_frac: float = 0.0, n_step: int = 1, device="cpu",
-                 generator: torch.Generator | None = None):
+    def __init__(
+        self,
+        q_net: nn.Module,
+        *,
+        lr: float,
+        gamma: float = 0.99,
+        optimizer: str = "sgd",
+        loss: str = "mse_all",
+        double: bool = False,
+        target_update_steps: int = 0,
+        grad_clip_norm: float = 0.0,
+        reward_scale: float = 1.0,
+        lr_decay_updates: int = 0,
+        lr_min_frac: float = 0.0,
+        n_step: int = 1,
+        device="cpu",
+        generator: torch.Generator | None = None,
+    ):
         if loss not in ("mse_all", "mse", "huber"):
             raise ValueError(f"loss must be 'mse_all', 'mse' or 'huber', got {loss!r}")
         if n_step < 1:
@@ -69,9 +87,13 @@ class DQN:
         else:
             raise ValueError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
         # Cosine decay of the learning rate over `lr_decay_updates` updates (0: constant).
-        self.scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(
-            self.optimizer, T_max=lr_decay_updates, eta_min=lr * lr_min_frac)
-            if lr_decay_updates else None)
+        self.scheduler = (
+            torch.optim.lr_scheduler.CosineAnnealingLR(
+                self.optimizer, T_max=lr_decay_updates, eta_min=lr * lr_min_frac
+            )
+            if lr_decay_updates
+            else None
+        )
         self.gamma, self.n_step, self.loss, self.double = gamma, n_step, loss, double
         self.target_update_steps, self.grad_clip_norm = target_update_steps, grad_clip_norm
         self.reward_scale = reward_scale
@@ -99,8 +121,9 @@ class DQN:
         with torch.no_grad():
             q2_online = self.q(s2)  # (B, A)
             q2_target = self.target(s2) if self.target is not None else q2_online
-            y = td_targets(r, done, q2_online, q2_target, self.gamma ** self.n_step,
-                           self.double)  # (B,)
+            y = td_targets(
+                r, done, q2_online, q2_target, self.gamma**self.n_step, self.double
+            )  # (B,)
         q1 = self.q(s1)  # (B, A)
         q_sa = q1.gather(1, a.unsqueeze(1)).squeeze(1)  # (B,)
         if self.loss == "huber":
@@ -121,8 +144,9 @@ class DQN:
             self.target.load_state_dict(self.q.state_dict())
         return loss.detach()
 
-    def learn(self, memory: ReplayMemory, batch_size: int,
-              n_updates: int = 1) -> torch.Tensor | None:
+    def learn(
+        self, memory: ReplayMemory, batch_size: int, n_updates: int = 1
+    ) -> torch.Tensor | None:
         """`n_updates` updates on fresh uniform batches; the summed loss (None if none was made)."""
         total = None
         for _ in range(n_updates):
@@ -131,12 +155,14 @@ class DQN:
         return total
 
     def state_dict(self) -> dict:
-        return {"q": self.q.state_dict(),
-                "target": self.target.state_dict() if self.target is not None else None,
-                "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
-                "updates": self.updates,
-                "generator": self.generator.get_state()}
+        return {
+            "q": self.q.state_dict(),
+            "target": self.target.state_dict() if self.target is not None else None,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "updates": self.updates,
+            "generator": self.generator.get_state(),
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.q.load_state_dict(state["q"])

@@ -36,13 +36,19 @@ def scenario_config(scenario: str) -> Path:
 
 
 # Buttons that undo each other: pressing both is the same as pressing neither (ViZDoom sums them).
-OPPOSITES = (("MOVE_LEFT", "MOVE_RIGHT"), ("TURN_LEFT", "TURN_RIGHT"),
-             ("MOVE_FORWARD", "MOVE_BACKWARD"), ("LOOK_UP", "LOOK_DOWN"), ("MOVE_UP", "MOVE_DOWN"),
-             ("SELECT_NEXT_WEAPON", "SELECT_PREV_WEAPON"))
+OPPOSITES = (
+    ("MOVE_LEFT", "MOVE_RIGHT"),
+    ("TURN_LEFT", "TURN_RIGHT"),
+    ("MOVE_FORWARD", "MOVE_BACKWARD"),
+    ("LOOK_UP", "LOOK_DOWN"),
+    ("MOVE_UP", "MOVE_DOWN"),
+    ("SELECT_NEXT_WEAPON", "SELECT_PREV_WEAPON"),
+)
 
 
-def action_table(buttons: int | Sequence[str], kind: str = "all",
-                 max_pressed: int = 0) -> np.ndarray:
+def action_table(
+    buttons: int | Sequence[str], kind: str = "all", max_pressed: int = 0
+) -> np.ndarray:
     """Button vectors for each discrete action, (n_actions, n_buttons) int.
 
     "all": every on/off combination (the blog's `it.product([0, 1], repeat=n)`, 8 for basic),
@@ -64,9 +70,13 @@ def action_table(buttons: int | Sequence[str], kind: str = "all",
     index = {b: i for i, b in enumerate(names)}
     pairs = [(index[a], index[b]) for a, b in OPPOSITES if a in index and b in index]
     analog = [i for i, b in enumerate(names) if b.endswith("_DELTA")]
-    rows = [row for row in itertools.product([0, 1], repeat=n)
-            if not any(row[i] and row[j] for i, j in pairs) and not any(row[i] for i in analog)
-            and (max_pressed <= 0 or sum(row) <= max_pressed)]
+    rows = [
+        row
+        for row in itertools.product([0, 1], repeat=n)
+        if not any(row[i] and row[j] for i, j in pairs)
+        and not any(row[i] for i in analog)
+        and (max_pressed <= 0 or sum(row) <= max_pressed)
+    ]
     return np.array(rows, dtype=np.int64).reshape(len(rows), n)
 
 
@@ -111,11 +121,20 @@ class DoomEnv(gym.Env):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 35}  # noqa: RUF012 (gymnasium API)
 
-    def __init__(self, scenario: str = "basic", *, frame_repeat: int = 12,
-                 resolution: tuple[int, int] = (30, 45), frame_stack: int = 1, actions: str = "all",
-                 max_buttons: int = 0, seed_episodes: bool = False,
-                 screen_resolution: str = "RES_160X120", work_dir: str | os.PathLike | None = None,
-                 render_mode: str | None = None):
+    def __init__(
+        self,
+        scenario: str = "basic",
+        *,
+        frame_repeat: int = 12,
+        resolution: tuple[int, int] = (30, 45),
+        frame_stack: int = 1,
+        actions: str = "all",
+        max_buttons: int = 0,
+        seed_episodes: bool = False,
+        screen_resolution: str = "RES_160X120",
+        work_dir: str | os.PathLike | None = None,
+        render_mode: str | None = None,
+    ):
         if frame_repeat < 1 or frame_stack < 1:
             raise ValueError("frame_repeat and frame_stack must be >= 1")
         if render_mode not in (None, "rgb_array"):

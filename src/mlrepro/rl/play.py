@@ -12,8 +12,9 @@ from PIL import Image
 from ..io import atomic_write_bytes
 
 
-def play_episodes(policy: Callable[[np.ndarray], np.ndarray], env, episodes: int, *,
-                  seed: int = 0) -> tuple[list[float], list[np.ndarray]]:
+def play_episodes(
+    policy: Callable[[np.ndarray], np.ndarray], env, episodes: int, *, seed: int = 0
+) -> tuple[list[float], list[np.ndarray]]:
     """Scores of `episodes` episodes of `policy` on a DoomEnv made with render_mode="rgb_array",
     and every tic's (H, W) grey screen, in order."""
     scores, screens = [], []
@@ -30,8 +31,9 @@ def play_episodes(policy: Callable[[np.ndarray], np.ndarray], env, episodes: int
     return scores, screens
 
 
-def write_gif(screens: list[np.ndarray], path: str | os.PathLike, *, fps: float = 35.0,
-              scale: int = 1) -> None:
+def write_gif(
+    screens: list[np.ndarray], path: str | os.PathLike, *, fps: float = 35.0, scale: int = 1
+) -> None:
     """Grey (H, W) uint8 screens as an animated, looping GIF (written atomically)."""
     if not screens:
         raise ValueError("no frames to write")
@@ -39,6 +41,12 @@ def write_gif(screens: list[np.ndarray], path: str | os.PathLike, *, fps: float 
     if scale != 1:
         frames = [f.resize((f.width * scale, f.height * scale), Image.NEAREST) for f in frames]
     buf = io.BytesIO()
-    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:],
-                   duration=max(20, 10 * round(100 / fps)), loop=0)  # GIFs count in 1/100 s
+    frames[0].save(
+        buf,
+        format="GIF",
+        save_all=True,
+        append_images=frames[1:],
+        duration=max(20, 10 * round(100 / fps)),
+        loop=0,
+    )  # GIFs count in 1/100 s
     atomic_write_bytes(path, buf.getvalue())

@@ -18,8 +18,9 @@ class DuelingHead(nn.Module):
     def __init__(self, in_features: int, hidden: int, n_actions: int):
         super().__init__()
         self.value = nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, 1))
-        self.advantage = nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(),
-                                       nn.Linear(hidden, n_actions))
+        self.advantage = nn.Sequential(
+            nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, n_actions)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         v = self.value(x)  # (B, 1)
@@ -33,17 +34,25 @@ class QNet(nn.Module):
     With the blog's sizes on (1, 30, 45) inputs: (8, 9, 14) → (8, 4, 6) = 192 → 128 → n_actions.
     """
 
-    def __init__(self, n_actions: int, *, in_channels: int = 1,
-                 resolution: tuple[int, int] = (30, 45),
-                 arch: str = "blog", dueling: bool = False):
+    def __init__(
+        self,
+        n_actions: int,
+        *,
+        in_channels: int = 1,
+        resolution: tuple[int, int] = (30, 45),
+        arch: str = "blog",
+        dueling: bool = False,
+    ):
         super().__init__()
         if arch not in ARCHS:
             raise ValueError(f"unknown Q-net {arch!r}; valid: {', '.join(ARCHS)}")
         (c1, c2), hidden = ARCHS[arch]
         self.n_actions = n_actions
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, c1, kernel_size=6, stride=3), nn.ReLU(),
-            nn.Conv2d(c1, c2, kernel_size=3, stride=2), nn.ReLU(),
+            nn.Conv2d(in_channels, c1, kernel_size=6, stride=3),
+            nn.ReLU(),
+            nn.Conv2d(c1, c2, kernel_size=3, stride=2),
+            nn.ReLU(),
             nn.Flatten(),
         )
         with torch.no_grad():
@@ -51,8 +60,9 @@ class QNet(nn.Module):
         if dueling:
             self.head = DuelingHead(n_features, hidden, n_actions)
         else:
-            self.head = nn.Sequential(nn.Linear(n_features, hidden), nn.ReLU(),
-                                      nn.Linear(hidden, n_actions))
+            self.head = nn.Sequential(
+                nn.Linear(n_features, hidden), nn.ReLU(), nn.Linear(hidden, n_actions)
+            )
 
         # Channels-last convolutions: on CPU their backward pass is ~1.5× faster for these tiny
         # layers than the default NCHW kernels (benchmarks/bench_dqn.py).

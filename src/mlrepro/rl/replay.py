@@ -21,8 +21,14 @@ class ReplayMemory:
         generator: the RNG for sampling (its state is part of `state_dict`, so resuming is exact).
     """
 
-    def __init__(self, capacity: int, obs_shape: tuple[int, ...], *, device="cpu",
-                 generator: torch.Generator | None = None):
+    def __init__(
+        self,
+        capacity: int,
+        obs_shape: tuple[int, ...],
+        *,
+        device="cpu",
+        generator: torch.Generator | None = None,
+    ):
         if capacity < 1:
             raise ValueError(f"capacity must be >= 1, got {capacity}")
         self.capacity, self.device = capacity, torch.device(device)
@@ -68,15 +74,23 @@ class ReplayMemory:
 
     def state_dict(self) -> dict:
         n = self.size
-        return {"s1": self.s1[:n].clone(), "s2": self.s2[:n].clone(), "a": self.a[:n].clone(),
-                "r": self.r[:n].clone(), "done": self.done[:n].clone(), "pos": self.pos,
-                "size": n, "generator": self.generator.get_state()}
+        return {
+            "s1": self.s1[:n].clone(),
+            "s2": self.s2[:n].clone(),
+            "a": self.a[:n].clone(),
+            "r": self.r[:n].clone(),
+            "done": self.done[:n].clone(),
+            "pos": self.pos,
+            "size": n,
+            "generator": self.generator.get_state(),
+        }
 
     def load_state_dict(self, state: dict) -> None:
         n = state["size"]
         if n > self.capacity:
-            raise ValueError(f"checkpoint holds {n} transitions, more than capacity "
-                             f"{self.capacity}")
+            raise ValueError(
+                f"checkpoint holds {n} transitions, more than capacity {self.capacity}"
+            )
         for key in ("s1", "s2", "a", "r", "done"):
             getattr(self, key)[:n] = state[key].to(self.device)
         self.size, self.pos = n, state["pos"]
@@ -118,5 +132,10 @@ class NStepTransitions:
         if not out:
             return None
         s1_out, a_out, r_out, s2_out, done_out = zip(*out)
-        return (np.stack(s1_out), np.asarray(a_out), np.asarray(r_out, np.float32),
-                np.stack(s2_out), np.asarray(done_out))
+        return (
+            np.stack(s1_out),
+            np.asarray(a_out),
+            np.asarray(r_out, np.float32),
+            np.stack(s2_out),
+            np.asarray(done_out),
+        )

@@ -44,11 +44,20 @@ class RewardNorm:
         scale: a fixed multiplier on top (an experiment's `reward_scale`).
     """
 
-    def __init__(self, kind: str, n_envs: int, gamma: float, *, scale: float = 1.0,
-                 floor: float = 1.0, freeze_after: int = 0):
+    def __init__(
+        self,
+        kind: str,
+        n_envs: int,
+        gamma: float,
+        *,
+        scale: float = 1.0,
+        floor: float = 1.0,
+        freeze_after: int = 0,
+    ):
         if kind not in KINDS:
-            raise ValueError(f"reward normalisation must be one of {', '.join(KINDS)}, "
-                             f"got {kind!r}")
+            raise ValueError(
+                f"reward normalisation must be one of {', '.join(KINDS)}, got {kind!r}"
+            )
         if floor <= 0:
             raise ValueError(f"floor must be > 0, got {floor}")
         self.kind, self.gamma, self.base, self.floor = kind, gamma, scale, floor
@@ -96,8 +105,12 @@ class RewardNorm:
         self.count = total
 
     def state_dict(self) -> dict:
-        return {"returns": self.returns.tolist(), "count": self.count, "mean": self.mean,
-                "m2": self.m2}
+        return {
+            "returns": self.returns.tolist(),
+            "count": self.count,
+            "mean": self.mean,
+            "m2": self.m2,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.returns = np.asarray(state["returns"], dtype=np.float64)

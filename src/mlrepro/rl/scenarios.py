@@ -21,9 +21,21 @@ import re
 from pathlib import Path
 
 # .cfg keys that give rewards (ViZDoom's ConfigLoader); any one of them makes a reward setup.
-REWARD_KEYS = ("living_reward", "death_penalty", "kill_reward", "map_exit_reward", "hit_reward",
-               "hit_taken_penalty", "damage_made_reward", "damage_taken_penalty", "health_reward",
-               "armor_reward", "item_reward", "secret_reward", "frag_reward")
+REWARD_KEYS = (
+    "living_reward",
+    "death_penalty",
+    "kill_reward",
+    "map_exit_reward",
+    "hit_reward",
+    "hit_taken_penalty",
+    "damage_made_reward",
+    "damage_taken_penalty",
+    "health_reward",
+    "armor_reward",
+    "item_reward",
+    "secret_reward",
+    "frag_reward",
+)
 _ACS_REWARD = re.compile(rb"global\s+int\s+0\s*:\s*reward", re.IGNORECASE)
 
 
@@ -74,8 +86,10 @@ def resolve_scenario(scenario: str) -> Path:
     names = scenario_names()
     folder = scenarios_path()
     if scenario not in names or folder is None:
-        raise ValueError(f"unknown ViZDoom scenario {scenario!r}; scenarios: {', '.join(names)} "
-                         "(or a path to a .cfg)")
+        raise ValueError(
+            f"unknown ViZDoom scenario {scenario!r}; scenarios: {', '.join(names)} "
+            "(or a path to a .cfg)"
+        )
     return (folder / f"{scenario}.cfg").resolve()
 
 

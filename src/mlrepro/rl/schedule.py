@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 
-def epsilon(progress: float, *, start: float = 1.0, end: float = 0.1, hold_frac: float = 0.1,
-            decay_end_frac: float = 0.6) -> float:
+def epsilon(
+    progress: float,
+    *,
+    start: float = 1.0,
+    end: float = 0.1,
+    hold_frac: float = 0.1,
+    decay_end_frac: float = 0.6,
+) -> float:
     """ε at `progress` ∈ [0, 1] of training: `start` until `hold_frac`, linear to `end` at
     `decay_end_frac`, then `end`.
 

@@ -26,10 +26,20 @@ def finished_episodes(info: dict) -> list[tuple[int, float, int]]:
     return [(int(i), float(ep["r"][i]), int(ep["l"][i])) for i in np.flatnonzero(mask)]
 
 
-def learning_steps(agent: DQN, envs, memory: ReplayMemory, n_steps: int, *,
-                   epsilon_at: Callable[[int], float], batch_size: int, learning_starts: int,
-                   updates_per_step: float = 1.0, seed: int | None = None,
-                   progress: str | None = None, reward_norm: RewardNorm | None = None) -> dict:
+def learning_steps(
+    agent: DQN,
+    envs,
+    memory: ReplayMemory,
+    n_steps: int,
+    *,
+    epsilon_at: Callable[[int], float],
+    batch_size: int,
+    learning_starts: int,
+    updates_per_step: float = 1.0,
+    seed: int | None = None,
+    progress: str | None = None,
+    reward_norm: RewardNorm | None = None,
+) -> dict:
     """`n_steps` ε-greedy transitions from freshly reset `envs` into `memory`, learning meanwhile.
 
     Transitions are stored as `agent.n_step`-step ones (those of the episodes still running at the
@@ -92,8 +102,14 @@ def learning_steps(agent: DQN, envs, memory: ReplayMemory, n_steps: int, *,
         steps += n
         bar.update(n, f"{len(scores)} episodes" if scores else "")
     bar.close()
-    return {"scores": scores, "lengths": lengths, "steps": steps, "updates": n_updates,
-            "loss": (loss_sum / max(n_updates, 1)).item(), "time_s": time.perf_counter() - start}
+    return {
+        "scores": scores,
+        "lengths": lengths,
+        "steps": steps,
+        "updates": n_updates,
+        "loss": (loss_sum / max(n_updates, 1)).item(),
+        "time_s": time.perf_counter() - start,
+    }
 
 
 def vector_seed(seed: int | None, n_envs: int) -> int | list[int] | None:
@@ -104,8 +120,9 @@ def vector_seed(seed: int | None, n_envs: int) -> int | list[int] | None:
     return [(seed + i * 1_000_003) % 2**31 for i in range(n_envs)]
 
 
-def evaluate(policy: Callable[[np.ndarray], np.ndarray], envs, episodes: int, *,
-             seed: int | None = None) -> list[float]:
+def evaluate(
+    policy: Callable[[np.ndarray], np.ndarray], envs, episodes: int, *, seed: int | None = None
+) -> list[float]:
     """Scores of `episodes` episodes of `policy(obs (N, ...)) -> actions (N,)`.
 
     Environment i plays a fixed quota of the episodes (not "the first `episodes` to finish", which
