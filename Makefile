@@ -107,9 +107,11 @@ gpu-evidence:  ## the GPU stages, time-boxed, in one command
 results-table: $(VENV)/.base  ## regenerate the README's results table from results/*.json
 	$(BIN)/mlrepro report --results-dir results --readme README.md
 
-lint: $(VENV)/.dev
-	$(BIN)/ruff check src tests benchmarks
+lint: $(VENV)/.dev  ## ruff (rules and format), import layers, types, Dockerfiles
+	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff format --check src tests benchmarks examples
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/hadolint Dockerfile Dockerfile.cuda
 
 dist: $(VENV)/.dev  ## the sdist and wheel, in dist/

@@ -112,7 +112,8 @@ def main() -> None:
     print(
         f"cpu: {hardware_info()['processor']} ({os.cpu_count()} logical cores, "
         f"{torch.backends.cpu.get_cpu_capability()}), torch {torch.__version__} "
-        f"({torch.get_num_threads()} threads), data {args.data_dir}, load {load():.2f}",
+        f"({torch.get_num_threads()} threads, OMP_WAIT_POLICY "
+        f"{os.environ.get('OMP_WAIT_POLICY', 'unset')}), data {args.data_dir}, load {load():.2f}",
         flush=True,
     )
     if not args.no_warmup:

@@ -39,7 +39,7 @@ def test_demo_explains_itself_and_writes_one_page(capsys, tmp_path, monkeypatch)
     assert out.count("samples bundled with mlrepro") == 1 and "SampleDataWarning" not in out + err
     for name in EXPERIMENTS:
         (line,) = [x for x in lines if x.split("] ")[-1].startswith(name + " ")]
-        assert len(line) <= 130, line  # one compact line each
+        assert len(line) <= 120, line  # one compact line each
     assert "reproduce with" in out and "mlrepro run capsnet-mnist --preset cpu-1epoch" in out
     assert "disk: " in out and "dataset cache" in out
 

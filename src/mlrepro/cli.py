@@ -587,10 +587,9 @@ def cmd_demo(args, argv: list[str]) -> int:
         key = exp.headline[0]
         shown = f"{key} {metrics[key]:.3g}" if isinstance(metrics.get(key), float) else f"{key} n/a"
         rows.append((exp, run_dir.path, metrics, shown))
-        print(
-            f"{shown:<30} {metrics['wall_time_s']:5.1f} s   "
-            f"quick: {_short(exp.presets['quick'].about, 56)}"
-        )
+        line = f"{head} {shown:<30} {metrics['wall_time_s']:5.1f} s   quick: "
+        # the preset's description gets what is left of a 120-column line
+        print(line[len(head) + 1 :] + _short(exp.presets["quick"].about, max(20, 120 - len(line))))
     took = time.perf_counter() - start
 
     print("\nWhat each quick run stands for, and the full run that reproduces the claim:")

@@ -10,8 +10,14 @@ from mlrepro.runner import run_experiment
 
 def test_total_steps_stops_mid_epoch(tmp_path, data_dir):
     run_dir, metrics = run_experiment(
-        "mnist-cnn", preset="quick", overrides={"total_steps": 13, "schedule": "constant"},
-        out=tmp_path, device="cpu", data_dir=str(data_dir) if data_dir else None, verbose=False)
+        "mnist-cnn",
+        preset="quick",
+        overrides={"total_steps": 13, "schedule": "constant"},
+        out=tmp_path,
+        device="cpu",
+        data_dir=str(data_dir) if data_dir else None,
+        verbose=False,
+    )
     assert metrics["steps"] == 13 and metrics["epochs"] == pytest.approx(1.3)
     assert [r["epoch"] for r in run_dir.history()] == [1]  # the partial second epoch is not logged
 
@@ -20,13 +26,25 @@ def test_tutorial_preset_is_the_tutorials_recipe():
     exp = get_experiment("mnist-cnn")
     t = exp.presets["tutorial"]
     assert (t["lr"], t["batch_size"], t["total_steps"], t["schedule"], t["init"]) == (
-        1e-4, 50, 20_000, "constant", "tf")
+        1e-4,
+        50,
+        20_000,
+        "constant",
+        "tf",
+    )
 
 
 def test_a_1cycle_too_short_to_have_phases_is_a_config_error(tmp_path, data_dir):
     with pytest.raises(ConfigError, match="1cycle over 2 steps"):
-        run_experiment("mnist-cnn", preset="quick", overrides={"total_steps": 2}, out=tmp_path,
-                       device="cpu", data_dir=str(data_dir) if data_dir else None, verbose=False)
+        run_experiment(
+            "mnist-cnn",
+            preset="quick",
+            overrides={"total_steps": 2},
+            out=tmp_path,
+            device="cpu",
+            data_dir=str(data_dir) if data_dir else None,
+            verbose=False,
+        )
 
 
 def test_fast_preset_is_the_default_in_bf16_for_two_epochs():
@@ -41,9 +59,14 @@ def test_fast_preset_is_the_default_in_bf16_for_two_epochs():
 def test_fast_preset_trains_in_bf16_on_a_few_images(tmp_path, data_dir):
     exp = get_experiment("mnist-cnn")
     run_dir, metrics = run_experiment(
-        "mnist-cnn", preset="fast", out=tmp_path, device="cpu",
+        "mnist-cnn",
+        preset="fast",
+        out=tmp_path,
+        device="cpu",
         overrides={**exp.presets["quick"].overrides, "epochs": 1},
-        data_dir=str(data_dir) if data_dir else None, verbose=False)
+        data_dir=str(data_dir) if data_dir else None,
+        verbose=False,
+    )
     assert run_dir.read_config()["config"]["precision"] == "bf16"
     assert 0 <= metrics["test_accuracy"] <= 1 and metrics["steps"] == 10  # 500 images, batch 50
 
@@ -54,8 +77,10 @@ def test_fast_preset_runs_the_network_in_bf16_and_channels_last(tmp_path, data_d
 
     exp = get_experiment("mnist-cnn")
     cfg = exp.make_config("fast", {**exp.presets["quick"].overrides, "epochs": 2})
-    s = exp.setup(cfg, RunContext(RunDir(tmp_path), 0, torch.device("cpu"),
-                                  str(data_dir) if data_dir else None))
+    s = exp.setup(
+        cfg,
+        RunContext(RunDir(tmp_path), 0, torch.device("cpu"), str(data_dir) if data_dir else None),
+    )
     x = s.learner.prepare_input(next(iter(s.train))[0])
     assert x.is_contiguous(memory_format=torch.channels_last)
     with s.learner.autocast():
