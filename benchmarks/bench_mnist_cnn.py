@@ -14,7 +14,7 @@ below), to measure what each change buys in the same run.
 
 Run:   python benchmarks/bench_mnist_cnn.py --data-dir ../shared/data --threads 2
        python benchmarks/bench_mnist_cnn.py --data-dir ../shared/data --threads 2 \\
-           --variants default,default-bf16,fast-fp32,fast --default-seeds 0 --seeds 0
+           --variants default,default-bf16,fast-b128,fast-fp32,fast --default-seeds 0 --seeds 0
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from mlrepro.runner import run_experiment
 VARIANTS: dict[str, tuple[str | None, dict, str]] = {
     "default": (None, {}, "default preset: fp32, batch 128, 3 epochs"),
     "default-bf16": (None, {"precision": "bf16"}, "default + bf16 autocast"),
+    "fast-b128": ("fast", {"batch_size": 128, "lr": 3e-3}, "fast preset at the default's batch"),
     "fast-fp32": ("fast", {"precision": "fp32"}, "fast preset in fp32"),
     "fast": ("fast", {}, "fast preset"),
 }

@@ -34,8 +34,15 @@ holds them) and proves the best total reward any policy can get, learned or not:
 The mean over seeds bounds the mean test score of every policy at that frame repeat on those
 seeds; the printed target is 98 % of it.
 
+`--runs RUN_DIR ...` then plays each trained agent (a dqn-vizdoom-basic or dqn-vizdoom run on
+basic) greedily on the same seeds, episode k seeded first_seed + k as `mlrepro play RUN_DIR
+--seed FIRST --episodes N` does, and prints its mean score as a share of the optimum on those
+seeds. An agent scoring above a seed's proven optimum stops the script with an error: the proof
+or the replay would be wrong.
+
 Run:   python benchmarks/vizdoom_basic_ceiling.py                       (frame repeats 12 and 6)
        python benchmarks/vizdoom_basic_ceiling.py --frame-repeat 12 --seeds 10
+       python benchmarks/vizdoom_basic_ceiling.py --frame-repeat 6 --runs runs/dqn-vizdoom-basic/*
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ import multiprocessing.util
 import os
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -259,7 +267,15 @@ def main(argv=None) -> None:
         help="engines searching seeds side by side",
     )
     parser.add_argument("--quiet", action="store_true", help="no line per seed")
+    parser.add_argument(
+        "--runs",
+        nargs="+",
+        default=[],
+        metavar="RUN_DIR",
+        help="trained agents to play on the same seeds and compare with the optimum",
+    )
     args = parser.parse_args(argv)
+    agents = [load_agent(path, args) for path in args.runs]  # bad folders fail before the search
 
     from mlrepro.rl.env import action_table
 
@@ -308,6 +324,68 @@ def main(argv=None) -> None:
             f"(the engine bound assumes <= {HIT_REACH:.1f})"
         )
         print("  per seed: " + " ".join(f"{results[f][s][0]:.0f}" for s in seeds))
+    if agents:
+        compare_agents(agents, results, seeds)
+
+
+def load_agent(path: str, args) -> tuple:
+    """(path, experiment, config, run folder) of a finished run on basic at a searched frame
+    repeat, with an action set inside the searched one; else exits with one line."""
+    from mlrepro.errors import ConfigError
+    from mlrepro.runfolder import load_run
+
+    try:
+        rd, _, exp, cfg = load_run(path, "--runs")
+    except ConfigError as e:
+        raise SystemExit(f"error: {e}") from None
+    scenario = str(getattr(cfg, "scenario", ""))
+    problems = []
+    if exp.play is None or Path(scenario).stem != "basic":
+        problems.append(f"not a ViZDoom basic run ({exp.name}, scenario {scenario or '-'})")
+    elif cfg.frame_repeat not in args.frame_repeat:
+        problems.append(f"frame repeat {cfg.frame_repeat}; searched: {args.frame_repeat}")
+    elif args.actions == "single" and cfg.actions != "single":
+        problems.append(f"actions {cfg.actions!r}, more than the searched 'single'")
+    if rd.load_checkpoint() is None:
+        problems.append("no checkpoint")
+    if problems:
+        raise SystemExit(f"error: --runs: {path}: {'; '.join(problems)}")
+    return path, exp, cfg, rd
+
+
+def compare_agents(agents, results, seeds) -> None:
+    """Each agent's greedy score per seed against the seed's optimum, and the share of it."""
+    shares = []
+    print(
+        f"trained agents, greedy, seeds {seeds[0]}..{seeds[-1]} (episode k seeded {seeds[0]} + k):"
+    )
+    for path, exp, cfg, rd in agents:
+        start = time.perf_counter()
+        out = exp.play(cfg, rd, episodes=len(seeds), seed=seeds[0])
+        optima = np.array([results[cfg.frame_repeat][s][0] for s in seeds])
+        scores = np.asarray(out["scores"], dtype=float)
+        above = [(s, a, o) for s, a, o in zip(seeds, scores, optima) if a > o + 1e-6]
+        if above:
+            s, a, o = above[0]
+            raise SystemExit(
+                f"error: {path} scored {a:.0f} on seed {s}, above the proven optimum {o:.0f}"
+            )
+        share = scores.mean() / optima.mean()
+        shares.append(share)
+        gaps = optima - scores
+        print(
+            f"  {path}: {scores.mean():.2f} (se {scores.std(ddof=1) / np.sqrt(len(scores)):.2f}) "
+            f"against the optimum {optima.mean():.2f} at frame repeat {cfg.frame_repeat}: "
+            f"{100 * share:.1f} %; optimal on {int((gaps < 1e-6).sum())} of {len(seeds)} seeds, "
+            f"median gap {np.median(gaps):.0f}, worst {gaps.max():.0f} "
+            f"(epoch {out['epoch']}, {time.perf_counter() - start:.0f} s)",
+            flush=True,
+        )
+    if len(shares) > 1:
+        print(
+            f"  mean share over {len(shares)} agents: {100 * np.mean(shares):.1f} % "
+            f"± {100 * np.std(shares, ddof=1):.1f} (std); target 98 %"
+        )
 
 
 if __name__ == "__main__":

@@ -270,11 +270,18 @@ class RunContext:
         callbacks=(),
         stage: str | None = None,
         checkpoint_every: int = 1,
+        max_steps: int | None = None,
     ) -> History:
         """`learner.fit` through the run's lifecycle (`lifecycle`): continues from the stage's
         last checkpoint on `--resume`."""
         cbs = self.lifecycle(learner, stage, checkpoint_every)
-        return learner.fit(train_data, epochs, val_data=val_data, callbacks=[*cbs, *callbacks])
+        return learner.fit(
+            train_data,
+            epochs,
+            val_data=val_data,
+            callbacks=[*cbs, *callbacks],
+            max_steps=max_steps,
+        )
 
     def epochs(
         self,

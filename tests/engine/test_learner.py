@@ -141,6 +141,34 @@ def test_history_lr_stays_inside_a_finished_onecycle():
     assert hist.rows[-1]["lr"] == pytest.approx(1.0 / 25 / 1e4)
 
 
+def test_max_steps_ends_mid_epoch_and_logs_the_partial_epoch():
+    # 4 batches an epoch, 10 steps: epochs 1 and 2 whole, epoch 3 ends after its second batch;
+    # a 1cycle laid out over exactly those 10 steps is long enough (it is not for 3 epochs).
+    x, y = make_data(n=128)
+    learner = make_learner()
+    learner.scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        learner.optimizer, max_lr=1.0, total_steps=10
+    )
+    learner.scheduler_interval = "batch"
+    rec = Recorder()
+    hist = learner.fit(Batches(x, y, 32), 3, callbacks=[rec], max_steps=10)
+    assert learner.global_step == 10 and learner.epoch == 3 and len(hist.rows) == 3
+    assert rec.events.count("batch_end") == 10 and learner.scheduler.last_epoch == 10
+    assert learner.stop_reason is None  # the budget was the run's length, not an early stop
+    # more epochs than the budget needs: fit stops at the budget and says so
+    more = learner.fit(Batches(x, y, 32), 5, max_steps=10)
+    assert learner.epoch == 3 and len(more.rows) == 3 and "max_steps (10)" in learner.stop_reason
+    with pytest.raises(ValueError, match="steps left"):
+        short = make_learner()
+        short.scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            short.optimizer, max_lr=1.0, total_steps=10
+        )
+        short.scheduler_interval = "batch"
+        short.fit(Batches(x, y, 32), 3, max_steps=11)
+    with pytest.raises(ValueError, match="max_steps must be >= 1"):
+        make_learner().fit(Batches(x, y, 32), 1, max_steps=0)
+
+
 def test_bad_arguments_are_rejected():
     model = nn.Linear(2, 2)
     with pytest.raises(ValueError, match="scheduler_interval"):

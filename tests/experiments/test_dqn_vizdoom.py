@@ -59,6 +59,9 @@ def test_killed_run_resumes_to_the_same_history_and_plays_a_gif(tmp_path, monkey
     out = capsys.readouterr().out
     assert "mean score:" in out and "over 2 episodes" in out
     assert gif.read_bytes()[:6] == b"GIF89a"
+    # without a GIF the episodes step with make_action, not tic by tic: the same scores
+    assert main(["play", str(run_dir), "--episodes", "2"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == out.splitlines()[0]
 
 
 def test_random_policy_preset_writes_one_history_row(tmp_path):

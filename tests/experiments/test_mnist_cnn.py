@@ -19,7 +19,22 @@ def test_total_steps_stops_mid_epoch(tmp_path, data_dir):
         verbose=False,
     )
     assert metrics["steps"] == 13 and metrics["epochs"] == pytest.approx(1.3)
-    assert [r["epoch"] for r in run_dir.history()] == [1]  # the partial second epoch is not logged
+    assert [r["epoch"] for r in run_dir.history()] == [1, 2]  # the partial second one is logged
+
+
+def test_a_1cycle_over_steps_that_are_not_whole_epochs_trains(tmp_path, data_dir):
+    # 1cycle laid out over 13 steps while the 2 epochs they touch hold 20: the budget, not the
+    # epochs, is the schedule's length (this used to fail before training).
+    _, metrics = run_experiment(
+        "mnist-cnn",
+        preset="quick",
+        overrides={"total_steps": 13},
+        out=tmp_path,
+        device="cpu",
+        data_dir=str(data_dir) if data_dir else None,
+        verbose=False,
+    )
+    assert metrics["steps"] == 13
 
 
 def test_tutorial_preset_is_the_tutorials_recipe():
@@ -47,13 +62,14 @@ def test_a_1cycle_too_short_to_have_phases_is_a_config_error(tmp_path, data_dir)
         )
 
 
-def test_fast_preset_is_the_default_in_bf16_for_two_epochs():
+def test_fast_preset_is_the_default_in_bf16_at_batch_256_for_two_epochs():
     exp = get_experiment("mnist-cnn")
     fast, default = exp.make_config("fast"), exp.make_config()
     assert (fast.precision, fast.epochs, fast.channels_last) == ("bf16", 2, True)
-    # Only precision and epochs differ: the same network, batch and 1cycle as the default.
+    assert (fast.batch_size, fast.lr, fast.schedule) == (256, 5e-3, "onecycle")
+    # The same network, data and 1cycle shape as the default: only these differ.
     differ = {k for k in vars(default) if getattr(fast, k) != getattr(default, k)}
-    assert differ == {"precision", "epochs"}
+    assert differ == {"precision", "epochs", "batch_size", "lr"}
 
 
 def test_fast_preset_trains_in_bf16_on_a_few_images(tmp_path, data_dir):

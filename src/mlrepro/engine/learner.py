@@ -112,6 +112,7 @@ class Learner:
         self.target_epochs = 0
         self.steps_per_epoch: int | None = None
         self.stop_reason: str | None = None
+        self.max_steps: int | None = None
         self._running: dict[str, torch.Tensor] = {}
         self._count = 0
         self.report_progress = False  # evaluate() reports on stderr (a ProgressBar turns this on)
@@ -208,13 +209,19 @@ class Learner:
         *,
         val_data: Iterable | None = None,
         callbacks: Iterable[Callback] = (),
+        max_steps: int | None = None,
     ) -> History:
-        """Train until `epochs` epochs are completed in total (a restored Learner continues)."""
+        """Train until `epochs` epochs are completed in total (a restored Learner continues), or
+        until `max_steps` optimizer steps in total: the epoch that reaches them ends there and is
+        logged (validated, checkpointed) as the last one."""
+        if max_steps is not None and max_steps < 1:
+            raise ValueError(f"max_steps must be >= 1, got {max_steps}")
         if self.optimizer is None or (self.loss_fn is None and self.compute_loss_fn is None):
             raise ValueError("Learner.fit needs an optimizer and a loss_fn (or compute_loss)")
         self._active_callbacks = [self.history, *self.callbacks, *callbacks]
         self.target_epochs = epochs
         self.stop_reason = None
+        self.max_steps = max_steps
         try:
             self.steps_per_epoch = len(train_data)  # type: ignore[arg-type]
         except TypeError:
@@ -223,6 +230,9 @@ class Learner:
         try:
             self._emit("on_fit_begin")
             while self.epoch < epochs:
+                if self._steps_done():
+                    self.stop_reason = f"reached max_steps ({max_steps})"
+                    break
                 self._run_epoch(train_data, val_data)
         except StopTraining as stop:
             self.stop_reason = str(stop) or "stopped by a callback"
@@ -237,6 +247,8 @@ class Learner:
             return
         per_epoch = self.steps_per_epoch if self.scheduler_interval == "batch" else 1
         needed = (epochs - self.epoch) * per_epoch
+        if self.max_steps is not None and self.scheduler_interval == "batch":
+            needed = min(needed, max(0, self.max_steps - self.global_step))
         left = total - self.scheduler.last_epoch
         if needed > left:
             raise ValueError(
@@ -244,7 +256,11 @@ class Learner:
                 "but training to "
                 f"epoch {epochs} from epoch {self.epoch} needs {needed}; build it with "
                 f"total_steps = epochs × steps_per_epoch ({epochs} × {self.steps_per_epoch})"
+                + ("" if self.max_steps is None else f" or max_steps ({self.max_steps})")
             )
+
+    def _steps_done(self) -> bool:
+        return self.max_steps is not None and self.global_step >= self.max_steps
 
     def _run_epoch(self, train_data, val_data) -> None:
         if hasattr(train_data, "set_epoch"):
@@ -264,6 +280,8 @@ class Learner:
             self._accumulate(loss, outputs, targets)
             self.global_step += 1
             self._emit("on_batch_end", {"loss": loss})
+            if self._steps_done():
+                break  # the step budget ends mid-epoch: this (partial) epoch is the last one
         self._sync_running()
         logs = {"epoch": self.epoch + 1, **self.running_logs()}
         if any(math.isnan(v) for v in logs.values()):

@@ -53,8 +53,8 @@ class Config(ExperimentConfig):
         7, "ours", "PGD steps when training with pgd (α = 2.5·ε/steps)", ge=1
     )
     epochs: int = opt(4, "ours", "training epochs", ge=1)
-    batch_size: int = opt(128, "ours", "minibatch size (mnist-cnn's fast recipe)", ge=1)
-    lr: float = opt(3e-3, "ours", "1cycle Adam peak (mnist-cnn's fast recipe)", gt=0)
+    batch_size: int = opt(128, "ours", "minibatch size (mnist-cnn's default recipe)", ge=1)
+    lr: float = opt(3e-3, "ours", "1cycle Adam peak (mnist-cnn's default recipe)", gt=0)
     warmup_frac: float = opt(0.25, "ours", "rising part of 1cycle", gt=0, lt=1)
     dropout: float = opt(0.5, "TF tutorial", "dropout before the last layer", ge=0, lt=1)
     val_size: int = opt(5000, "TF tutorial", "training images held out to validate (55k/5k)", ge=1)

@@ -425,7 +425,8 @@ def play(
             actions=cfg.actions,
             max_buttons=cfg.max_buttons,
             work_dir=work_dir,
-            render_mode="rgb_array",
+            # tic-by-tic screens only for a GIF: 100 episodes of basic would hold ~1.3 GB of them
+            render_mode="rgb_array" if gif is not None else None,
         )
         try:
             q = QNet(

@@ -68,7 +68,7 @@ class Config(ExperimentConfig):
         "at a constant 1e-4 (the author's TF post)",
     )
     cnn: bool = opt(True, "ours", "also train and attack the CNN (most of a seed's time)")
-    cnn_epochs: int = opt(3, "ours", "CNN training epochs (mnist-cnn's fast recipe)", ge=1)
+    cnn_epochs: int = opt(3, "ours", "CNN training epochs (mnist-cnn's default recipe)", ge=1)
     batch_size: int = opt(128, "ours", "minibatch size of both recipes", ge=1)
     val_size: int = opt(5000, "TF tutorial", "training images held out to validate (55k/5k)", ge=1)
     train_limit: int = opt(0, "ours", "training images used (0 = all)", ge=0)

@@ -1,9 +1,10 @@
-"""The TensorFlow post's convnet on MNIST: the tutorial's recipe, and a fast recipe of ours.
+"""The TensorFlow post's convnet on MNIST: the tutorial's recipe and two of ours.
 
 Claim: ≈ 99.2 % test accuracy with Adam 1e-4, batch 50, 20,000 steps (TF "Deep MNIST" tutorial;
 the post stops at 5,000 steps and 98 %); ours: the same network to 99.2 % in ≤ 3 minutes on a
-2-core CPU (1cycle Adam, batch 128, 3 epochs, fp32 + channels_last).
-Run:   mlrepro run mnist-cnn --seeds 0,1,2    (tutorial: --preset tutorial)
+2-core CPU (1cycle Adam, batch 128, 3 epochs, fp32 + channels_last), and in a third of that time
+with bf16, batch 256, 2 epochs (preset fast).
+Run:   mlrepro run mnist-cnn --seeds 0,1,2    (tutorial: --preset tutorial; --preset fast)
 Quick: mlrepro run mnist-cnn --quick
 """
 
@@ -21,7 +22,7 @@ from ..config import ExperimentConfig, opt
 from ..data import TensorLoader
 from ..data.fashion_mnist import FASHION_MNIST
 from ..data.mnist import MNIST
-from ..engine import Callback, Learner, StopTraining
+from ..engine import Learner
 from ..engine.schedules import ScheduleName
 from ..experiment import DataSpec, Experiment, Preset, RunContext, Setup
 from ..nn import create_model
@@ -75,9 +76,11 @@ PRESETS = {
         "≈ 18 min",
     ),
     "fast": Preset(
-        {"precision": "bf16", "epochs": 2},
-        "the default in bf16 autocast for 2 epochs (CPUs with AVX512-BF16/AMX, GPUs)",
-        "≈ 8 min on 2 busy cores (load 6)",
+        # batch 256 runs ~1.4× the images/s of batch 128 in bf16 on a 2-core CPU (512: no more);
+        # LR 5e-3 for the doubled batch. 3 seeds: 99.22 % in 0.28× the default's time (docs).
+        {"precision": "bf16", "epochs": 2, "batch_size": 256, "lr": 5e-3},
+        "bf16 autocast, batch 256, 1cycle to 5e-3, 2 epochs (CPUs with AVX512-BF16/AMX, GPUs)",
+        "≈ 30 s on 2 cores",
     ),
     "quick": Preset(
         {"epochs": 1, "train_limit": 500, "val_size": 100, "test_limit": 500, "batch_size": 50},
@@ -85,18 +88,6 @@ PRESETS = {
         "seconds",
     ),
 }
-
-
-class StopAfterSteps(Callback):
-    """Ends training after `total` optimizer steps (the tutorial counts steps, not epochs)."""
-
-    def __init__(self, total: int):
-        self.total = total
-
-    def on_batch_end(self, learner: Learner, logs: dict) -> None:
-        # At an epoch's last batch the epoch is left to end (and be logged) normally.
-        if learner.global_step >= self.total and learner.global_step % learner.steps_per_epoch:
-            raise StopTraining(f"reached {self.total} steps")
 
 
 def build_model(cfg: Config) -> nn.Module:
@@ -173,7 +164,8 @@ def run(cfg: Config, ctx: RunContext) -> dict:
         s.train,
         epochs,
         val_data=s.val,
-        callbacks=[StopAfterSteps(s.info["total_steps"])],
+        # the tutorial counts steps, not epochs: the epoch that reaches them ends there
+        max_steps=s.info["total_steps"],
     )
     train_time_s = time.perf_counter() - start
     if history.rows:
@@ -201,7 +193,10 @@ EXPERIMENT = Experiment(
     run=run,
     presets=PRESETS,
     summary=__doc__.splitlines()[0],
-    claim="≈ 99.2 % (TF tutorial, 20k steps); ours: 99.2 % in ≤ 3 min on a 2-core CPU",
+    claim=(
+        "≈ 99.2 % (TF tutorial, 20k steps); ours: 99.2 % in ≤ 3 min on a 2-core CPU, and in ≤ ⅓ of "
+        "the default's time with --preset fast"
+    ),
     headline=("test_accuracy", "wall_time_s"),
     data=data_spec,
     build_model=build_model,

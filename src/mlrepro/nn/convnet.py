@@ -14,12 +14,16 @@ from .registry import register_model
 
 
 def conv_pool(c_in: int, c_out: int, activation: bool) -> list[nn.Module]:
-    """conv 5×5 'same' → (ReLU) → 2×2 max-pool, stride 2 (halves H and W)."""
-    layers: list[nn.Module] = [nn.Conv2d(c_in, c_out, 5, padding=2)]
+    """conv 5×5 'same' → 2×2 max-pool, stride 2 (halves H and W) → (ReLU).
+
+    The posts apply ReLU before the pool; max-pool and ReLU commute (ReLU is monotone), so ReLU
+    after the pool computes the same outputs and gradients on a quarter of the values (about 10 %
+    of a training step on CPU). The module indices, hence the state_dict keys, are unchanged.
+    """
+    # TF's max_pool(padding='SAME') pads only when H or W is odd; 28 and 14 are even, so no padding.
+    layers: list[nn.Module] = [nn.Conv2d(c_in, c_out, 5, padding=2), nn.MaxPool2d(2)]
     if activation:
         layers.append(nn.ReLU(inplace=True))
-    # TF's max_pool(padding='SAME') pads only when H or W is odd; 28 and 14 are even, so no padding.
-    layers.append(nn.MaxPool2d(2))
     return layers
 
 

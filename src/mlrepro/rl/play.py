@@ -15,17 +15,21 @@ from ..io import atomic_write_bytes
 def play_episodes(
     policy: Callable[[np.ndarray], np.ndarray], env, episodes: int, *, seed: int = 0
 ) -> tuple[list[float], list[np.ndarray]]:
-    """Scores of `episodes` episodes of `policy` on a DoomEnv made with render_mode="rgb_array",
-    and every tic's (H, W) grey screen, in order."""
-    scores, screens = [], []
+    """Scores of `episodes` episodes of `policy`, episode k seeded `seed + k`, and, on a DoomEnv
+    made with render_mode="rgb_array", every tic's (H, W) grey screen, in order (else none)."""
+    scores: list[float] = []
+    screens: list[np.ndarray] = []
+    recording = env.render_mode == "rgb_array"
     for ep in range(episodes):
         obs, _ = env.reset(seed=seed + ep)
-        screens.append(env.render()[:, :, 0])
+        if recording:
+            screens.append(env.render()[:, :, 0])
         done = False
         while not done:
             action = int(np.asarray(policy(obs[None]))[0])
             obs, _, terminated, truncated, info = env.step(action)
-            screens.extend(env.tic_screens)
+            if recording:
+                screens.extend(env.tic_screens)
             done = terminated or truncated
         scores.append(info["episode"]["r"])
     return scores, screens
