@@ -106,3 +106,30 @@ def test_aggregated_seeds_show_a_per_seed_command_without_local_paths(tmp_path):
     text = readme.read_text()
     assert "`mlrepro run mnist-cnn --seed S` for each seed S, then `mlrepro aggregate`" in text
     assert "/tmp/" not in text and "runs/y" not in text
+
+
+def test_a_tagged_result_names_its_task_beside_the_experiment(tmp_path):
+    from mlrepro.reporting import results_table
+
+    res = tmp_path / "results"
+    res.mkdir()
+    row = {
+        "experiment": "dqn-vizdoom",
+        "preset": "default",
+        "claim": "beats random",
+        "headline": ["test_score"],
+        "n": 3,
+        "metrics": {"test_score": {"mean": 7.5, "std": 0.5, "values": [7, 7.5, 8]}},
+        "wall_time_s": 2000,
+        "hardware": {"cpu_count": 2, "processor": "x86_64"},
+        "torch": "2.13.0",
+        "command": "mlrepro run dqn-vizdoom --scenario defend_the_center --seeds 0,1,2",
+    }
+    (res / "dqn-vizdoom.basic.json").write_text(json.dumps({**row, "tag": "basic"}))
+    (res / "dqn-vizdoom.defend_the_center.json").write_text(
+        json.dumps({**row, "tag": "defend_the_center"})
+    )
+    table, n = results_table(res)
+    assert n == 2
+    assert "| dqn-vizdoom (basic) | default |" in table
+    assert "| dqn-vizdoom (defend_the_center) | default |" in table

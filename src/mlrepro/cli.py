@@ -152,7 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--results-dir",
         default=None,
-        help="with --seeds: also write the summary to DIR/EXP[.PRESET].json (full data only)",
+        help=(
+            "with --seeds: also write the summary to DIR/EXP[.TAG][.PRESET].json, TAG the "
+            "ViZDoom scenario of dqn-vizdoom (full data only)"
+        ),
     )
     p.add_argument("--force", action="store_true", help="replace an existing results file")
     p.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue a killed run")
@@ -174,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "aggregate",
         help="mean ± std of finished runs (e.g. seeds run side by side)",
-        description="Write RESULTS_DIR/EXP[.PRESET].json, as `run --seeds --results-dir` "
+        description="Write RESULTS_DIR/EXP[.TAG][.PRESET].json, as `run --seeds --results-dir` "
         "does, from finished run folders of one experiment, preset and config.",
     )
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
@@ -458,6 +461,7 @@ def _dry_run(args, preset: str | None, overrides: dict) -> int:
         device_option,
         open_run_dir,
         results_path,
+        results_tag,
     )
 
     if args.resume:
@@ -475,7 +479,7 @@ def _dry_run(args, preset: str | None, overrides: dict) -> int:
         import dataclasses
 
         check_results_target(
-            results_path(args.results_dir, exp.name, preset),
+            results_path(args.results_dir, exp.name, preset, results_tag(exp, cfg)),
             {"preset": preset or "default", "config": dataclasses.asdict(cfg), "seeds": args.seeds},
             args.force,
         )

@@ -67,8 +67,9 @@ def results_table(results_dir: str | os.PathLike) -> tuple[str, int]:
             ours = "<br>".join(
                 f"{k} {_fmt(r['metrics'][k], r['n'])}" for k in heads if k in r["metrics"]
             )
+            name = f"{r['experiment']} ({r['tag']})" if r.get("tag") else r["experiment"]
             rows.append(
-                f"| {r['experiment']} | {r['preset']} | {r.get('claim', '')} | {ours} | {r['n']} "
+                f"| {name} | {r['preset']} | {r.get('claim', '')} | {ours} | {r['n']} "
                 f"| {r['wall_time_s']:.0f} s | {_machine(r['hardware'])}, torch {r['torch']} "
                 f"| {_command(r)} |"
             )

@@ -314,6 +314,7 @@ def aggregate(
     *,
     command: str,
     wall_time_s: float,
+    tag: str | None = None,
 ) -> dict:
     """Mean ± std over seeds of every numeric metric, with the context needed to trust it."""
 
@@ -333,6 +334,7 @@ def aggregate(
     return {
         "experiment": exp.name,
         "preset": preset or "default",
+        **({"tag": tag} if tag else {}),
         "claim": exp.claim,
         "headline": list(exp.headline),
         "n": len(runs),
@@ -352,9 +354,18 @@ def aggregate(
     }
 
 
-def results_path(results_dir: str | os.PathLike, name: str, preset: str | None) -> Path:
+def results_path(
+    results_dir: str | os.PathLike, name: str, preset: str | None, tag: str | None = None
+) -> Path:
+    """RESULTS_DIR/NAME[.TAG][.PRESET].json: `tag` (`Experiment.folder_tag`, e.g. a ViZDoom
+    scenario) keeps the results of one experiment on different tasks apart."""
     suffix = "" if preset in (None, "default") else f".{preset}"
-    return Path(results_dir) / f"{name}{suffix}.json"
+    return Path(results_dir) / f"{name}{f'.{tag}' if tag else ''}{suffix}.json"
+
+
+def results_tag(exp: Experiment, cfg: Any) -> str | None:
+    """The experiment's folder tag for this config (None where it has none)."""
+    return exp.folder_tag(cfg) if exp.folder_tag else None
 
 
 def _differences(old: dict, new: dict) -> list[str]:
@@ -446,7 +457,7 @@ def run_seeds(
     **kw,
 ) -> tuple[Path, dict]:
     """Run `name` once per seed into a sweep folder and write the mean ± std summary there
-    (summary.json), and to RESULTS_DIR/NAME[.PRESET].json when `results_dir` is given.
+    (summary.json), and to RESULTS_DIR/NAME[.TAG][.PRESET].json when `results_dir` is given.
 
     Running the same sweep again continues it: finished seeds are kept, an interrupted one resumes.
     """
@@ -460,11 +471,10 @@ def run_seeds(
     exp.check_requirements()
     cfg = exp.make_config(preset, overrides)
     named, _ = named_data_dir(data_dir)
-    folder = sweep_dir(
-        out, name, preset, cfg, seeds, named, tag=exp.folder_tag(cfg) if exp.folder_tag else None
-    )
+    tag = results_tag(exp, cfg)
+    folder = sweep_dir(out, name, preset, cfg, seeds, named, tag=tag)
     command = _command(argv)
-    target = results_path(results_dir, name, preset) if results_dir is not None else None
+    target = results_path(results_dir, name, preset, tag) if results_dir is not None else None
     if target is not None:
         check_results_target(
             target,
@@ -547,7 +557,9 @@ def run_seeds(
         raise
     if rank != 0:
         return folder / SUMMARY, {}  # under torchrun only rank 0 writes the summary
-    summary = aggregate(exp, preset, runs, command=command, wall_time_s=time.perf_counter() - start)
+    summary = aggregate(
+        exp, preset, runs, command=command, wall_time_s=time.perf_counter() - start, tag=tag
+    )
     summary["sweep_dir"] = str(folder)
     atomic_write_json(folder / SUMMARY, summary)
     if tracker is not None:
@@ -566,7 +578,7 @@ def aggregate_runs(
     argv: list[str] | None = None,
 ) -> tuple[Path, dict]:
     """The `run --seeds` summary from finished run folders (e.g. seeds run as parallel processes),
-    written to RESULTS_DIR/NAME[.PRESET].json under the same rules.
+    written to RESULTS_DIR/NAME[.TAG][.PRESET].json under the same rules.
 
     The runs must be one experiment, preset and config apart from the seed, each seed once.
     `wall_time_s` is the sum of the runs' own wall times (they may have run side by side).
@@ -599,15 +611,17 @@ def aggregate_runs(
     if len(set(seeds)) != len(seeds):
         raise ConfigError(f"aggregate: seeds repeat ({seeds}); give each seed's run folder once")
     exp = get_experiment(first["experiment"])
+    tag = results_tag(exp, exp.make_config(None, first["config"]))
     summary = aggregate(
         exp,
         first.get("preset"),
         runs,
         command=_command(argv),
         wall_time_s=sum(float(m.get("wall_time_s", 0.0)) for _, m in runs),
+        tag=tag,
     )
     summary["run_commands"] = [rec.get("command") for rec in records]
-    path = results_path(results_dir, exp.name, first.get("preset"))
+    path = results_path(results_dir, exp.name, first.get("preset"), tag)
     _write_results(path, summary, force)
     return path, summary
 

@@ -155,8 +155,11 @@ def test_random_baseline_plays_the_agents_environments_and_actions(tmp_path, mon
         out=tmp_path,
         verbose=False,
         overrides={"scenario": "defend_the_center", "frame_repeat": 3, "async_envs": False},
+        results_dir=tmp_path / "results",
     )
-    folder = summary.parent  # run_seeds returns the path of the sweep's summary.json
+    # with a results folder run_seeds returns the results file's path
+    assert summary == tmp_path / "results" / "dqn-vizdoom.defend_the_center.quick.json"
+    (folder,) = (tmp_path / "dqn-vizdoom").glob("sweep-*")
     *_, last_test, rand = calls
     assert rand["envs"] is last_test["envs"] and rand["seed"] == last_test["seed"]
     assert rand["frame_repeat"] == 3 and rand["table"] == last_test["table"]
@@ -176,6 +179,9 @@ def test_random_baseline_plays_the_agents_environments_and_actions(tmp_path, mon
     # the scenario names the sweep folder (runs/dqn-vizdoom/sweep-SCENARIO-...)
     assert folder.parent == tmp_path / "dqn-vizdoom"
     assert folder.name.startswith("sweep-defend_the_center-quick-")
+    # ... and its results file, so that one experiment's scenarios never replace each other's
+    assert [p.name for p in (tmp_path / "results").iterdir()] == [summary.name]
+    assert json.loads(summary.read_text())["tag"] == "defend_the_center"
 
 
 def test_run_folders_are_named_by_scenario_and_the_old_experiments_keep_theirs(tmp_path):
