@@ -457,3 +457,45 @@ def test_play_refuses_a_gif_path_that_is_a_folder(capsys, tmp_path):
     code, _, err = cli(capsys, "play", run, "--gif", tmp_path / "agent.gif")
     one_line_error(code, err, "has no checkpoint to play")  # a random-policy run trained nothing
     assert not (tmp_path / "agent.gif").exists()
+
+
+def test_sigterm_stops_a_run_like_ctrl_c_and_it_resumes(tmp_path):
+    """`kill PID` (a scheduler's stop, `docker stop`) keeps the checkpoint, names the folder to
+    resume, and exits 143 without a traceback; the resumed run finishes."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "MLREPRO_OFFLINE": "1", "MLREPRO_CACHE": str(tmp_path / "cache")}
+    env.pop("MLREPRO_DATA", None)
+    out = tmp_path / "runs"
+    command = [sys.executable, "-m", "mlrepro", "run", "mnist-mlp", "--quick"]
+    proc = subprocess.Popen(
+        [*command, "--epochs", "40", "--out", str(out), "-q"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not list(out.glob("mnist-mlp/*/checkpoint*.pt")):
+        assert proc.poll() is None, proc.stderr.read()
+        assert time.monotonic() < deadline, "no checkpoint within 120 s"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    err = proc.communicate(timeout=60)[1]
+    (run,) = (out / "mnist-mlp").iterdir()
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err
+    assert f"mlrepro: interrupted; continue with `mlrepro run --resume {run}`" in err
+    assert not (run / "metrics.json").exists()
+    done = subprocess.run(
+        [sys.executable, "-m", "mlrepro", "run", "--resume", str(run), "-q"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads((run / "metrics.json").read_text())["epochs"] == 40

@@ -8,8 +8,12 @@ Every error a user can reach ends as one line, `mlrepro: error: …`, and exit s
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import ConfigError, MlreproError, RunInterrupted
@@ -959,7 +963,38 @@ def cmd_report(args) -> int:
     return 0
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, so that it stops as on Ctrl-C."""
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (`kill`, a batch scheduler's stop, `docker stop`) stops a command the way Ctrl-C
+    does: the run keeps its last checkpoint and says how to continue, and the ViZDoom engines
+    and worker processes are closed instead of left running. Only in the main thread, and only
+    where SIGTERM still has its default action (an embedding program's handler is kept)."""
+    if threading.current_thread() is not threading.main_thread() or (
+        signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
+        yield
+        return
+
+    def on_term(signum, frame):
+        raise _Terminated
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def main(argv: list[str] | None = None) -> int:
+    with _sigterm_as_interrupt():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     try:
@@ -997,10 +1032,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except RunInterrupted as e:
         print(f"mlrepro: interrupted; {e.how_to_continue}", file=sys.stderr)
-        return 130
-    except KeyboardInterrupt:
+        return 143 if isinstance(e.__context__, _Terminated) else 130
+    except KeyboardInterrupt as e:
         print("mlrepro: interrupted", file=sys.stderr)
-        return 130
+        return 143 if isinstance(e, _Terminated) else 130
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
