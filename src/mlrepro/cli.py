@@ -980,7 +980,9 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         return
 
     def on_term(signum, frame):
-        raise _Terminated
+        from .io import interrupt
+
+        interrupt(_Terminated())  # after the file being written, if one is
 
     signal.signal(signal.SIGTERM, on_term)
     try:

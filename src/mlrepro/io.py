@@ -12,16 +12,48 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import torch
 
 
+# A signal handler that stops the program (the CLI's SIGTERM) calls `interrupt(exc)`: while a file
+# is being written the exception waits until the write is done, because raised inside torch.save's
+# C++ writer it would come out as a RuntimeError traceback instead of a clean stop.
+class _Writes:
+    depth = 0
+    pending: BaseException | None = None
+
+
+def interrupt(exc: BaseException) -> None:
+    """Raise `exc` now, or, during an atomic write, as soon as the write is done."""
+    if _Writes.depth:
+        _Writes.pending = exc
+        return
+    raise exc
+
+
+@contextlib.contextmanager
+def _uninterrupted() -> Iterator[None]:
+    _Writes.depth += 1
+    try:
+        yield
+    finally:
+        _Writes.depth -= 1
+    if _Writes.depth == 0 and _Writes.pending is not None:
+        pending, _Writes.pending = _Writes.pending, None
+        raise pending
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], object]) -> None:
     """Call `write(f)` on a temp file in the same folder, fsync, then rename it over `path`."""
-    path = Path(path)
+    with _uninterrupted():
+        _atomic_write(Path(path), write)
+
+
+def _atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

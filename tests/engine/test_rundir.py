@@ -73,3 +73,29 @@ def test_checkpoint_roundtrip_and_untrusted_pickle_refused(tmp_path):
     with pytest.raises(pickle.UnpicklingError):
         rd.load_checkpoint()
     assert not (tmp_path / "pwned").exists()
+
+
+def test_an_interrupt_during_a_checkpoint_write_waits_for_the_whole_file(tmp_path):
+    """The CLI's SIGTERM handler calls mlrepro.io.interrupt: inside torch.save it would surface
+    as a RuntimeError and leave no checkpoint; deferred, the file is whole, then it stops."""
+    import collections
+
+    import torch
+
+    from mlrepro.io import atomic_torch_save, interrupt
+
+    class Stop(KeyboardInterrupt):
+        pass
+
+    class Tensorish:
+        def __reduce__(self):  # runs in the middle of torch.save's writing
+            interrupt(Stop())
+            return (collections.OrderedDict, ())
+
+    path = tmp_path / "checkpoint.pt"
+    with pytest.raises(Stop):
+        atomic_torch_save({"w": torch.ones(3), "x": Tensorish()}, path)
+    state = torch.load(path, weights_only=True)
+    assert state["x"] == collections.OrderedDict() and torch.equal(state["w"], torch.ones(3))
+    with pytest.raises(Stop):  # outside a write it is raised at once
+        interrupt(Stop())
