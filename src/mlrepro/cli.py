@@ -465,7 +465,7 @@ def _dry_run(args, preset: str | None, overrides: dict) -> int:
         device_option,
         open_run_dir,
         results_path,
-        results_tag,
+        task_tag,
     )
 
     if args.resume:
@@ -483,7 +483,7 @@ def _dry_run(args, preset: str | None, overrides: dict) -> int:
         import dataclasses
 
         check_results_target(
-            results_path(args.results_dir, exp.name, preset, results_tag(exp, cfg)),
+            results_path(args.results_dir, exp.name, preset, task_tag(exp, cfg)),
             {"preset": preset or "default", "config": dataclasses.asdict(cfg), "seeds": args.seeds},
             args.force,
         )

@@ -223,8 +223,7 @@ def run_experiment(
             else:
                 check_writable(out, "--out")
                 made = first_missing(Path(out) / name)
-                tag = exp.folder_tag(cfg) if exp.folder_tag else None
-                run_dir = RunDir.new(out, name, seed, tag=tag)
+                run_dir = RunDir.new(out, name, seed, tag=task_tag(exp, cfg))
                 made = made or run_dir.path
         record = {
             "experiment": name,
@@ -363,8 +362,9 @@ def results_path(
     return Path(results_dir) / f"{name}{f'.{tag}' if tag else ''}{suffix}.json"
 
 
-def results_tag(exp: Experiment, cfg: Any) -> str | None:
-    """The experiment's folder tag for this config (None where it has none)."""
+def task_tag(exp: Experiment, cfg: Any) -> str | None:
+    """The task this config runs (`Experiment.folder_tag`, e.g. a ViZDoom scenario), which names
+    run folders, sweep folders and results files; None where the experiment has one task."""
     return exp.folder_tag(cfg) if exp.folder_tag else None
 
 
@@ -471,7 +471,7 @@ def run_seeds(
     exp.check_requirements()
     cfg = exp.make_config(preset, overrides)
     named, _ = named_data_dir(data_dir)
-    tag = results_tag(exp, cfg)
+    tag = task_tag(exp, cfg)
     folder = sweep_dir(out, name, preset, cfg, seeds, named, tag=tag)
     command = _command(argv)
     target = results_path(results_dir, name, preset, tag) if results_dir is not None else None
@@ -611,7 +611,7 @@ def aggregate_runs(
     if len(set(seeds)) != len(seeds):
         raise ConfigError(f"aggregate: seeds repeat ({seeds}); give each seed's run folder once")
     exp = get_experiment(first["experiment"])
-    tag = results_tag(exp, exp.make_config(None, first["config"]))
+    tag = task_tag(exp, exp.make_config(None, first["config"]))
     summary = aggregate(
         exp,
         first.get("preset"),
