@@ -164,8 +164,10 @@ def test_any_options_end_in_exit_0_or_one_error_line(world, data, monkeypatch):
     argv = data.draw(command_lines(world))
     # Everything a command writes by default (runs/, results/, schedules.png) lands in a scratch
     # dir.
-    with tempfile.TemporaryDirectory() as scratch:
-        monkeypatch.chdir(scratch)
+    # The working directory goes back before the scratch dir is removed: a later example (or
+    # hypothesis itself, which resolves relative paths) must not run in a deleted directory.
+    with tempfile.TemporaryDirectory() as scratch, monkeypatch.context() as m:
+        m.chdir(scratch)
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:

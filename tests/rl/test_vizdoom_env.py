@@ -215,3 +215,54 @@ def test_seeded_episodes_meet_the_same_draws_whatever_the_policy(in_tmp_cwd):
         assert (first_frames(env, 12, [0])[0] == idle[1]).all()  # episode k of seed s is seed s + k
     finally:
         env.close()
+
+
+def test_costs_charge_rounds_fired_and_health_lost_but_leave_the_score_alone(in_tmp_cwd):
+    import vizdoom as vzd
+
+    costs = {"AMMO": 0.1, "HEALTH": 0.01}
+    plain = DoomEnv("defend_the_center", frame_repeat=6, actions="combos")
+    shaped = DoomEnv("defend_the_center", frame_repeat=6, actions="combos", costs=costs)
+    try:
+        fire = [list(a) for a in shaped.actions].index([0, 0, 1])
+        rng = np.random.default_rng(0)
+        plain.reset(seed=3)
+        shaped.reset(seed=3)
+        g = shaped.game
+        charged = 0.0
+        done = False
+        while not done:
+            a = fire if rng.random() < 0.7 else int(rng.integers(shaped.action_space.n))
+            ammo = g.get_game_variable(vzd.GameVariable.AMMO2)
+            health = g.get_game_variable(vzd.GameVariable.HEALTH)
+            _, r0, *_ = plain.step(a)
+            _, r1, terminated, truncated, info = shaped.step(a)
+            done = terminated or truncated
+            if not done:  # the last step is not charged
+                spent = ammo - g.get_game_variable(vzd.GameVariable.AMMO2)
+                lost = max(0.0, health - g.get_game_variable(vzd.GameVariable.HEALTH))
+                assert r1 == pytest.approx(r0 - 0.1 * spent - 0.01 * lost)
+                charged += r0 - r1
+        assert charged >= 0.1 * 20  # it fired most of its 26 rounds and was hurt
+        assert info["episode"]["r"] == plain.game.get_total_reward()  # the scenario's own score
+    finally:
+        plain.close()
+        shaped.close()
+
+
+def test_ammunition_is_charged_once_per_round_and_not_across_a_weapon_change():
+    from mlrepro.rl.env import _drop
+
+    # pistol (slot 2) and chaingun (slot 4) show the same rounds: a sum would charge twice
+    assert _drop((2.0, 26.0), (2.0, 25.0)) == 1.0
+    assert _drop((2.0, 25.0), (2.0, 30.0)) == 0.0  # picked up: no reward, no cost
+    assert _drop((2.0, 50.0), (3.0, 8.0)) == 0.0  # another weapon's count
+
+
+@pytest.mark.parametrize(
+    ("costs", "message"),
+    [({"NO_SUCH": 1.0}, "unknown game variable 'NO_SUCH'"), ({"AMMO": -1.0}, "negative weight")],
+)
+def test_bad_costs_name_what_is_wrong(in_tmp_cwd, costs, message):
+    with pytest.raises(ValueError, match=message):
+        DoomEnv("basic", costs=costs)

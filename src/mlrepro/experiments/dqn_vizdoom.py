@@ -117,6 +117,16 @@ class Config(ExperimentConfig):
     reward_scale: float = opt(
         1.0, "ours", "a fixed reward multiplier on top of reward_norm (blog: 1)", gt=0
     )
+    shot_cost: float = opt(
+        0.0,
+        "ours",
+        "training reward lost per round of ammunition fired (0: none); scores stay the "
+        "scenario's own (rl/env.py, DoomEnv costs)",
+        ge=0,
+    )
+    damage_cost: float = opt(
+        0.0, "ours", "training reward lost per health point lost (0: none); scores unchanged", ge=0
+    )
     gamma: float = opt(0.99, "blog", "discount", ge=0, le=1)
     n_step: int = opt(3, "ours", "n-step returns (blog: 1)", ge=1)
     batch_size: int = opt(64, "blog", "replay minibatch size", ge=1)
@@ -230,6 +240,7 @@ def run(cfg: Config, ctx: RunContext) -> dict:
         actions=cfg.actions,
         max_buttons=cfg.max_buttons,
         seed_episodes=cfg.seed_episodes,
+        costs={"AMMO": cfg.shot_cost, "HEALTH": cfg.damage_cost},
         work_dir=ctx.run_dir.path / "vizdoom",
     )
     title = f"DQN on ViZDoom {cfg.scenario}"

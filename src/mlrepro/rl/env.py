@@ -80,6 +80,26 @@ def action_table(
     return np.array(rows, dtype=np.int64).reshape(len(rows), n)
 
 
+AMMO = "AMMO"  # in `costs`: the rounds of the weapon in hand (see `_drop`)
+
+
+def _read_variable(game, name: str) -> tuple[float, float]:
+    if name == AMMO:
+        # AMMO0–AMMO9 count per weapon slot, and slots that share a kind of ammunition (pistol
+        # and chaingun) show the same rounds twice: their sum would charge a shot twice. The
+        # weapon in hand's count is right, as long as the weapon is the same before and after.
+        return (
+            game.get_game_variable(vzd.GameVariable.SELECTED_WEAPON),
+            game.get_game_variable(vzd.GameVariable.SELECTED_WEAPON_AMMO),
+        )
+    return 0.0, game.get_game_variable(getattr(vzd.GameVariable, name))
+
+
+def _drop(before: tuple[float, float], after: tuple[float, float]) -> float:
+    """How much a variable fell during a step (0 if it rose, or if the weapon in hand changed)."""
+    return max(0.0, before[1] - after[1]) if before[0] == after[0] else 0.0
+
+
 def resize_gray(frame: np.ndarray, resolution: tuple[int, int]) -> np.ndarray:
     """(H, W) uint8 → (h, w) uint8 with PIL's antialiased bilinear filter."""
     h, w = resolution
@@ -106,6 +126,14 @@ class DoomEnv(gym.Env):
     `terminated` when the scenario's goal or death ends it and `truncated` at the scenario's
     timeout; the final `info` holds `{"episode": {"r": return, "l": length in steps}}`.
 
+    With `costs` ({game variable: weight}), the reward of a step also loses weight × the drop of
+    that variable during the step: {"AMMO": 0.1} costs 0.1 per round fired, {"HEALTH": 0.01} 0.01
+    per health point lost (rises, a medikit or an ammunition pick-up, earn nothing). The variable
+    is read from the engine whether or not the scenario lists it. Costs shape only what the learner
+    sees: the episode's score in `info["episode"]["r"]` stays the scenario's own total reward, so
+    shaped and unshaped agents are compared in the scenario's units. The step that ends an episode
+    is not charged (the engine has no state after the last tic).
+
     With `seed_episodes`, `reset(seed=s)` starts a run of episodes seeded s, s + 1, s + 2, ... (the
     later ones by the vector env's auto-reset), so two policies tested from the same seed meet the
     same scenario draws (monster places, ...) episode by episode. Without it, only the first
@@ -131,6 +159,7 @@ class DoomEnv(gym.Env):
         actions: str = "all",
         max_buttons: int = 0,
         seed_episodes: bool = False,
+        costs: dict[str, float] | None = None,
         screen_resolution: str = "RES_160X120",
         work_dir: str | os.PathLike | None = None,
         render_mode: str | None = None,
@@ -139,6 +168,14 @@ class DoomEnv(gym.Env):
             raise ValueError("frame_repeat and frame_stack must be >= 1")
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        self.costs = {k: float(w) for k, w in (costs or {}).items() if w}
+        for name, weight in self.costs.items():
+            if name != AMMO and not hasattr(vzd.GameVariable, name):
+                raise ValueError(
+                    f"costs: unknown game variable {name!r} (e.g. AMMO, HEALTH, ARMOR)"
+                )
+            if weight < 0:
+                raise ValueError(f"costs: {name} has a negative weight {weight} (must be >= 0)")
         self.frame_repeat, self.frame_stack = frame_repeat, frame_stack
         self.resolution = tuple(resolution)
         self.render_mode = render_mode
@@ -168,6 +205,7 @@ class DoomEnv(gym.Env):
         self._steps = 0
         self.seed_episodes = seed_episodes
         self._episode_seed: int | None = None
+        self._variables: dict[str, tuple[float, float]] = {}
 
     def _observe(self) -> None:
         # After the last step of an episode ViZDoom has no state (get_state() is None): the stack
@@ -192,6 +230,7 @@ class DoomEnv(gym.Env):
         self._frames[:] = 0
         self._observe()
         self._frames[:] = self._frames[-1]  # a fresh stack repeats the first frame
+        self._variables = {name: _read_variable(self.game, name) for name in self.costs}
         return self._frames.copy(), {}
 
     def step(self, action):
@@ -208,6 +247,10 @@ class DoomEnv(gym.Env):
             info["episode"] = {"r": float(self.game.get_total_reward()), "l": self._steps}
         else:
             self._observe()
+            for name, weight in self.costs.items():
+                now = _read_variable(self.game, name)
+                reward -= weight * _drop(self._variables[name], now)
+                self._variables[name] = now
         return self._frames.copy(), float(reward), terminated, truncated, info
 
     def _step_recording(self, buttons: list[int]) -> float:
