@@ -177,6 +177,12 @@ PRESETS = {
         "smoke test: 2 × 100 steps, 3 test and 3 random episodes",
         "seconds",
     ),
+    "shot-cost": Preset(
+        {"shot_cost": 0.3},
+        "the default, and 0.3 of training reward lost per round fired: for scenarios where "
+        "the ammunition runs out (defend_the_center); scores stay the scenario's own",
+        "12-15 min on defend_the_center (1 thread)",
+    ),
     "random": Preset(
         {"epochs": 0, "random_policy": True},
         "uniformly random actions at the agent's frame repeat, with its actions",
