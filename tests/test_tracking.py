@@ -404,6 +404,57 @@ def test_a_bad_uri_or_tracker_is_one_line_before_anything_is_made(
     assert not out.exists()
 
 
+EARLY = """
+import json, sys
+from mlrepro import mlflow_writer as w
+spawn, seen = w.spawn_writer, []
+def counted(*args, **kw):
+    torch_loaded = "torch" in sys.modules
+    proc, log = spawn(*args, **kw)
+    seen.append([torch_loaded, proc.pid])
+    return proc, log
+w.spawn_writer = counted
+from mlrepro.cli import main
+code = main(sys.argv[1:])
+print(json.dumps({"code": code, "spawned": seen, "waiting": len(w._early)}))
+"""
+
+
+def test_the_mlflow_writer_starts_before_torch_is_imported_and_is_the_one_the_run_uses(
+    tmp_path, samples
+):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    argv = ["run", "linreg-line", "--quick", "--out", str(tmp_path / "runs"), "-q"]
+    done = subprocess.run(
+        [sys.executable, "-c", EARLY, *argv, "--track", "mlflow", "--mlflow-uri", uri],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    # one writer, started before torch: its start-up overlaps the run's, and the run took it over
+    assert report["code"] == 0 and report["waiting"] == 0
+    assert [torch_loaded for torch_loaded, _ in report["spawned"]] == [False]
+    (found,) = runs_of(uri, "linreg-line")
+    assert found.info.status == "FINISHED"
+    # a writer nobody takes over (the command failed before its tracker) ends with the command
+    missing = tmp_path / "no-such-folder"
+    done = subprocess.run(
+        [sys.executable, "-c", EARLY, *argv, "--track", "mlflow", "--mlflow-uri", uri]
+        + ["--data-dir", str(missing)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.stderr == f"mlrepro: error: --data-dir: {missing} is not a folder\n"
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["code"] == 2 and report["waiting"] == 1 and len(report["spawned"]) == 1
+    with pytest.raises(ProcessLookupError):
+        os.kill(report["spawned"][0][1], 0)
+    assert len(runs_of(uri, "linreg-line")) == 1
+
+
 @pytest.mark.parametrize(
     "kind, module", [("mlflow", "mlflow"), ("tensorboard", "torch.utils.tensorboard")]
 )

@@ -35,7 +35,6 @@ import os
 import select
 import subprocess
 import sys
-import tempfile
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -50,12 +49,17 @@ from .mlflow_writer import (
     EXTRA,
     STATE,
     MLflowWriter,
+    check_uri,
     data_tags,
+    default_mlflow_uri,
     flatten,
     git_commit,
     one_line,
     read_state,
+    resolve_mlflow_uri,
     run_tags,
+    spawn_writer,
+    take_early,
     write_state,
 )
 from .mlflow_writer import numbers as _numbers
@@ -303,61 +307,6 @@ def _image_summary(tag: str, png: Path):
 # --- MLflow ---
 
 
-def default_mlflow_uri(out: str | os.PathLike = "runs") -> str:
-    """The SQLite store in the runs root, `sqlite:///RUNS/mlflow.db` (absolute)."""
-    return f"sqlite:///{(Path(out).expanduser().absolute() / 'mlflow.db').as_posix()}"
-
-
-def resolve_mlflow_uri(uri: str | None = None, out: str | os.PathLike = "runs") -> tuple[str, str]:
-    """(tracking URI, where it was named): the argument, else $MLFLOW_TRACKING_URI, else the SQLite
-    store in the runs root."""
-    if uri:
-        return uri, "--mlflow-uri"
-    env = os.environ.get("MLFLOW_TRACKING_URI")
-    if env:
-        return env, "MLFLOW_TRACKING_URI"
-    return default_mlflow_uri(out), "--mlflow-uri"
-
-
-def _check_uri(uri: str, option: str) -> bool:
-    """Check a SQLite or HTTP tracking URI here, in milliseconds, without MLflow (ConfigError when
-    it can't be used); False for other URIs, which the writer process checks by opening them."""
-    import urllib.error
-    import urllib.request
-
-    def bad(why: str) -> ConfigError:
-        return ConfigError(f"{option}: cannot open {uri!r} ({why})")
-
-    if uri.startswith("sqlite:///"):
-        path = Path(uri[len("sqlite:///") :]).expanduser().absolute()
-        if path.is_dir():
-            raise bad(f"{path} is a folder; expected a database file")
-        if path.exists():
-            with open(path, "rb") as f:
-                head = f.read(16)
-            if head and head != b"SQLite format 3\x00":
-                raise bad(f"{path} is not a SQLite database")
-            if not os.access(path, os.R_OK | os.W_OK):
-                raise bad(f"cannot write to {path}")
-            return True
-        probe = path.parent
-        while not probe.exists():
-            probe = probe.parent
-        if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
-            raise bad(f"cannot create {path} (under {probe})")
-        return True
-    if uri.startswith(("http://", "https://")):
-        try:
-            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=10):
-                pass
-        except urllib.error.HTTPError:
-            pass  # a server answered (a proxy or a login page may stand before MLflow's API)
-        except (OSError, ValueError) as e:
-            raise bad(one_line(e)) from None
-        return True
-    return False
-
-
 class MLflowTracker(Tracker):
     """MLflow runs: the flattened config as params, per-epoch `epoch/<key>` metrics with the epoch
     as step, every end-of-run metric, config.json, metrics.json, history.jsonl and plots/ as
@@ -399,26 +348,11 @@ class MLflowTracker(Tracker):
             self._writer = MLflowWriter(uri, experiment=experiment, option=option)
             self.uri = self._writer.uri
             return
-        checked = uri is not None and _check_uri(uri, option)
-        src = str(Path(__file__).resolve().parents[1])  # the writer imports this very mlrepro
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join([src, *filter(None, [os.environ.get("PYTHONPATH")])]),
-        }
-        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - the writer's stderr, kept open with it
-        self._proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "mlrepro.mlflow_writer",
-                json.dumps({"uri": uri, "experiment": experiment, "option": option}),
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-            env=env,
-            start_new_session=True,
-        )  # Ctrl-C reaches the run, which then closes its MLflow run
+        checked = uri is not None and check_uri(uri, option)
+        # A writer started early by the command line (before torch was imported) is taken over.
+        self._proc, self._log = take_early(uri, experiment, option) or spawn_writer(
+            uri, experiment=experiment, option=option
+        )
         self._ids = itertools.count(1)
         self._buf = b""  # what was read of the writer's output past the last full line
         self._stop = weakref.finalize(self, _stop_writer, self._proc, self._log)
@@ -615,14 +549,16 @@ def make_tracker(
     kinds = parse_kinds(track)
     if mlflow_uri and "mlflow" not in kinds:
         raise ConfigError("--mlflow-uri goes with --track mlflow")
-    trackers: list[Tracker] = []
-    for kind in kinds:
+    made: dict[str, Tracker] = {}
+    # MLflow's writer process first: it imports MLflow and opens the store while this process
+    # imports torch for TensorBoard (and then the run), instead of after.
+    for kind in sorted(kinds, key=lambda k: k != "mlflow"):
         if kind == "tensorboard":
-            trackers.append(TensorBoardTracker())
+            made[kind] = TensorBoardTracker()
         else:
             uri, option = resolve_mlflow_uri(mlflow_uri, out)
-            trackers.append(MLflowTracker(uri, option=option))
-    return Trackers(trackers) if trackers else None
+            made[kind] = MLflowTracker(uri, option=option)
+    return Trackers([made[k] for k in kinds]) if made else None
 
 
 def tracker_from_spec(spec: Mapping[str, Any]) -> Tracker:
