@@ -183,6 +183,11 @@ PRESETS = {
         "the ammunition runs out (defend_the_center); scores stay the scenario's own",
         "12-15 min on defend_the_center (1 thread)",
     ),
+    "shot-cost-long": Preset(
+        {"shot_cost": 0.3, "epochs": 20},
+        "shot-cost with twice the steps (20 × 10,000): its test score still rises at epoch 10",
+        "22-28 min on defend_the_center (1 thread)",
+    ),
     "random": Preset(
         {"epochs": 0, "random_policy": True},
         "uniformly random actions at the agent's frame repeat, with its actions",
