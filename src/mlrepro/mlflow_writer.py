@@ -570,17 +570,22 @@ def take_early(
 
 def _stop_early() -> None:
     while _early:
-        proc, log = _early.popitem()[1]
+        stop_writer(*_early.popitem()[1])
+
+
+def stop_writer(proc: subprocess.Popen, log) -> None:
+    """End a writer process: every call that had to be waited for was, so it only has to exit."""
+    with contextlib.suppress(OSError, ValueError):
+        proc.stdin.write(b'{"op": "exit"}\n')
+    for f in (proc.stdin, proc.stdout):
         with contextlib.suppress(OSError, ValueError):
-            proc.stdin.close()  # end of input: the writer exits
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        for f in (proc.stdout, log):
-            with contextlib.suppress(OSError, ValueError):
-                f.close()
+            f.close()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    log.close()
 
 
 # --- the writer process ---

@@ -33,7 +33,6 @@ import itertools
 import json
 import os
 import select
-import subprocess
 import sys
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
@@ -59,6 +58,7 @@ from .mlflow_writer import (
     resolve_mlflow_uri,
     run_tags,
     spawn_writer,
+    stop_writer,
     take_early,
     write_state,
 )
@@ -355,7 +355,7 @@ class MLflowTracker(Tracker):
         )
         self._ids = itertools.count(1)
         self._buf = b""  # what was read of the writer's output past the last full line
-        self._stop = weakref.finalize(self, _stop_writer, self._proc, self._log)
+        self._stop = weakref.finalize(self, stop_writer, self._proc, self._log)
         if not checked:
             self.uri = self._wait(0)["uri"]
 
@@ -437,21 +437,6 @@ class MLflowTracker(Tracker):
         """Stop the writer process (also done when this tracker is garbage or Python exits)."""
         if self._proc is not None:
             self._stop()
-
-
-def _stop_writer(proc: subprocess.Popen, log) -> None:
-    """End the writer: every call that had to be waited for was, so it only has to exit."""
-    with contextlib.suppress(OSError, ValueError):
-        proc.stdin.write(b'{"op": "exit"}\n')
-    for f in (proc.stdin, proc.stdout):
-        with contextlib.suppress(OSError, ValueError):
-            f.close()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    log.close()
 
 
 def _plain(value: Any) -> Any:
@@ -549,16 +534,14 @@ def make_tracker(
     kinds = parse_kinds(track)
     if mlflow_uri and "mlflow" not in kinds:
         raise ConfigError("--mlflow-uri goes with --track mlflow")
-    made: dict[str, Tracker] = {}
-    # MLflow's writer process first: it imports MLflow and opens the store while this process
-    # imports torch for TensorBoard (and then the run), instead of after.
-    for kind in sorted(kinds, key=lambda k: k != "mlflow"):
+    trackers: list[Tracker] = []
+    for kind in kinds:
         if kind == "tensorboard":
-            made[kind] = TensorBoardTracker()
+            trackers.append(TensorBoardTracker())
         else:
             uri, option = resolve_mlflow_uri(mlflow_uri, out)
-            made[kind] = MLflowTracker(uri, option=option)
-    return Trackers([made[k] for k in kinds]) if made else None
+            trackers.append(MLflowTracker(uri, option=option))
+    return Trackers(trackers) if trackers else None
 
 
 def tracker_from_spec(spec: Mapping[str, Any]) -> Tracker:
