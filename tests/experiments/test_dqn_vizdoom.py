@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 pytest.importorskip("vizdoom")
 pytest.importorskip("gymnasium")
@@ -221,3 +222,82 @@ def test_the_old_experiments_keep_the_settings_behind_their_results():
             cfg.seed_episodes,
             cfg.last_test_episodes,
         ) == ("all", 1, "none", False, cfg.test_episodes)
+
+
+def test_keep_best_gives_the_final_test_to_the_best_epochs_weights_on_fresh_seeds(
+    tmp_path, monkeypatch
+):
+    from mlrepro.experiments.dqn_vizdoom import _env_seed
+    from mlrepro.rl import train
+
+    # Epoch 2's own test scores best (the scores of the epochs' tests are set here by their seeds);
+    # its weights must play the final test, on seeds that no epoch played, beside the random
+    # baseline on those same seeds, and be the finished run's model.
+    epoch_seeds = {_env_seed(0, e, True, spaced=True): e + 1 for e in range(3)}
+    set_scores = {1: 5.0, 2: 9.0, 3: 1.0}
+    agents = []
+    calls = []
+    greedy, evaluate = train.greedy_policy, train.evaluate
+
+    def spy_greedy(agent, epsilon=0.0):
+        agents.append(agent)
+        return greedy(agent, epsilon)
+
+    def spy_evaluate(policy, envs, episodes, **kw):
+        weights = [p.detach().clone() for p in agents[-1].q.parameters()] if agents else None
+        scores = evaluate(policy, envs, episodes, **kw)
+        calls.append({"seed": kw["seed"], "episodes": episodes, "weights": weights})
+        epoch = epoch_seeds.get(kw["seed"])
+        return [set_scores[epoch]] * episodes if epoch is not None else scores
+
+    monkeypatch.setattr(train, "greedy_policy", spy_greedy)
+    monkeypatch.setattr(train, "evaluate", spy_evaluate)
+    overrides = {
+        **TINY,
+        "epochs": 3,
+        "learning_starts": 32,  # so that every epoch changes the weights
+        "final_test_episodes": 4,
+        "keep_best": True,
+    }
+    run_dir, metrics = run_experiment(
+        "dqn-vizdoom", overrides=overrides, out=tmp_path, device="cpu", verbose=False
+    )
+    *tests, final, rand = calls
+    assert [epoch_seeds.get(c["seed"]) for c in tests] == [1, 2, 3]
+    assert [c["episodes"] for c in tests] == [3, 3, 3] and final["episodes"] == 4
+    assert final["seed"] not in epoch_seeds and rand["seed"] == final["seed"]
+    assert final["seed"] not in {_env_seed(0, e, False, spaced=True) for e in range(3)}
+    same = [all(torch.equal(a, b) for a, b in zip(final["weights"], t["weights"])) for t in tests]
+    assert same == [False, True, False]
+
+    last = run_dir.history()[-1]
+    assert last["selected_epoch"] == metrics["selected_epoch"] == 2
+    assert last["test_score_mean"] == 1.0  # the last epoch's own test stays on its curve
+    assert metrics["test_score"] == last["final_score_mean"] != 9.0
+    assert metrics["random_score"] == last["random_score_mean"]
+    saved = run_dir.load_checkpoint()
+    assert saved["best"] is None  # the finished model is the selected one
+    assert all(
+        torch.equal(saved["agent"]["q"][k], v)
+        for k, v in zip(saved["agent"]["q"], final["weights"])
+    )
+
+    # killed after epoch 2 and resumed: the best weights come back from the checkpoint
+    save = RunDir.save_checkpoint
+
+    def save_then_die(self, state, stage=None, **kw):
+        save(self, state, stage, **kw)
+        if state["epoch"] == 2:
+            assert state["best"]["epoch"] == 2
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(RunDir, "save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(
+            "dqn-vizdoom", overrides=overrides, out=tmp_path / "b", device="cpu", verbose=False
+        )
+    monkeypatch.setattr(RunDir, "save_checkpoint", save)
+    killed = next((tmp_path / "b" / "dqn-vizdoom").iterdir())
+    _, resumed = run_experiment(resume=str(killed), device="cpu", verbose=False)
+    assert resumed["selected_epoch"] == 2
+    assert resumed["test_score"] == metrics["test_score"]

@@ -148,6 +148,13 @@ class Config(ExperimentConfig):
         "actions on the same episode seeds, frame repeat and actions",
     )
     checkpoint_replay: bool = opt(True, "ours", "resume with the replay memory as it was")
+    keep_best: bool = opt(
+        False,
+        "ours",
+        "give the final test to the weights of the epoch whose own test episodes scored best "
+        "(validation), not to the last epoch's; the final test and the random baseline then "
+        "play episode seeds that no epoch played",
+    )
 
     def validate(self) -> None:
         from ..rl.scenarios import resolve_scenario, scenarios_path
@@ -188,6 +195,12 @@ PRESETS = {
         "shot-cost with twice the steps (20 × 10,000): its test score still rises at epoch 10",
         "22-28 min on defend_the_center (1 thread)",
     ),
+    "shot-cost-best": Preset(
+        {"shot_cost": 0.3, "epochs": 20, "keep_best": True},
+        "shot-cost-long, with the final test given to the epoch that scored best on its own "
+        "20 test episodes: the last epoch's policy is often not the best (docs/results.md)",
+        "23-29 min on defend_the_center (1 thread)",
+    ),
     "random": Preset(
         {"epochs": 0, "random_policy": True},
         "uniformly random actions at the agent's frame repeat, with its actions",
@@ -222,7 +235,8 @@ def _score_stats(prefix: str, scores: list[float]) -> dict:
 
 def _random_scores(cfg: Config, envs, seed: int, epoch: int) -> list[float]:
     """Uniformly random actions of the agent's action set, on the agent's environments (so at its
-    frame repeat) and epoch `epoch`'s test seeds: the like-for-like baseline of every score."""
+    frame repeat) and epoch `epoch`'s test seeds (the final test's): the like-for-like baseline of
+    every score."""
     from ..rl import train
 
     n_actions = int(envs.single_action_space.n)
@@ -304,11 +318,16 @@ def run(cfg: Config, ctx: RunContext) -> dict:
             cfg.reward_norm, cfg.n_envs, cfg.gamma, scale=cfg.reward_scale, freeze_after=hold
         )
 
+        # keep_best: the weights of the epoch with the best test score so far (its own test
+        # episodes serve as validation; the final test plays seeds no epoch played).
+        best: dict = {"score": None, "epoch": None, "q": None}
+
         def state() -> dict:
             return {
                 "agent": agent.state_dict(),
                 "rewards": norm.state_dict(),
                 "replay": memory.state_dict() if cfg.checkpoint_replay else None,
+                "best": dict(best) if cfg.keep_best and best["q"] is not None else None,
             }
 
         def load_state(saved: dict) -> None:
@@ -318,6 +337,8 @@ def run(cfg: Config, ctx: RunContext) -> dict:
             agent.reward_scale = norm.scale
             if saved["replay"] is not None:
                 memory.load_state_dict(saved["replay"])
+            if saved.get("best") is not None:
+                best.update(saved["best"])
 
         eps_kw = {
             "start": cfg.eps_start,
@@ -347,10 +368,11 @@ def run(cfg: Config, ctx: RunContext) -> dict:
             )
             last = epoch + 1 == cfg.epochs
             test_start = time.perf_counter()
+            policy = train.greedy_policy(agent, cfg.test_epsilon)
             scores = train.evaluate(
-                train.greedy_policy(agent, cfg.test_epsilon),
+                policy,
                 envs,
-                cfg.last_test_episodes if last else cfg.test_episodes,
+                cfg.last_test_episodes if last and not cfg.keep_best else cfg.test_episodes,
                 seed=_env_seed(ctx.seed, epoch, True, cfg.seed_episodes),
             )
             row = {
@@ -362,14 +384,41 @@ def run(cfg: Config, ctx: RunContext) -> dict:
                 "reward_scale": agent.reward_scale,
                 "train_steps_per_s": out["steps"] / out["time_s"],
                 "train_time_s": out["time_s"],
-                "test_time_s": time.perf_counter() - test_start,
             }
+            final_epoch = epoch  # whose test seeds the final test and the random baseline play
+            if cfg.keep_best:
+                if best["score"] is None or row["test_score_mean"] >= best["score"]:  # ties: later
+                    q_now = {k: v.detach().clone() for k, v in agent.q.state_dict().items()}
+                    best.update(score=row["test_score_mean"], epoch=epoch + 1, q=q_now)
+                if last:
+                    # The finished run's model is the selected one: the checkpoint saved after
+                    # this epoch, and so `mlrepro play`, hold these weights.
+                    agent.q.load_state_dict(best["q"])
+                    final_epoch = cfg.epochs  # an epoch index no epoch used: fresh seeds
+                    final = train.evaluate(
+                        policy,
+                        envs,
+                        cfg.last_test_episodes,
+                        seed=_env_seed(ctx.seed, final_epoch, True, cfg.seed_episodes),
+                    )
+                    row.update(_score_stats("final_score", final))
+                    row["selected_epoch"] = best["epoch"]
+                    best.update(score=None, epoch=None, q=None)  # not kept in the last checkpoint
+            row["test_time_s"] = time.perf_counter() - test_start
             if last and cfg.random_baseline:
-                row.update(_score_stats("random_score", _random_scores(cfg, envs, ctx.seed, epoch)))
+                row.update(
+                    _score_stats("random_score", _random_scores(cfg, envs, ctx.seed, final_epoch))
+                )
             row["time_s"] = time.perf_counter() - start
             ctx.log(
                 f"epoch {epoch + 1}/{cfg.epochs}: test {row['test_score_mean']:.2f} ± "
                 f"{row['test_score_std']:.2f}"
+                + (
+                    f" (final test of epoch {row['selected_epoch']}'s weights: "
+                    f"{row['final_score_mean']:.2f})"
+                    if "final_score_mean" in row
+                    else ""
+                )
                 + (
                     f" (random {row['random_score_mean']:.2f})"
                     if "random_score_mean" in row
@@ -391,11 +440,13 @@ def run(cfg: Config, ctx: RunContext) -> dict:
     if last.get("random_score_mean") is not None:
         title += f" (random: {last['random_score_mean']:.2f})"
     plot_scores(rows, ctx.run_dir.plot_path("learning_curve.png"), title)
+    test = "final_score" if "final_score_mean" in last else "test_score"
     return {
-        "test_score": last["test_score_mean"],
-        "test_score_std": last["test_score_std"],
-        "test_score_se": last.get("test_score_se"),
-        **_versus_random(last),
+        "test_score": last[f"{test}_mean"],
+        "test_score_std": last[f"{test}_std"],
+        "test_score_se": last.get(f"{test}_se"),
+        **({"selected_epoch": last["selected_epoch"]} if "selected_epoch" in last else {}),
+        **_versus_random(last, test),
         "best_test_score": max(r["test_score_mean"] for r in rows),
         "n_actions": n_actions,
         "reward_scale": last.get("reward_scale"),
@@ -406,8 +457,9 @@ def run(cfg: Config, ctx: RunContext) -> dict:
     }
 
 
-def _versus_random(row: dict) -> dict:
-    """The random baseline beside the score, and their difference in standard errors."""
+def _versus_random(row: dict, test: str = "test_score") -> dict:
+    """The random baseline beside the score (`test`: the row's final test), and their difference in
+    standard errors."""
     if row.get("random_score_mean") is None:
         return {}
     out = {
@@ -415,10 +467,10 @@ def _versus_random(row: dict) -> dict:
         "random_score_std": row["random_score_std"],
         "random_score_se": row.get("random_score_se"),
     }
-    se_t, se_r = row.get("test_score_se"), row.get("random_score_se")
+    se_t, se_r = row.get(f"{test}_se"), row.get("random_score_se")
     if se_t is not None and se_r is not None:
         se = float(np.hypot(se_t, se_r))
-        diff = row["test_score_mean"] - row["random_score_mean"]
+        diff = row[f"{test}_mean"] - row["random_score_mean"]
         out["beats_random_by_se"] = diff / se if se > 0 else None  # (mean − random) / s.e.
     return out
 
