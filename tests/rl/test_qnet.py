@@ -37,3 +37,37 @@ def test_other_resolutions_and_unknown_arch():
     assert QNet(2, resolution=(60, 90))(torch.rand(1, 1, 60, 90)).shape == (1, 2)
     with pytest.raises(ValueError, match="unknown Q-net 'huge'"):
         QNet(2, arch="huge")
+
+
+def test_centred_inputs_ignore_brightness_and_keep_every_first_layer_filter_alive():
+    import torch
+
+    from mlrepro.rl import QNet
+
+    torch.manual_seed(0)
+    x = torch.rand(16, 4, 30, 45) * 0.5
+    brighter = x + torch.tensor([0.1, 0.3, 0.0, 0.2]).view(1, 4, 1, 1)  # per frame
+    q = QNet(6, in_channels=4, center=True, dueling=True)
+    torch.testing.assert_close(q(brighter), q(x))
+    plain = QNet(6, in_channels=4, dueling=True)
+    plain.load_state_dict(q.state_dict())  # the same weights, no new state
+    assert not torch.allclose(plain(brighter), plain(x))
+
+    # All-positive frames let one optimizer step shift a filter's pre-activation everywhere at
+    # once; with a common push (here: lower every activation), Adam kills the whole first layer of
+    # the raw net within a few dozen steps while the centred net keeps its filters.
+    def alive_after(center: bool) -> int:
+        torch.manual_seed(1)
+        net = QNet(6, in_channels=4, center=center)
+        opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+        for _ in range(60):
+            opt.zero_grad()
+            x_in = x - x.mean(dim=(2, 3), keepdim=True) if center else x
+            net.features[1](net.features[0](x_in)).sum().backward()
+            opt.step()
+        with torch.no_grad():
+            x_in = x - x.mean(dim=(2, 3), keepdim=True) if center else x
+            return int((net.features[1](net.features[0](x_in)).amax(dim=(0, 2, 3)) > 0).sum())
+
+    assert alive_after(center=False) == 0
+    assert alive_after(center=True) == 8

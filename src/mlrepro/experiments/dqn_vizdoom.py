@@ -97,6 +97,12 @@ class Config(ExperimentConfig):
         "blog", "blog", "conv 8@6×6 s3 → conv 8@3×3 s2 → fc 128, or a larger net"
     )
     dueling: bool = opt(True, "ours", "dueling value/advantage head (blog: no)")
+    center_inputs: bool = opt(
+        False,
+        "ours",
+        "subtract each frame's mean brightness before the net, so that its first layer cannot "
+        "die all at once (rl/qnet.py)",
+    )
     optimizer: Literal["sgd", "adam"] = opt("adam", "ours", "optimizer (blog: sgd)")
     lr: float = opt(1e-3, "ours", "learning rate (blog: 0.00025)", gt=0)
     lr_schedule: Literal["constant", "cosine"] = opt(
@@ -291,6 +297,7 @@ def run(cfg: Config, ctx: RunContext) -> dict:
             resolution=obs_shape[1:],
             arch=cfg.net,
             dueling=cfg.dueling,
+            center=cfg.center_inputs,
         )
         total_steps = cfg.epochs * cfg.steps_per_epoch
         agent = DQN(
@@ -509,6 +516,7 @@ def play(
                 resolution=cfg.resolution,
                 arch=cfg.net,
                 dueling=cfg.dueling,
+                center=cfg.center_inputs,
             )
             q.load_state_dict(state["agent"]["q"])
             q.eval()

@@ -42,8 +42,16 @@ class QNet(nn.Module):
         resolution: tuple[int, int] = (30, 45),
         arch: str = "blog",
         dueling: bool = False,
+        center: bool = False,
     ):
         super().__init__()
+        # center: each frame minus its own mean brightness. Frames in [0, 1] are all positive, so
+        # an optimizer step that moves all of a filter's weights the same way (Adam moves each by
+        # about lr) shifts its pre-activation everywhere at once, by lr × the sum of its inputs:
+        # with 4 stacked frames 4× as much, and the blog's 8 first-layer filters all died within
+        # the first 1,000 updates on basic (docs/results.md). Zero-mean inputs cancel that shift
+        # (LeCun et al. 1998, "Efficient BackProp", section 4.3).
+        self.center = bool(center)
         if arch not in ARCHS:
             raise ValueError(f"unknown Q-net {arch!r}; valid: {', '.join(ARCHS)}")
         (c1, c2), hidden = ARCHS[arch]
@@ -69,5 +77,7 @@ class QNet(nn.Module):
         self.features.to(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.center:
+            x = x - x.mean(dim=(2, 3), keepdim=True)
         x = x.contiguous(memory_format=torch.channels_last)
         return self.head(self.features(x))  # (B, C, H, W) in [0, 1] → (B, n_actions)
