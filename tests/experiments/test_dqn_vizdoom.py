@@ -301,3 +301,34 @@ def test_keep_best_gives_the_final_test_to_the_best_epochs_weights_on_fresh_seed
     _, resumed = run_experiment(resume=str(killed), device="cpu", verbose=False)
     assert resumed["selected_epoch"] == 2
     assert resumed["test_score"] == metrics["test_score"]
+
+
+def test_the_dead_units_diagnostic_finds_a_dead_first_layer(tmp_path):
+    import subprocess
+    import sys
+
+    run_dir, _ = run_experiment(
+        "dqn-vizdoom",
+        overrides={**TINY, "final_test_episodes": 2, "random_baseline": False},
+        out=tmp_path,
+        device="cpu",
+        verbose=False,
+    )
+    script = Path(__file__).parents[2] / "benchmarks" / "dqn_dead_units.py"
+
+    def diagnose() -> str:
+        out = subprocess.run(
+            [sys.executable, str(script), str(run_dir.path), "--episodes", "2"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        return out.splitlines()[-1]
+
+    line = diagnose()
+    assert "epoch 2: alive features.1 " in line and "features.1 0/8" not in line
+    state = torch.load(run_dir.path / "checkpoint.pt", weights_only=True)
+    state["agent"]["q"]["features.0.bias"].fill_(-100.0)  # every first-layer filter dead
+    torch.save(state, run_dir.path / "checkpoint.pt")
+    line = diagnose()
+    assert "features.1 0/8" in line and "Q spread over frames 0.000" in line
