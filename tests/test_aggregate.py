@@ -75,3 +75,23 @@ def test_aggregate_refuses_unlike_or_unfinished_runs(capsys, tmp_path, case, mes
     code, _, err = cli(capsys, "aggregate", first, other, "--results-dir", tmp_path / "results")
     assert code == 2 and err.startswith("mlrepro: error: aggregate: ") and message in err
     assert not (tmp_path / "results").exists()  # nothing written
+
+
+@pytest.mark.parametrize("other_tol, ok", [(None, True), ("1e-9", False)])
+def test_a_field_added_after_a_run_counts_at_its_default(capsys, tmp_path, other_tol, ok):
+    # The first run was made before the experiment had `tol` and `max_iter` (its config.json
+    # lacks them): it is like a run made after with their defaults (the quick preset's
+    # max_iter), and unlike one with another tol.
+    first = one_run(capsys, tmp_path / "runs", 0)
+    record = json.loads((first / "config.json").read_text())
+    del record["config"]["tol"], record["config"]["max_iter"]
+    (first / "config.json").write_text(json.dumps(record))
+    other = one_run(capsys, tmp_path / "runs", 1, *(["--tol", other_tol] if other_tol else []))
+    code, _, err = cli(capsys, "aggregate", first, other, "--results-dir", tmp_path / "results")
+    if ok:
+        assert code == 0, err
+        summary = json.loads((tmp_path / "results" / "linreg-line.quick.json").read_text())
+        assert summary["seeds"] == [0, 1]
+        assert summary["config"]["tol"] == 1e-12 and summary["config"]["max_iter"] == 2000
+    else:
+        assert code == 2 and "differs from" in err and "'tol': 1e-09" in err

@@ -33,7 +33,7 @@ from .engine.runtime import hardware_info, init_distributed, resolve_device, see
 from .errors import ConfigError, DataError, RunInterrupted
 from .experiment import Experiment, RunContext, content_of
 from .experiments import get_experiment
-from .io import atomic_write_json
+from .io import atomic_write_json, to_json
 from .tracking import Tracker, guarded, tracker_for_resume
 
 SWEEP = "sweep.json"
@@ -339,7 +339,7 @@ def aggregate(
         "n": len(runs),
         "seeds": [r["seed"] for r in records],
         "metrics": metrics,
-        "config": records[0]["config"],
+        "config": _with_new_fields(records[0]),
         "hardware": records[0]["hardware"],
         "torch": str(torch.__version__),
         "wall_time_s": wall_time_s,
@@ -570,6 +570,24 @@ def run_seeds(
     return folder / SUMMARY, summary
 
 
+def _with_new_fields(record: dict) -> Any:
+    """A run's config with the fields its experiment gained after the run at their defaults (with
+    the run's preset applied).
+
+    A field added to a Config defaults to what runs did before it existed (so that results stay
+    valid), so a run made before the field and one made after it with the default are like runs.
+    Fields the run recorded are kept as recorded, whatever today's default."""
+    config = record.get("config")
+    if not isinstance(config, dict):
+        return config
+    try:
+        base = get_experiment(record.get("experiment", "?")).make_config(record.get("preset"), {})
+    except (ConfigError, ValueError, TypeError):
+        return config
+    defaults = {k: v for k, v in json.loads(to_json(base.__dict__, None)).items() if k not in config}
+    return {**defaults, **config} if defaults else config
+
+
 def aggregate_runs(
     run_dirs: list[str | os.PathLike],
     *,
@@ -598,10 +616,13 @@ def aggregate_runs(
     first = records[0]
     for d, rec in zip(run_dirs[1:], records[1:]):
         for key in ("experiment", "preset", "config"):
-            if rec.get(key) != first.get(key):
+            mine, theirs = rec.get(key), first.get(key)
+            if key == "config":
+                mine, theirs = _with_new_fields(rec), _with_new_fields(first)
+            if mine != theirs:
                 raise ConfigError(
                     f"aggregate: {d} differs from {run_dirs[0]} in its {key} "
-                    f"({rec.get(key)!r} vs {first.get(key)!r}); aggregate like runs only"
+                    f"({mine!r} vs {theirs!r}); aggregate like runs only"
                 )
         if content_of(rec.get("data")) != content_of(first.get("data")):
             raise ConfigError(
