@@ -584,7 +584,8 @@ def _with_new_fields(record: dict) -> Any:
         base = get_experiment(record.get("experiment", "?")).make_config(record.get("preset"), {})
     except (ConfigError, ValueError, TypeError):
         return config
-    defaults = {k: v for k, v in json.loads(to_json(base.__dict__, None)).items() if k not in config}
+    full = json.loads(to_json(base.__dict__, None))
+    defaults = {k: v for k, v in full.items() if k not in config}
     return {**defaults, **config} if defaults else config
 
 
