@@ -45,8 +45,8 @@ class Config(ExperimentConfig):
     frame_stack: int = opt(
         1,
         "blog",
-        "frames per observation (Atari DQN: 4, which kept the agent "
-        "from learning basic here: docs/results.md)",
+        "frames per observation (Atari DQN: 4, which without --center-inputs killed the "
+        "net's first layer on basic: docs/results.md)",
         ge=1,
     )
     actions: Literal["combos", "all", "single"] = opt(
