@@ -22,17 +22,13 @@ import torch
 from torch import nn
 
 
-def random_frames(cfg, episodes: int, max_frames: int = 2000) -> torch.Tensor:
+def random_frames(cfg, episodes: int, max_frames: int = 2000) -> tuple[torch.Tensor, int]:
+    """Observations of random play in the run's environment in [0, 1], and its number of
+    actions."""
+    from mlrepro.experiments.dqn_vizdoom import env_options
     from mlrepro.rl.env import DoomEnv
 
-    env = DoomEnv(
-        cfg.scenario,
-        frame_repeat=cfg.frame_repeat,
-        resolution=cfg.resolution,
-        frame_stack=cfg.frame_stack,
-        actions=cfg.actions,
-        max_buttons=cfg.max_buttons,
-    )
+    env = DoomEnv(**env_options(cfg))
     rng = np.random.default_rng(0)
     frames: list[np.ndarray] = []
     try:
@@ -72,7 +68,8 @@ def alive_units(q: nn.Module, x: torch.Tensor) -> tuple[dict[str, tuple[int, int
 
 
 def main() -> None:
-    from mlrepro.rl import QNet
+    from mlrepro.errors import MlreproError
+    from mlrepro.experiments.dqn_vizdoom import build_qnet
     from mlrepro.runfolder import load_run
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -80,32 +77,33 @@ def main() -> None:
     p.add_argument("--epochs", action="store_true", help="every checkpoint-eN.pt, not the last")
     p.add_argument("--episodes", type=int, default=10, help="random-play episodes (default 10)")
     args = p.parse_args()
+    if args.episodes < 1:
+        p.error(f"--episodes must be >= 1, got {args.episodes}")
     torch.set_num_threads(1)
     for run_dir in args.run_dirs:
-        rd, record, exp, cfg = load_run(run_dir)
+        try:
+            _, _, exp, cfg = load_run(run_dir)
+        except MlreproError as e:
+            raise SystemExit(f"dqn_dead_units: {e}") from None
         if exp.name != "dqn-vizdoom":
-            raise SystemExit(f"{run_dir}: a run of {exp.name}, not dqn-vizdoom")
-        x, n_actions = random_frames(cfg, args.episodes)
+            raise SystemExit(f"dqn_dead_units: {run_dir} is a run of {exp.name}, not dqn-vizdoom")
         files = [Path(run_dir) / "checkpoint.pt"]
         if args.epochs:
             files = sorted(
                 Path(run_dir).glob("checkpoint-e*.pt"),
                 key=lambda f: int(re.search(r"-e(\d+)\.pt$", f.name).group(1)),
             )
+        if not files or not files[0].is_file():
+            what = "checkpoint-eN.pt (--keep-checkpoints all)" if args.epochs else "checkpoint.pt"
+            raise SystemExit(f"dqn_dead_units: {run_dir} has no {what}")
+        x, n_actions = random_frames(cfg, args.episodes)
         print(
             f"{run_dir}: {cfg.scenario}, {cfg.frame_stack} frame(s), center_inputs "
-            f"{getattr(cfg, 'center_inputs', False)}; {len(x)} frames of random play"
+            f"{cfg.center_inputs}; {len(x)} frames of random play"
         )
         for f in files:
             state = torch.load(f, map_location="cpu", weights_only=True)
-            q = QNet(
-                n_actions,
-                in_channels=cfg.frame_stack,
-                resolution=cfg.resolution,
-                arch=cfg.net,
-                dueling=cfg.dueling,
-                center=getattr(cfg, "center_inputs", False),
-            )
+            q = build_qnet(cfg, n_actions)
             q.load_state_dict(state["agent"]["q"])
             q.eval()
             layers, over_frames, over_actions = alive_units(q, x)

@@ -615,11 +615,12 @@ def aggregate_runs(
         records.append(rd.read_config())
         runs.append((rd, rd.read_metrics()))
     first = records[0]
+    first_config = _with_new_fields(first)
     for d, rec in zip(run_dirs[1:], records[1:]):
         for key in ("experiment", "preset", "config"):
             mine, theirs = rec.get(key), first.get(key)
             if key == "config":
-                mine, theirs = _with_new_fields(rec), _with_new_fields(first)
+                mine, theirs = _with_new_fields(rec), first_config
             if mine != theirs:
                 raise ConfigError(
                     f"aggregate: {d} differs from {run_dirs[0]} in its {key} "

@@ -332,3 +332,8 @@ def test_the_dead_units_diagnostic_finds_a_dead_first_layer(tmp_path):
     torch.save(state, run_dir.path / "checkpoint.pt")
     line = diagnose()
     assert "features.1 0/8" in line and "Q spread over frames 0.000" in line
+    bad = subprocess.run(
+        [sys.executable, str(script), str(tmp_path)], capture_output=True, text=True
+    )
+    assert bad.returncode != 0 and len(bad.stderr.strip().splitlines()) == 1
+    assert "is not a run folder" in bad.stderr

@@ -223,6 +223,32 @@ def _env_seed(seed: int, epoch: int, test: bool, spaced: bool = False) -> int:
     return base * 1_000_033 % 2**31 if spaced else base
 
 
+def env_options(cfg: Config) -> dict:
+    """What makes a run's environment: the same for training, `play` and diagnostics."""
+    return {
+        "scenario": cfg.scenario,
+        "frame_repeat": cfg.frame_repeat,
+        "resolution": cfg.resolution,
+        "frame_stack": cfg.frame_stack,
+        "actions": cfg.actions,
+        "max_buttons": cfg.max_buttons,
+    }
+
+
+def build_qnet(cfg: Config, n_actions: int):
+    """The run's Q-net, untrained (its checkpoint's `agent.q` weights fit it)."""
+    from ..rl import QNet
+
+    return QNet(
+        n_actions,
+        in_channels=cfg.frame_stack,
+        resolution=cfg.resolution,
+        arch=cfg.net,
+        dueling=cfg.dueling,
+        center=cfg.center_inputs,
+    )
+
+
 def _score_stats(prefix: str, scores: list[float]) -> dict:
     a = np.asarray(scores, dtype=np.float64)
     count = f"{prefix.split('_')[0]}_episodes"
@@ -255,7 +281,7 @@ def _random_scores(cfg: Config, envs, seed: int, epoch: int) -> list[float]:
 
 
 def run(cfg: Config, ctx: RunContext) -> dict:
-    from ..rl import DQN, QNet, ReplayMemory, epsilon, train
+    from ..rl import DQN, ReplayMemory, epsilon, train
     from ..rl.env import make_vector_env
     from ..rl.rewards import RewardNorm
 
@@ -264,12 +290,7 @@ def run(cfg: Config, ctx: RunContext) -> dict:
     envs = make_vector_env(
         cfg.n_envs,
         asynchronous=cfg.async_envs,
-        scenario=cfg.scenario,
-        frame_repeat=cfg.frame_repeat,
-        resolution=cfg.resolution,
-        frame_stack=cfg.frame_stack,
-        actions=cfg.actions,
-        max_buttons=cfg.max_buttons,
+        **env_options(cfg),
         seed_episodes=cfg.seed_episodes,
         costs={"AMMO": cfg.shot_cost, "HEALTH": cfg.damage_cost},
         work_dir=ctx.run_dir.path / "vizdoom",
@@ -291,14 +312,7 @@ def run(cfg: Config, ctx: RunContext) -> dict:
             }
 
         gen = torch.Generator().manual_seed(ctx.seed)
-        q = QNet(
-            n_actions,
-            in_channels=obs_shape[0],
-            resolution=obs_shape[1:],
-            arch=cfg.net,
-            dueling=cfg.dueling,
-            center=cfg.center_inputs,
-        )
+        q = build_qnet(cfg, n_actions)
         total_steps = cfg.epochs * cfg.steps_per_epoch
         agent = DQN(
             q,
@@ -488,7 +502,6 @@ def play(
     """Greedy episodes of a run's last checkpoint, and a GIF of every tic (`mlrepro play`)."""
     import tempfile
 
-    from ..rl import QNet
     from ..rl.env import DoomEnv
     from ..rl.play import play_episodes, write_gif
 
@@ -499,25 +512,13 @@ def play(
     torch.set_num_threads(cfg.torch_threads)
     with tempfile.TemporaryDirectory(prefix="vizdoom-play-") as work_dir:
         env = DoomEnv(
-            cfg.scenario,
-            frame_repeat=cfg.frame_repeat,
-            resolution=cfg.resolution,
-            frame_stack=cfg.frame_stack,
-            actions=cfg.actions,
-            max_buttons=cfg.max_buttons,
+            **env_options(cfg),
             work_dir=work_dir,
             # tic-by-tic screens only for a GIF: 100 episodes of basic would hold ~1.3 GB of them
             render_mode="rgb_array" if gif is not None else None,
         )
         try:
-            q = QNet(
-                int(env.action_space.n),
-                in_channels=cfg.frame_stack,
-                resolution=cfg.resolution,
-                arch=cfg.net,
-                dueling=cfg.dueling,
-                center=cfg.center_inputs,
-            )
+            q = build_qnet(cfg, int(env.action_space.n))
             q.load_state_dict(state["agent"]["q"])
             q.eval()
 
