@@ -22,6 +22,7 @@ pytest.importorskip("tensorboard")
 import mlflow
 from mlflow.tracking import MlflowClient
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import metadata as hp_meta
 
 from mlrepro import tracking
 from mlrepro.cli import main
@@ -179,9 +180,16 @@ def test_tensorboard_event_files_hold_steps_epochs_hparams_and_figures(tracked_r
     assert scalars(run / "tensorboard", "final/test_accuracy")[0][1] == pytest.approx(
         metrics["test_accuracy"]
     )
-    assert "_hparams_/experiment" in ea.summary_metadata or any(
-        "hparams" in m.plugin_data.plugin_name for m in ea.summary_metadata.values()
+    # the HParams dashboard: the run's config as hparams, the headline as its metrics
+    content = ea.summary_metadata[hp_meta.SESSION_START_INFO_TAG].plugin_data.content
+    hparams = hp_meta.parse_session_start_info_plugin_data(content).hparams
+    assert hparams["experiment"].string_value == "mnist-mlp" and hparams["seed"].number_value == 0
+    assert hparams["lr"].number_value == pytest.approx(
+        json.loads((run / "config.json").read_text())["config"]["lr"]
     )
+    content = ea.summary_metadata[hp_meta.EXPERIMENT_TAG].plugin_data.content
+    experiment = hp_meta.parse_experiment_plugin_data(content)
+    assert [m.name.tag for m in experiment.metric_infos] == ["final/test_accuracy"]
 
 
 # --- a killed run, resumed ---
@@ -406,7 +414,7 @@ def test_a_bad_uri_or_tracker_is_one_line_before_anything_is_made(
 
 EARLY = """
 import json, sys
-from mlrepro import mlflow_writer as w
+from mlrepro import writer_process as w
 spawn, seen = w.spawn_writer, []
 def counted(*args, **kw):
     torch_loaded = "torch" in sys.modules
@@ -416,48 +424,52 @@ def counted(*args, **kw):
 w.spawn_writer = counted
 from mlrepro.cli import main
 code = main(sys.argv[1:])
-print(json.dumps({"code": code, "spawned": seen, "waiting": len(w._early)}))
+imported = sorted(m for m in ("mlflow", "tensorboard") if m in sys.modules)
+print(json.dumps({"code": code, "spawned": seen, "waiting": len(w._early), "imported": imported}))
 """
 
 
-def test_the_mlflow_writer_starts_before_torch_is_imported_and_is_the_one_the_run_uses(
+def test_the_writers_start_before_torch_is_imported_and_are_the_ones_the_run_uses(
     tmp_path, samples
 ):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     argv = ["run", "linreg-line", "--quick", "--out", str(tmp_path / "runs"), "-q"]
+    track = ["--track", "tensorboard,mlflow", "--mlflow-uri", uri]
     done = subprocess.run(
-        [sys.executable, "-c", EARLY, *argv, "--track", "mlflow", "--mlflow-uri", uri],
+        [sys.executable, "-c", EARLY, *argv, *track],
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    # one writer, started before torch: its start-up overlaps the run's, and the run took it over
-    assert report["code"] == 0 and report["waiting"] == 0
-    assert [torch_loaded for torch_loaded, _ in report["spawned"]] == [False]
+    # two writers, started before torch: their start-up overlaps the run's, the run took them
+    # over, and the training process never imported MLflow or TensorBoard
+    assert report["code"] == 0 and report["waiting"] == 0 and report["imported"] == []
+    assert [torch_loaded for torch_loaded, _ in report["spawned"]] == [False, False]
     (found,) = runs_of(uri, "linreg-line")
     assert found.info.status == "FINISHED"
-    # a writer nobody takes over (the command failed before its tracker) ends with the command
+    (run,) = (tmp_path / "runs" / "linreg-line").iterdir()
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert scalars(run / "tensorboard", "final/test_r2")[0][1] == pytest.approx(metrics["test_r2"])
+    # writers nobody takes over (the command failed before its trackers) end with the command
     missing = tmp_path / "no-such-folder"
     done = subprocess.run(
-        [sys.executable, "-c", EARLY, *argv, "--track", "mlflow", "--mlflow-uri", uri]
-        + ["--data-dir", str(missing)],
+        [sys.executable, "-c", EARLY, *argv, *track, "--data-dir", str(missing)],
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert done.stderr == f"mlrepro: error: --data-dir: {missing} is not a folder\n"
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert report["code"] == 2 and report["waiting"] == 1 and len(report["spawned"]) == 1
-    with pytest.raises(ProcessLookupError):
-        os.kill(report["spawned"][0][1], 0)
+    assert report["code"] == 2 and report["waiting"] == 2 and len(report["spawned"]) == 2
+    for _, pid in report["spawned"]:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
     assert len(runs_of(uri, "linreg-line")) == 1
 
 
-@pytest.mark.parametrize(
-    "kind, module", [("mlflow", "mlflow"), ("tensorboard", "torch.utils.tensorboard")]
-)
+@pytest.mark.parametrize("kind, module", [("mlflow", "mlflow"), ("tensorboard", "tensorboard")])
 def test_a_missing_extra_is_one_line_naming_it(capsys, tmp_path, monkeypatch, kind, module):
     monkeypatch.setitem(sys.modules, module, None)  # import fails as when not installed
     code, _, err = cli(capsys, "run", "linreg-line", "--quick", "--out", tmp_path, "--track", kind)

@@ -408,7 +408,7 @@ def _preset(args) -> str | None:
 
 def cmd_run(args, extra: list[str], argv: list[str]) -> int:
     from .config import parse_overrides
-    from .mlflow_writer import start_early
+    from .writer_process import start_early
 
     if not args.dry_run:  # MLflow's writer starts up beside the import of torch, not after it
         start_early(args.track, args.mlflow_uri, args.out)

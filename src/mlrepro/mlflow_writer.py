@@ -1,27 +1,20 @@
 """The MLflow side of tracking, importable without torch.
 
-`MLflowWriter` makes every MLflow call of a tracked run; `main()` serves one over a pipe (JSON lines
-in, JSON lines out) in a process of its own. `tracking.MLflowTracker` starts that process, so that
-importing MLflow (≈ 2 s of CPU with its SQL store), opening the store and every write happen beside
-the training process instead of in it: on two cores, tracking costs the run the messages only.
-
-Run:   python -m mlrepro.mlflow_writer '{"uri": "sqlite:///runs/mlflow.db"}'  (as the tracker does)
+`MLflowWriter` makes every MLflow call of a tracked run. `mlrepro.writer_process` serves one in a
+process of its own, beside the training process (`tracking.MLflowTracker` starts it).
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import functools
-import importlib.util
 import json
 import logging
 import os
 import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -497,149 +490,3 @@ def check_uri(uri: str, option: str) -> bool:
             raise bad(one_line(e)) from None
         return True
     return False
-
-
-def spawn_writer(
-    uri: str | None, *, experiment: str | None = None, option: str = "--mlflow-uri"
-) -> tuple[subprocess.Popen, Any]:
-    """Start `python -m mlrepro.mlflow_writer` for `uri`: (the process, the file holding its
-    stderr). It opens the store and says so on its first output line (see `main`)."""
-    src = str(Path(__file__).resolve().parents[1])  # the writer imports this very mlrepro
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([src, *filter(None, [os.environ.get("PYTHONPATH")])]),
-    }
-    log = tempfile.TemporaryFile()  # noqa: SIM115 - the writer's stderr, kept open with it
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mlrepro.mlflow_writer",
-            json.dumps({"uri": uri, "experiment": experiment, "option": option}),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=log,
-        env=env,
-        start_new_session=True,
-    )  # Ctrl-C reaches the run, which then closes its MLflow run
-    return proc, log
-
-
-# Writers started before the command imported torch, waiting for their tracker.
-_early: dict[tuple, tuple[subprocess.Popen, Any]] = {}
-
-
-def start_early(
-    track: str | None, mlflow_uri: str | None = None, out: str | os.PathLike = "runs"
-) -> None:
-    """Start the MLflow writer of `--track … --mlflow-uri …` now, before the command imports torch
-    (≈ 2 s), so that the writer's own start-up (importing MLflow, opening the store: ≈ 2.5 s of
-    CPU) runs beside it instead of after it; the run's `MLflowTracker` then takes it over.
-
-    Never raises and never starts a writer the tracker would refuse: an unknown kind, a missing
-    extra or a bad URI is left to the tracker, which reports it as before. A writer nobody takes
-    is stopped when Python exits."""
-    kinds = [k.strip().lower() for k in (track or "").split(",")]
-    if "mlflow" not in kinds:
-        return
-    try:
-        if importlib.util.find_spec("mlflow") is None:
-            return
-        uri, option = resolve_mlflow_uri(mlflow_uri, out)
-        if not check_uri(uri, option):
-            return  # a store only the writer can check: the tracker waits for it anyway
-    except (ConfigError, ValueError, OSError):
-        return
-    key = (uri, None, option)
-    if key not in _early:
-        if not _early:
-            atexit.register(_stop_early)
-        _early[key] = spawn_writer(uri, option=option)
-
-
-def take_early(
-    uri: str | None, experiment: str | None, option: str
-) -> tuple[subprocess.Popen, Any] | None:
-    """The writer `start_early` started for these arguments (once), if it still runs."""
-    found = _early.pop((uri, experiment, option), None)
-    if found is not None and found[0].poll() is not None:
-        return None  # it ended (the store could not be opened): a new one says why
-    return found
-
-
-def _stop_early() -> None:
-    while _early:
-        stop_writer(*_early.popitem()[1])
-
-
-def stop_writer(proc: subprocess.Popen, log) -> None:
-    """End a writer process: every call that had to be waited for was, so it only has to exit."""
-    with contextlib.suppress(OSError, ValueError):
-        proc.stdin.write(b'{"op": "exit"}\n')
-    for f in (proc.stdin, proc.stdout):
-        with contextlib.suppress(OSError, ValueError):
-            f.close()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    log.close()
-
-
-# --- the writer process ---
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Serve an `MLflowWriter` on stdin/stdout: one JSON request a line, `{"op", "args", "kw",
-    "id"}`; a reply for each request with an id, and `{"id": null, "error"}` for a failure of one
-    without. The first line out says whether the store opened (id 0). Ends on "exit" or end of
-    input (the training process is gone: a run left open is marked KILLED)."""
-    spec = json.loads((sys.argv[1:] if argv is None else argv)[0])
-    out = sys.stdout
-    sys.stdout = sys.stderr  # stray prints must not break the protocol
-
-    def send(**msg) -> None:
-        out.write(json.dumps(msg) + "\n")
-        out.flush()
-
-    try:
-        writer = MLflowWriter(
-            spec.get("uri"),
-            experiment=spec.get("experiment"),
-            option=spec.get("option", "--mlflow-uri"),
-        )
-    except Exception as e:  # noqa: BLE001 - reported to the training process
-        send(
-            id=0,
-            error=str(e) if isinstance(e, ConfigError) else one_line(e),
-            config=isinstance(e, ConfigError),
-        )
-        return 2
-    send(id=0, ok=True, value={"uri": writer.uri})
-    for line in sys.stdin:
-        msg = json.loads(line)
-        if msg["op"] == "exit":
-            return 0
-        try:
-            value = getattr(writer, msg["op"])(*msg.get("args", ()), **msg.get("kw", {}))
-        except Exception as e:  # noqa: BLE001 - reported to the training process
-            send(id=msg.get("id"), error=one_line(e))
-        else:
-            if msg.get("id") is not None:
-                send(id=msg["id"], ok=True, value=value)
-    with contextlib.suppress(Exception):
-        writer.close("KILLED")
-    return 0
-
-
-if __name__ == "__main__":
-    code = main()
-    # Every write was committed before its reply (or before "exit" was read). Python's own teardown
-    # with MLflow and SQLAlchemy loaded takes 0.5-1 s more, and the run waits for this process to
-    # end: skip it.
-    for stream in (sys.stdout, sys.stderr, sys.__stdout__):
-        with contextlib.suppress(Exception):
-            stream.flush()
-    os._exit(code)

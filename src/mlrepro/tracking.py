@@ -7,11 +7,13 @@ search that groups it). The run folder stays the evidence; a tracker is a view o
 
 - `TensorBoardTracker`: event files in RUN/tensorboard/ (one sub-folder per stage), per-step
   `step/loss` and `step/lr`, per-epoch `epoch/<key>` at the global step, the headline as hparams and
-  plots/*.png as images.
+  plots/*.png as images. Its writes run in a writer process beside the run
+  (`mlrepro.tensorboard_writer`, served by `mlrepro.writer_process`).
 - `MLflowTracker`: the flattened config as params, per-epoch `epoch/<key>` with the epoch as
   step, every end-of-run metric, config.json, metrics.json, history.jsonl and plots/ as artifacts,
   tags for experiment, preset, seed, data provenance and git commit; a sweep or a search is a
-  parent run. Its MLflow calls run in a writer process beside the run (`mlrepro.mlflow_writer`).
+  parent run. Its MLflow calls run in a writer process beside the run (`mlrepro.mlflow_writer`,
+  served by `mlrepro.writer_process`).
 
 A resumed run continues where it stopped: the MLflow run id is kept in RUN/tracking.json, and
 TensorBoard purges the steps after the checkpoint, so no step is logged twice. A tracker that fails
@@ -57,12 +59,10 @@ from .mlflow_writer import (
     read_state,
     resolve_mlflow_uri,
     run_tags,
-    spawn_writer,
-    stop_writer,
-    take_early,
     write_state,
 )
 from .mlflow_writer import numbers as _numbers
+from .writer_process import TENSORBOARD_SPEC, mlflow_spec, spawn_writer, stop_writer, take_early
 
 KINDS = ("tensorboard", "mlflow")
 
@@ -196,170 +196,31 @@ class TrackingCallback(Callback):
         self.tracker.log_epoch(self.stage, learner.global_step, logs)
 
 
-# --- TensorBoard ---
+# --- trackers whose calls run in a writer process ---
 
 
-def _import_tensorboard():
+def _installed(module: str) -> bool:
     try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        raise ConfigError(f"--track tensorboard needs tensorboard: {EXTRA}") from None
-    return SummaryWriter
+        return importlib.util.find_spec(module) is not None
+    except ValueError:  # a module set to None in sys.modules
+        return False
 
 
-class TensorBoardTracker(Tracker):
-    """TensorBoard event files: per-step loss and LR, per-epoch logs, the headline as hparams and
-    the run's figures as images. In a run, the event files go to RUN/tensorboard/ (a stage's to
-    RUN/tensorboard/STAGE/); `log_dir` sets the folder for library use."""
+class _PipedTracker(Tracker):
+    """A tracker whose calls run in a writer process (`writer_process.main`) serving its writer
+    class, or, with `background=False`, in this process. Only `close` and the group calls wait for
+    the writer; a failure of an earlier call surfaces at the next one."""
 
-    kind = "tensorboard"
+    _proc: Any = None
+    _writer: Any = None
 
-    def __init__(self, log_dir: str | os.PathLike | None = None, *, flush_secs: int = 30):
-        self.SummaryWriter = _import_tensorboard()
-        self.log_dir = Path(log_dir) if log_dir is not None else None
-        self.flush_secs = flush_secs
-        self.run_dir: Path | None = None
-        self.hparams: dict[str, Any] = {}
-        self._writers: dict[str | None, Any] = {}
-        self._last: dict[str | None, int] = {}  # the last step written, per stage
-
-    def start(self, run_dir: Path, record: dict, *, resume: bool = False, note=None) -> None:
-        self.close()
-        self.run_dir = Path(run_dir)
-        self.log_dir = self.run_dir / "tensorboard"
-        self.hparams = {
-            "experiment": record.get("experiment"),
-            "preset": record.get("preset") or "default",
-            "seed": record.get("seed"),
-            **flatten(record.get("config", {})),
-        }
-
-    def _writer(self, stage: str | None, purge_after: int | None = None):
-        w = self._writers.get(stage)
-        if w is None:
-            if self.log_dir is None:
-                raise ValueError("TensorBoardTracker: give a log_dir (or start it on a run folder)")
-            folder = self.log_dir if stage is None else self.log_dir / stage
-            # purge_step: TensorBoard hides what an interrupted run logged after its checkpoint.
-            purge = purge_after + 1 if purge_after else None
-            w = self.SummaryWriter(str(folder), purge_step=purge, flush_secs=self.flush_secs)
-            self._writers[stage] = w
-            self._last[stage] = purge_after or 0
-        return w
-
-    def begin_stage(self, stage: str | None, step: int) -> None:
-        self._writer(stage, purge_after=step)
-
-    def log_steps(self, stage, rows) -> None:
-        w = self._writer(stage)
-        for step, values in rows:
-            for key, value in values.items():
-                w.add_scalar(f"step/{key}", value, step)
-        if rows:
-            self._last[stage] = max(self._last.get(stage, 0), rows[-1][0])
-
-    def log_epoch(self, stage, step, row) -> None:
-        w = self._writer(stage)
-        for key, value in numbers(row, skip=("epoch",)).items():
-            w.add_scalar(f"epoch/{key}", value, step)
-        self._last[stage] = max(self._last.get(stage, 0), step)
-
-    def finish(self, metrics, headline=()) -> None:
-        from torch.utils.tensorboard.summary import hparams
-
-        w = self._writer(None)
-        step = max(self._last.values(), default=0)
-        final = numbers(metrics)
-        shown = {k: final[k] for k in headline if k in final} or final
-        if self.hparams:
-            params = {
-                k: v if isinstance(v, (int, float, str, bool)) else str(v)
-                for k, v in self.hparams.items()
-            }
-            for summary in hparams(params, {f"final/{k}": v for k, v in shown.items()}):
-                w.file_writer.add_summary(summary, step)
-        for key, value in final.items():
-            w.add_scalar(f"final/{key}", value, step)
-        if self.run_dir is not None:
-            for png in sorted((self.run_dir / "plots").glob("*.png")):
-                w.file_writer.add_summary(_image_summary(f"plots/{png.stem}", png), step)
-
-    def close(self, status: str = "FINISHED") -> None:
-        for w in self._writers.values():
-            w.close()
-        self._writers = {}
-
-
-def _image_summary(tag: str, png: Path):
-    """An image summary holding the PNG file's own bytes (no decoding and re-encoding)."""
-    from PIL import Image
-    from tensorboard.compat.proto.summary_pb2 import Summary
-
-    with Image.open(png) as im:  # reads the header only
-        width, height = im.size
-        channels = len(im.getbands())
-    image = Summary.Image(
-        height=height, width=width, colorspace=channels, encoded_image_string=png.read_bytes()
-    )
-    return Summary(value=[Summary.Value(tag=tag, image=image)])
-
-
-# --- MLflow ---
-
-
-class MLflowTracker(Tracker):
-    """MLflow runs: the flattened config as params, per-epoch `epoch/<key>` metrics with the epoch
-    as step, every end-of-run metric, config.json, metrics.json, history.jsonl and plots/ as
-    artifacts, tags for experiment, preset, seed, data and git commit; a sweep or a search as a
-    parent run.
-
-    The MLflow calls run in a writer process of their own (`mlrepro.mlflow_writer`), started here:
-    the training process never imports MLflow, and only `close` and the group calls wait for it.
-    A SQLite or HTTP URI is checked here at once; any other is opened by the writer before this
-    returns. Failures of the writer surface at the next call (`Trackers` turns them into a warning).
-
-    Args:
-        uri: the tracking URI (`sqlite:///…`, `http://host:5000`, `postgresql://…`); None: MLflow's
-            own default ($MLFLOW_TRACKING_URI, else ./mlflow.db).
-        experiment: the MLflow experiment for library use; in a run, the mlrepro experiment's name.
-        option: what named the URI, for the message of a store that can't be opened.
-        background: False makes the MLflow calls in this process (`MLflowWriter` itself).
-    """
-
-    kind = "mlflow"
-
-    def __init__(
-        self,
-        uri: str | None = None,
-        *,
-        experiment: str | None = None,
-        option: str = "--mlflow-uri",
-        background: bool = True,
-    ):
-        try:
-            found = importlib.util.find_spec("mlflow") is not None
-        except ValueError:  # a module set to None in sys.modules
-            found = False
-        if not found:
-            raise ConfigError(f"--track mlflow needs mlflow: {EXTRA}")
-        self.uri, self.option = uri, option
-        self._writer = self._proc = None
-        if not background:
-            self._writer = MLflowWriter(uri, experiment=experiment, option=option)
-            self.uri = self._writer.uri
-            return
-        checked = uri is not None and check_uri(uri, option)
+    def _spawn(self, spec: Mapping[str, Any]) -> None:
         # A writer started early by the command line (before torch was imported) is taken over.
-        self._proc, self._log = take_early(uri, experiment, option) or spawn_writer(
-            uri, experiment=experiment, option=option
-        )
+        self._proc, self._log = take_early(spec) or spawn_writer(spec)
         self._ids = itertools.count(1)
         self._buf = b""  # what was read of the writer's output past the last full line
         self._stop = weakref.finalize(self, stop_writer, self._proc, self._log)
-        if not checked:
-            self.uri = self._wait(0)["uri"]
 
-    # --- the pipe ---
     def _read(self, timeout: float | None) -> dict | None:
         """The writer's next message, or None when none came within `timeout` seconds."""
         fd = self._proc.stdout.fileno()
@@ -374,7 +235,7 @@ class MLflowTracker(Tracker):
             self._log.seek(0)
             tail = self._log.read().decode(errors="replace").strip().splitlines()[-1:]
             raise MlreproError(
-                f"the MLflow writer ended (exit code {self._proc.returncode})"
+                f"the {self.kind} writer ended (exit code {self._proc.returncode})"
                 + (f": {tail[0][:200]}" if tail else "")
             )
         line, _, self._buf = self._buf.partition(b"\n")
@@ -411,6 +272,112 @@ class MLflowTracker(Tracker):
             raise
         return self._wait(ident) if reply else None
 
+    def shutdown(self) -> None:
+        """Stop the writer process (also done when this tracker is garbage or Python exits)."""
+        if self._proc is not None:
+            self._stop()
+
+
+# --- TensorBoard ---
+
+
+class TensorBoardTracker(_PipedTracker):
+    """TensorBoard event files: per-step loss and LR, per-epoch logs, the headline as hparams and
+    the run's figures as images. In a run, the event files go to RUN/tensorboard/ (a stage's to
+    RUN/tensorboard/STAGE/); `log_dir` sets the folder for library use.
+
+    The files are written by `tensorboard_writer.TensorBoardWriter` with TensorBoard's own event
+    writer (the one `torch.utils.tensorboard.SummaryWriter` wraps), in a writer process beside the
+    run, started here: the training process never imports TensorBoard, and only `close` waits.
+    `background=False` writes from this process.
+    """
+
+    kind = "tensorboard"
+
+    def __init__(
+        self,
+        log_dir: str | os.PathLike | None = None,
+        *,
+        flush_secs: int = 30,
+        background: bool = True,
+    ):
+        if not _installed("tensorboard"):
+            raise ConfigError(f"--track tensorboard needs tensorboard: {EXTRA}")
+        self.log_dir = Path(log_dir) if log_dir is not None else None
+        if not background:
+            from .tensorboard_writer import TensorBoardWriter
+
+            self._writer = TensorBoardWriter(log_dir, flush_secs=flush_secs)
+            return
+        spec = {**TENSORBOARD_SPEC, "flush_secs": flush_secs}
+        if log_dir is not None:
+            spec["log_dir"] = str(Path(log_dir).absolute())
+        self._spawn(spec)
+
+    def start(self, run_dir, record, *, resume=False, note=None) -> None:
+        self.log_dir = Path(run_dir) / "tensorboard"
+        self._call("start", str(Path(run_dir).absolute()), _plain(record), resume=resume)
+
+    def begin_stage(self, stage, step) -> None:
+        self._call("begin_stage", stage, int(step))
+
+    def log_steps(self, stage, rows) -> None:
+        self._call("log_steps", stage, [(int(s), numbers(v)) for s, v in rows])
+
+    def log_epoch(self, stage, step, row) -> None:
+        self._call("log_epoch", stage, int(step), numbers(row, skip=("epoch",)))
+
+    def finish(self, metrics, headline=()) -> None:
+        self._call("finish", numbers(metrics), list(headline))
+
+    def close(self, status="FINISHED") -> None:
+        self._call("close", status, reply=True)
+
+
+# --- MLflow ---
+
+
+class MLflowTracker(_PipedTracker):
+    """MLflow runs: the flattened config as params, per-epoch `epoch/<key>` metrics with the epoch
+    as step, every end-of-run metric, config.json, metrics.json, history.jsonl and plots/ as
+    artifacts, tags for experiment, preset, seed, data and git commit; a sweep or a search as a
+    parent run.
+
+    The MLflow calls run in a writer process of their own (`mlrepro.writer_process`), started here:
+    the training process never imports MLflow, and only `close` and the group calls wait for it.
+    A SQLite or HTTP URI is checked here at once; any other is opened by the writer before this
+    returns. Failures of the writer surface at the next call (`Trackers` turns them into a warning).
+
+    Args:
+        uri: the tracking URI (`sqlite:///…`, `http://host:5000`, `postgresql://…`); None: MLflow's
+            own default ($MLFLOW_TRACKING_URI, else ./mlflow.db).
+        experiment: the MLflow experiment for library use; in a run, the mlrepro experiment's name.
+        option: what named the URI, for the message of a store that can't be opened.
+        background: False makes the MLflow calls in this process (`MLflowWriter` itself).
+    """
+
+    kind = "mlflow"
+
+    def __init__(
+        self,
+        uri: str | None = None,
+        *,
+        experiment: str | None = None,
+        option: str = "--mlflow-uri",
+        background: bool = True,
+    ):
+        if not _installed("mlflow"):
+            raise ConfigError(f"--track mlflow needs mlflow: {EXTRA}")
+        self.uri, self.option = uri, option
+        if not background:
+            self._writer = MLflowWriter(uri, experiment=experiment, option=option)
+            self.uri = self._writer.uri
+            return
+        checked = uri is not None and check_uri(uri, option)
+        self._spawn(mlflow_spec(uri, experiment, option))
+        if not checked:
+            self.uri = self._wait(0)["uri"]
+
     # --- the run ---
     def start(self, run_dir, record, *, resume=False, note=None) -> None:
         self._call("start", str(run_dir), _plain(record), resume=resume)
@@ -432,11 +399,6 @@ class MLflowTracker(Tracker):
 
     def spec(self) -> dict:
         return {"kind": self.kind, "uri": self.uri, "option": self.option}
-
-    def shutdown(self) -> None:
-        """Stop the writer process (also done when this tracker is garbage or Python exits)."""
-        if self._proc is not None:
-            self._stop()
 
 
 def _plain(value: Any) -> Any:
