@@ -287,10 +287,11 @@ def run_experiment(
     metrics["data"] = ctx.config.get("data", {})
     if rank == 0:
         run_dir.write_metrics(metrics)
-        if keep_checkpoints == "last":
-            run_dir.slim_checkpoints()
     if tracker is not None:  # after metrics.json: the evidence is written first
-        tracker.finish(metrics, exp.headline)
+        tracker.finish(metrics, exp.headline)  # the writers work while the checkpoints slim
+    if rank == 0 and keep_checkpoints == "last":
+        run_dir.slim_checkpoints()
+    if tracker is not None:
         tracker.close("FINISHED")
     return run_dir, metrics
 

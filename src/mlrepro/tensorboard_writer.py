@@ -22,6 +22,7 @@ from .mlflow_writer import EXTRA, flatten, numbers
 def _import_tensorboard():
     try:
         from tensorboard.compat.proto import event_pb2, summary_pb2
+        from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2  # noqa: F401
         from tensorboard.summary.writer.event_file_writer import EventFileWriter
     except ImportError:
         raise ConfigError(f"--track tensorboard needs tensorboard: {EXTRA}") from None
@@ -42,6 +43,8 @@ class TensorBoardWriter:
 
     def __init__(self, log_dir: str | os.PathLike | None = None, *, flush_secs: int = 30):
         self._EventFileWriter, self._event_pb2, self._summary_pb2 = _import_tensorboard()
+        import PIL.Image  # noqa: F401 - what `finish` needs, imported while the run trains
+
         self.log_dir = Path(log_dir) if log_dir is not None else None
         self.flush_secs = flush_secs
         self.run_dir: Path | None = None
