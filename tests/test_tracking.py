@@ -415,13 +415,13 @@ def test_a_bad_uri_or_tracker_is_one_line_before_anything_is_made(
 EARLY = """
 import json, sys
 from mlrepro import writer_process as w
-spawn, seen = w.spawn_writer, []
-def counted(*args, **kw):
-    torch_loaded = "torch" in sys.modules
-    proc, log = spawn(*args, **kw)
-    seen.append([torch_loaded, proc.pid])
-    return proc, log
-w.spawn_writer = counted
+Pipe, seen = w.WriterPipe, []
+class Counted(Pipe):
+    def __init__(self, specs):
+        torch_loaded = "torch" in sys.modules
+        super().__init__(specs)
+        seen.append([torch_loaded, self.proc.pid, [s["kind"] for s in specs]])
+w.WriterPipe = Counted
 from mlrepro.cli import main
 code = main(sys.argv[1:])
 imported = sorted(m for m in ("mlflow", "tensorboard") if m in sys.modules)
@@ -443,16 +443,17 @@ def test_the_writers_start_before_torch_is_imported_and_are_the_ones_the_run_use
     )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    # two writers, started before torch: their start-up overlaps the run's, the run took them
-    # over, and the training process never imported MLflow or TensorBoard
+    # one writer process for both, started before torch: its start-up overlaps the run's, the
+    # run's trackers took it over, and the training process never imported MLflow or TensorBoard
     assert report["code"] == 0 and report["waiting"] == 0 and report["imported"] == []
-    assert [torch_loaded for torch_loaded, _ in report["spawned"]] == [False, False]
+    assert report["spawned"][0][0] is False and report["spawned"][0][2] == ["mlflow", "tensorboard"]
+    assert len(report["spawned"]) == 1
     (found,) = runs_of(uri, "linreg-line")
     assert found.info.status == "FINISHED"
     (run,) = (tmp_path / "runs" / "linreg-line").iterdir()
     metrics = json.loads((run / "metrics.json").read_text())
     assert scalars(run / "tensorboard", "final/test_r2")[0][1] == pytest.approx(metrics["test_r2"])
-    # writers nobody takes over (the command failed before its trackers) end with the command
+    # a writer nobody takes over (the command failed before its trackers) ends with the command
     missing = tmp_path / "no-such-folder"
     done = subprocess.run(
         [sys.executable, "-c", EARLY, *argv, *track, "--data-dir", str(missing)],
@@ -462,10 +463,9 @@ def test_the_writers_start_before_torch_is_imported_and_are_the_ones_the_run_use
     )
     assert done.stderr == f"mlrepro: error: --data-dir: {missing} is not a folder\n"
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert report["code"] == 2 and report["waiting"] == 2 and len(report["spawned"]) == 2
-    for _, pid in report["spawned"]:
-        with pytest.raises(ProcessLookupError):
-            os.kill(pid, 0)
+    assert report["code"] == 2 and report["waiting"] == 2 and len(report["spawned"]) == 1
+    with pytest.raises(ProcessLookupError):
+        os.kill(report["spawned"][0][1], 0)
     assert len(runs_of(uri, "linreg-line")) == 1
 
 
@@ -652,3 +652,31 @@ def test_mlflow_server_on_the_sqlite_store_serves_the_run(capsys, tmp_path, samp
         assert sorted(seeds) == ["0", "1"]
     with pytest.raises(OSError):  # stopped
         urllib.request.urlopen(f"{url}/health", timeout=2)
+
+
+def test_one_writer_process_serves_both_and_a_failure_stays_with_its_tracker(tmp_path):
+    from mlrepro.errors import ConfigError, MlreproError
+    from mlrepro.writer_process import WriterPipe, mlflow_spec
+
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(b"not a database, " * 64)
+    log_dir = tmp_path / "tb"
+    pipe = WriterPipe(
+        [
+            mlflow_spec(f"sqlite:///{bad}"),
+            {"kind": "tensorboard", "log_dir": str(log_dir), "flush_secs": 30},
+        ]
+    )
+    # TensorBoard works on while MLflow could not open; each failure reaches its own kind only
+    pipe.call("tensorboard", "log_epoch", None, 7, {"loss": 0.5, "epoch": 1})
+    with pytest.raises(ConfigError, match="--mlflow-uri: cannot open"):
+        pipe.wait("mlflow", 0)
+    pipe.call("tensorboard", "no_such_op")
+    with pytest.raises(MlreproError, match="no_such_op"):
+        pipe.call("tensorboard", "close", reply=True)
+    pipe.call("tensorboard", "close", reply=True)
+    assert scalars(log_dir, "epoch/loss") == [(7, 0.5)]
+    with pytest.raises(MlreproError, match="no mlflow writer"):
+        pipe.call("mlflow", "close", reply=True)
+    pipe.stop()
+    assert pipe.proc.poll() is not None

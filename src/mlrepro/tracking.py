@@ -31,12 +31,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib.util
-import itertools
 import json
 import os
-import select
 import sys
-import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -44,7 +41,7 @@ from typing import Any
 import torch
 
 from .engine import Callback, Learner
-from .errors import ConfigError, MlreproError
+from .errors import ConfigError
 from .io import to_json
 from .mlflow_writer import (
     EXTRA,
@@ -62,7 +59,7 @@ from .mlflow_writer import (
     write_state,
 )
 from .mlflow_writer import numbers as _numbers
-from .writer_process import TENSORBOARD_SPEC, mlflow_spec, spawn_writer, stop_writer, take_early
+from .writer_process import TENSORBOARD_SPEC, WriterPipe, mlflow_spec, open_pipe
 
 KINDS = ("tensorboard", "mlflow")
 
@@ -207,75 +204,24 @@ def _installed(module: str) -> bool:
 
 
 class _PipedTracker(Tracker):
-    """A tracker whose calls run in a writer process (`writer_process.main`) serving its writer
-    class, or, with `background=False`, in this process. Only `close` and the group calls wait for
-    the writer; a failure of an earlier call surfaces at the next one."""
+    """A tracker whose calls run in a writer process (`writer_process.WriterPipe`, shared by the
+    trackers of one command) or, with `background=False`, in this process. Only `close` and the
+    group calls wait for the writer; a failure of an earlier call surfaces at the next one."""
 
-    _proc: Any = None
+    _pipe: WriterPipe | None = None
     _writer: Any = None
-
-    def _spawn(self, spec: Mapping[str, Any]) -> None:
-        # A writer started early by the command line (before torch was imported) is taken over.
-        self._proc, self._log = take_early(spec) or spawn_writer(spec)
-        self._ids = itertools.count(1)
-        self._buf = b""  # what was read of the writer's output past the last full line
-        self._stop = weakref.finalize(self, stop_writer, self._proc, self._log)
-
-    def _read(self, timeout: float | None) -> dict | None:
-        """The writer's next message, or None when none came within `timeout` seconds."""
-        fd = self._proc.stdout.fileno()
-        while b"\n" not in self._buf:  # raw reads: a buffered reader would hide lines from select
-            if not select.select([fd], [], [], timeout)[0]:
-                return None
-            chunk = os.read(fd, 1 << 16)
-            if chunk:
-                self._buf += chunk
-                continue
-            self._proc.wait()
-            self._log.seek(0)
-            tail = self._log.read().decode(errors="replace").strip().splitlines()[-1:]
-            raise MlreproError(
-                f"the {self.kind} writer ended (exit code {self._proc.returncode})"
-                + (f": {tail[0][:200]}" if tail else "")
-            )
-        line, _, self._buf = self._buf.partition(b"\n")
-        return json.loads(line)
-
-    def _raise(self, msg: dict) -> None:
-        if msg.get("config"):
-            raise ConfigError(msg["error"])
-        raise MlreproError(msg["error"])
-
-    def _wait(self, ident: int) -> Any:
-        while True:
-            msg = self._read(None)
-            if "error" in msg:
-                self._raise(msg)
-            if msg.get("id") == ident:
-                return msg.get("value")
 
     def _call(self, op: str, *args, reply: bool = False, **kw) -> Any:
         if self._writer is not None:
             return getattr(self._writer, op)(*args, **kw)
-        while (msg := self._read(0)) is not None:  # a failure of an earlier call
-            if "error" in msg:
-                self._raise(msg)
-        ident = next(self._ids) if reply else None
-        try:
-            self._proc.stdin.write(
-                json.dumps({"op": op, "args": args, "kw": kw, "id": ident}, default=str).encode()
-                + b"\n"
-            )
-            self._proc.stdin.flush()
-        except OSError:
-            self._read(None)  # the writer is gone: say why
-            raise
-        return self._wait(ident) if reply else None
+        assert self._pipe is not None
+        return self._pipe.call(self.kind, op, *args, reply=reply, **kw)
 
     def shutdown(self) -> None:
-        """Stop the writer process (also done when this tracker is garbage or Python exits)."""
-        if self._proc is not None:
-            self._stop()
+        """Stop the writer process, and so every tracker that shares it (also done when they are
+        all garbage, and when Python exits)."""
+        if self._pipe is not None:
+            self._pipe.stop()
 
 
 # --- TensorBoard ---
@@ -312,7 +258,7 @@ class TensorBoardTracker(_PipedTracker):
         spec = {**TENSORBOARD_SPEC, "flush_secs": flush_secs}
         if log_dir is not None:
             spec["log_dir"] = str(Path(log_dir).absolute())
-        self._spawn(spec)
+        self._pipe = open_pipe(spec)
 
     def start(self, run_dir, record, *, resume=False, note=None) -> None:
         self.log_dir = Path(run_dir) / "tensorboard"
@@ -374,9 +320,9 @@ class MLflowTracker(_PipedTracker):
             self.uri = self._writer.uri
             return
         checked = uri is not None and check_uri(uri, option)
-        self._spawn(mlflow_spec(uri, experiment, option))
+        self._pipe = open_pipe(mlflow_spec(uri, experiment, option))
         if not checked:
-            self.uri = self._wait(0)["uri"]
+            self.uri = self._pipe.wait(self.kind, 0)["uri"]
 
     # --- the run ---
     def start(self, run_dir, record, *, resume=False, note=None) -> None:
