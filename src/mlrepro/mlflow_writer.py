@@ -456,9 +456,6 @@ def resolve_mlflow_uri(uri: str | None = None, out: str | os.PathLike = "runs") 
 def check_uri(uri: str, option: str) -> bool:
     """Check a SQLite or HTTP tracking URI here, in milliseconds, without MLflow (ConfigError when
     it can't be used); False for other URIs, which the writer process checks by opening them."""
-    import urllib.error
-    import urllib.request
-
     def bad(why: str) -> ConfigError:
         return ConfigError(f"{option}: cannot open {uri!r} ({why})")
 
@@ -481,6 +478,9 @@ def check_uri(uri: str, option: str) -> bool:
             raise bad(f"cannot create {path} (under {probe})")
         return True
     if uri.startswith(("http://", "https://")):
+        import urllib.error  # here: 15 ms that a SQLite store need not cost the run
+        import urllib.request
+
         try:
             with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=10):
                 pass

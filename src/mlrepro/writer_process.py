@@ -74,7 +74,8 @@ class WriterPipe:
         self._ids = itertools.count(1)
         self._buf = b""  # what was read of the writer's output past the last full line
         self._pending: dict[str, list[dict]] = {}  # messages read, by kind, not yet seen
-        self.stop = weakref.finalize(self, stop_writer, self.proc, self._log)
+        self._used = {"used": False}  # whether a call went out (`stop_writer`)
+        self.stop = weakref.finalize(self, stop_writer, self.proc, self._log, self._used)
 
     def _read(self, timeout: float | None) -> dict | None:
         """The writer's next message, or None when none came within `timeout` seconds."""
@@ -127,6 +128,7 @@ class WriterPipe:
             if "error" in msg:
                 self._raise(msg)
         ident = next(self._ids) if reply else None
+        self._used["used"] = True
         request = {"to": kind, "op": op, "args": args, "kw": kw, "id": ident}
         try:
             self.proc.stdin.write(json.dumps(request, default=str).encode() + b"\n")
@@ -190,19 +192,32 @@ def _stop_early() -> None:
         _early.popitem()[1].stop()
 
 
-def stop_writer(proc: subprocess.Popen, log) -> None:
-    """End a writer process: every call that had to be waited for was, so it only has to exit."""
+# Writer processes told to exit and not waited for: reaped as they end (`stop_writer`).
+_exiting: list[subprocess.Popen] = []
+
+
+def stop_writer(proc: subprocess.Popen, log, used: Mapping[str, bool] | None = None) -> None:
+    """End a writer process. One that wrote for a run is told to exit and not waited for: every
+    call that had to be waited for was, so it only has to exit, which takes ~10 ms that the run
+    need not spend. One that never wrote (an early start nobody took) is killed: it may still be
+    importing MLflow, and it has nothing to finish."""
+    _exiting[:] = [p for p in _exiting if p.poll() is None]
+    if used is not None and not used.get("used"):
+        proc.kill()
     with contextlib.suppress(OSError, ValueError):
         proc.stdin.write(b'{"op": "exit"}\n')
     for f in (proc.stdin, proc.stdout):
         with contextlib.suppress(OSError, ValueError):
             f.close()
+    log.close()
+    if used is not None and used.get("used"):
+        _exiting.append(proc)
+        return
     try:
         proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-    log.close()
 
 
 # --- the writer process ---
