@@ -456,6 +456,7 @@ def resolve_mlflow_uri(uri: str | None = None, out: str | os.PathLike = "runs") 
 def check_uri(uri: str, option: str) -> bool:
     """Check a SQLite or HTTP tracking URI here, in milliseconds, without MLflow (ConfigError when
     it can't be used); False for other URIs, which the writer process checks by opening them."""
+
     def bad(why: str) -> ConfigError:
         return ConfigError(f"{option}: cannot open {uri!r} ({why})")
 
