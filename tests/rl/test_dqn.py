@@ -162,3 +162,45 @@ def test_n_step_targets_bootstrap_with_gamma_to_the_n():
     torch.testing.assert_close(loss, nn.MSELoss()(q1, target_q))
     with pytest.raises(ValueError, match="n_step"):
         DQN(Table(values), lr=0.0, n_step=0)
+
+
+def runs_of(actions: list[int]) -> list[int]:
+    """Lengths of the runs of equal consecutive actions."""
+    lengths, n = [], 1
+    for a, b in zip(actions, actions[1:]):
+        if a == b:
+            n += 1
+        else:
+            lengths.append(n)
+            n = 1
+    return lengths + [n]
+
+
+def test_ez_greedy_holds_random_actions_for_zeta_distributed_runs_and_is_greedy_otherwise():
+    from mlrepro.rl.dqn import EzGreedy
+
+    agent = DQN(Table([[0.0, 9.0, 1.0, 2.0, 3.0, 4.0]]), lr=0.0)
+    obs = torch.zeros(1, 1, 1, 1, dtype=torch.uint8)
+    g = torch.Generator().manual_seed(0)
+    ez = EzGreedy(1, 6, mu=2.0, max_steps=100, generator=g)
+    actions = [int(ez.act(agent, obs, 1.0)) for _ in range(20_000)]
+    # every step explores; a draw ends its run early when it repeats the action (1 in 6)
+    counts = torch.bincount(torch.tensor(actions), minlength=6).double() / len(actions)
+    torch.testing.assert_close(
+        counts, torch.full((6,), 1 / 6, dtype=torch.float64), atol=0.03, rtol=0
+    )
+    mean_hold = float((ez.pmf * torch.arange(1, 101, dtype=torch.float64)).sum())
+    assert 3.0 < mean_hold < 3.3  # ζ(2) truncated at 100: 5.19 / 1.63
+    lengths = runs_of(actions)
+    assert sum(lengths) / len(lengths) == pytest.approx(mean_hold * 6 / 5, rel=0.1)
+    assert max(lengths) >= 50  # long holds happen (plain ε-greedy: 6^-49)
+    # ε-greedy with one-step holds (mu large) is plain ε-greedy: runs of 1.2 on average
+    plain = EzGreedy(1, 6, mu=50.0, generator=torch.Generator().manual_seed(1))
+    short = runs_of([int(plain.act(agent, obs, 1.0)) for _ in range(6000)])
+    assert sum(short) / len(short) == pytest.approx(1.2, rel=0.1)
+    # a hold outlives a fall of ε, not its episode; then ε = 0 is greedy every step
+    ez.left[:], ez.action[:] = 3, 4
+    assert [int(ez.act(agent, obs, 0.0)) for _ in range(5)] == [4, 4, 4, 1, 1]
+    ez.left[:], ez.action[:] = 3, 4
+    ez.end(torch.tensor([True]))
+    assert {int(ez.act(agent, obs, 0.0)) for _ in range(200)} == {1}

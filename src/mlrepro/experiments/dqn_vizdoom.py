@@ -92,6 +92,16 @@ class Config(ExperimentConfig):
         0.6, "blog", "linear decay ends at this share of training", ge=0, le=1
     )
     eps_per_epoch: bool = opt(False, "ours", "ε changes once per epoch (blog: True) or every step")
+    explore: Literal["epsilon", "ez"] = opt(
+        "epsilon",
+        "paper: Dabney et al. 2021",
+        "random actions one step at a time (ε-greedy), or held for a zeta-distributed number of "
+        "steps (εz-greedy: with probability ε start holding a random action; rl/dqn.py EzGreedy)",
+    )
+    ez_mu: float = opt(
+        2.0, "paper: Dabney et al. 2021", "with explore=ez: P(n steps) ∝ n^-mu", gt=0
+    )
+    ez_max_steps: int = opt(100, "ours", "with explore=ez: the longest hold", ge=1)
     # --- learning ---
     net: Literal["blog", "large"] = opt(
         "blog", "blog", "conv 8@6×6 s3 → conv 8@3×3 s2 → fc 128, or a larger net"
@@ -386,6 +396,7 @@ def run(cfg: Config, ctx: RunContext) -> dict:
                 seed=_env_seed(ctx.seed, epoch, False, cfg.seed_episodes),
                 progress=f"epoch {epoch + 1}/{cfg.epochs}" if ctx.verbose else None,
                 reward_norm=norm,
+                ez_greedy=(cfg.ez_mu, cfg.ez_max_steps) if cfg.explore == "ez" else None,
             )
             last = epoch + 1 == cfg.epochs
             test_start = time.perf_counter()

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ..engine.progress import Progress
-from .dqn import DQN
+from .dqn import DQN, EzGreedy
 from .replay import NStepTransitions, ReplayMemory
 from .rewards import RewardNorm
 
@@ -39,6 +39,7 @@ def learning_steps(
     seed: int | None = None,
     progress: str | None = None,
     reward_norm: RewardNorm | None = None,
+    ez_greedy: tuple[float, int] | None = None,
 ) -> dict:
     """`n_steps` ε-greedy transitions from freshly reset `envs` into `memory`, learning meanwhile.
 
@@ -53,6 +54,8 @@ def learning_steps(
         progress: a label to report progress under on stderr (engine.progress), or None.
         reward_norm: turns each reward into the one stored, and sets `agent.reward_scale` (the
             scale of stored rewards in TD targets) after every step.
+        ez_greedy: (μ, max steps) to explore with temporally extended ε-greedy (`EzGreedy`),
+            drawing from the agent's generator; None: plain ε-greedy.
     Returns:
         scores and lengths of the episodes that ended, mean loss, updates and steps made, seconds.
     """
@@ -64,6 +67,17 @@ def learning_steps(
     scores, lengths = [], []
     loss_sum, n_updates, credit, steps = torch.zeros(()), 0, 0.0, 0
     bar = Progress(n_steps, progress or "", unit="step", enabled=progress is not None)
+    explorer = (
+        EzGreedy(
+            n,
+            agent.n_actions,
+            mu=ez_greedy[0],
+            max_steps=ez_greedy[1],
+            generator=agent.generator,
+        )
+        if ez_greedy is not None
+        else None
+    )
 
     def learn() -> None:
         nonlocal loss_sum, n_updates, credit
@@ -77,7 +91,10 @@ def learning_steps(
             n_updates += k
 
     while steps < n_steps:
-        actions = agent.act(obs, epsilon_at(steps)).numpy()
+        eps = epsilon_at(steps)
+        actions = (
+            agent.act(obs, eps) if explorer is None else explorer.act(agent, obs, eps)
+        ).numpy()
         if overlap:
             envs.step_async(actions)
             learn()  # --- learn while the engines play ---
@@ -91,6 +108,8 @@ def learning_steps(
             r = reward_norm.observe(r, terminated | truncated)
             agent.reward_scale = reward_norm.scale
         ready = transitions.add(obs, actions, r, next_obs, terminated | truncated)
+        if explorer is not None:
+            explorer.end(terminated | truncated)
         if ready is not None:
             memory.add(*ready)
         if not overlap:
