@@ -887,11 +887,15 @@ def cmd_play(args) -> int:
         out = exp.play(cfg, rd, episodes=args.episodes, gif=args.gif, seed=args.seed, fps=args.fps)
     except FileNotFoundError as e:
         raise ConfigError(f"play: {e}") from None
-    print("scores: " + " ".join(f"{s:.0f}" for s in out["scores"]))
+    print("scores: " + " ".join(f"{s:.4g}" for s in out["scores"]))  # 83, -0.061
     print(
-        f"mean score: {out['mean_score']:.2f} over {len(out['scores'])} episodes "
+        f"mean score: {out['mean_score']:.4g} over {len(out['scores'])} episodes "
         f"(checkpoint after epoch {out['epoch']})"
     )
+    if out.get("actions"):
+        steps = sum(out["actions"].values())
+        shares = ", ".join(f"{label} {n / steps:.0%}" for label, n in out["actions"].items() if n)
+        print(f"actions: {shares}; {out['steps_per_episode']:.1f} steps per episode")
     if args.gif:
         print(f"gif: {args.gif} ({out['frames']} frames)")
     return 0

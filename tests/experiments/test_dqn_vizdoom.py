@@ -59,6 +59,13 @@ def test_killed_run_resumes_to_the_same_history_and_plays_a_gif(tmp_path, monkey
     assert main(["play", str(run_dir), "--episodes", "2", "--gif", str(gif)]) == 0
     out = capsys.readouterr().out
     assert "mean score:" in out and "over 2 episodes" in out
+    # what the greedy policy did: each action's share of the steps (basic's 8 "all" actions)
+    actions = out.splitlines()[2]
+    assert actions.startswith("actions: ") and " steps per episode" in actions
+    shares = [
+        int(part.rsplit(" ", 1)[1].rstrip("%")) for part in actions[9:].split(";")[0].split(", ")
+    ]
+    assert abs(sum(shares) - 100) <= len(shares) and shares == sorted(shares, reverse=True)
     assert gif.read_bytes()[:6] == b"GIF89a"
     # without a GIF the episodes step with make_action, not tic by tic: the same scores
     assert main(["play", str(run_dir), "--episodes", "2"]) == 0

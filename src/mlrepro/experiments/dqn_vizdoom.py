@@ -533,21 +533,35 @@ def play(
             q.load_state_dict(state["agent"]["q"])
             q.eval()
 
+            taken: list[np.ndarray] = []
+
             def policy(obs):
                 with torch.no_grad():
-                    return q(torch.as_tensor(obs).float().div_(255)).argmax(dim=1).numpy()
+                    actions = q(torch.as_tensor(obs).float().div_(255)).argmax(dim=1).numpy()
+                taken.append(actions)
+                return actions
 
             scores, screens = play_episodes(policy, env, episodes, seed=seed)
+            labels = [
+                "+".join(b for b, on in zip(env.buttons, action) if on) or "no-op"
+                for action in env.actions
+            ]
         finally:
             env.close()
             torch.set_num_threads(threads)
     if gif is not None:
         write_gif(screens, gif, fps=fps)
+    counts = np.bincount(np.concatenate(taken), minlength=len(labels)) if taken else []
     return {
         "scores": scores,
         "mean_score": float(np.mean(scores)),
         "frames": len(screens),
         "epoch": state["epoch"],
+        # what the policy does: each action's share of the steps, most frequent first
+        "actions": {
+            labels[i]: int(counts[i]) for i in np.argsort(-np.asarray(counts), kind="stable")
+        },
+        "steps_per_episode": sum(len(a) for a in taken) / max(len(scores), 1),
     }
 
 
