@@ -240,3 +240,19 @@ def test_schedule_plot(capsys, tmp_path):
     assert code == 0 and out_png.stat().st_size > 5000
     code, _, err = run_cli(capsys, "schedule-plot", "linear", "-o", str(out_png))
     assert code == 2 and "unknown schedule 'linear'" in err
+
+
+def test_an_output_option_never_replaces_a_file_of_another_kind(tmp_path, capsys):
+    data = tmp_path / "data.csv"
+    data.write_text("a,b\n1,2\n")
+    code = main(["schedule-plot", "onecycle", "--epochs", "2", "--output", str(data)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("mlrepro: error: ") == 1 and "Traceback" not in err
+    assert f"--output: {data} exists and is not a PNG image; not replacing it" in err
+    assert data.read_text() == "a,b\n1,2\n"
+    # an earlier plot is drawn again
+    png = tmp_path / "s.png"
+    assert main(["schedule-plot", "onecycle", "--epochs", "2", "--output", str(png)]) == 0
+    first = png.read_bytes()
+    assert main(["schedule-plot", "constant", "--epochs", "2", "--output", str(png)]) == 0
+    assert png.read_bytes() != first

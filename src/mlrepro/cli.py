@@ -676,12 +676,13 @@ def _columns(text: str | None) -> list[str] | None:
     return [c.strip() for c in text.split(",") if c.strip()] if text else None
 
 
-def _check_output_file(path: str, option: str) -> None:
-    from .runner import check_writable
+def _check_output_file(path: str, option: str, kind: str) -> None:
+    from .runner import check_replaceable, check_writable
 
     if Path(path).is_dir():
         raise ConfigError(f"{option}: {path} is a folder; expected a file name")
     check_writable(Path(path).absolute().parent, option)
+    check_replaceable(path, option, kind)
 
 
 def cmd_linreg(args) -> int:
@@ -723,7 +724,7 @@ def cmd_kmeans(args) -> int:
     from .io import atomic_write_text
 
     if args.labels_out:
-        _check_output_file(args.labels_out, "--labels-out")
+        _check_output_file(args.labels_out, "--labels-out", "labels")
     X, _, names = read_csv(args.csv, columns=_columns(args.columns))
     km = KMeans(
         args.n_clusters,
@@ -797,7 +798,7 @@ def cmd_schedule_plot(args) -> int:
         ) from None
     if not args.lr > 0:
         raise ConfigError(f"--lr must be > 0, got {args.lr}")
-    _check_output_file(args.output, "--output")
+    _check_output_file(args.output, "--output", "png")
     fig, (ax_lr, ax_m) = plt.subplots(2, 1, figsize=(8, 5.5), sharex=True)
     for name in args.schedules:
         try:
@@ -880,7 +881,7 @@ def cmd_play(args) -> int:
         raise ConfigError(f"play: {args.run_dir} is a run of {exp.name}, which has no agent")
     exp.check_requirements()
     if args.gif:
-        _check_output_file(args.gif, "--gif")
+        _check_output_file(args.gif, "--gif", "gif")
     if not args.fps > 0:
         raise ConfigError(f"--fps must be > 0, got {args.fps}")
     try:

@@ -20,7 +20,7 @@ from torch import nn
 from .errors import ConfigError
 from .nn import Normalize  # noqa: F401  (its old home; import it from mlrepro.nn)
 from .runfolder import load_run_model
-from .runner import check_writable
+from .runner import check_replaceable, check_writable
 
 
 def export_onnx(
@@ -38,6 +38,7 @@ def export_onnx(
     if output.is_dir():
         raise ConfigError(f"--output: {output} is a folder; expected a file name")
     check_writable(output.parent, "--output")
+    check_replaceable(output, "--output", "onnx")
     output.parent.mkdir(parents=True, exist_ok=True)
     example = torch.rand(2, *spec.shape)
     # Written next to the target and renamed, like every other file of a run folder.

@@ -21,7 +21,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,38 @@ def _command(argv: list[str] | None) -> str:
 
 
 # --- paths: checked before anything is trained, created only when needed ---
+
+
+# What an output file of each kind starts with (a file that exists is replaced only if it is one).
+_LOOKS_LIKE: dict[str, tuple[str, Callable[[Path, bytes], bool]]] = {
+    "png": ("a PNG image", lambda p, head: head.startswith(b"\x89PNG\r\n\x1a\n")),
+    "gif": ("a GIF", lambda p, head: head[:6] in (b"GIF87a", b"GIF89a")),
+    "onnx": ("an .onnx model", lambda p, head: p.suffix == ".onnx"),
+    "labels": (
+        "a file of cluster labels (one integer a line)",
+        lambda p, head: (
+            all(line.strip().lstrip(b"-").isdigit() for line in head.split(b"\n")[:-1])
+            and bool(head)
+        ),
+    ),
+}
+
+
+def check_replaceable(path: str | os.PathLike, option: str, kind: str) -> None:
+    """ConfigError when `path` is an existing file that is not an output of this `kind` ("png",
+    "gif", "onnx", "labels"): an output option never replaces, say, a data file named by mistake.
+    An earlier output of the same kind is replaced (a plot drawn again). Reads 64 KiB at most."""
+    p = Path(path)
+    if not p.is_file() or p.stat().st_size == 0:
+        return
+    what, looks_like = _LOOKS_LIKE[kind]
+    with open(p, "rb") as f:
+        head = f.read(1 << 16)
+    if not looks_like(p, head):
+        raise ConfigError(
+            f"{option}: {path} exists and is not {what}; not replacing it "
+            "(delete it or name another file)"
+        )
 
 
 def check_writable(path: str | os.PathLike, option: str) -> Path:
