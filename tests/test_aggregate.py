@@ -95,3 +95,29 @@ def test_a_field_added_after_a_run_counts_at_its_default(capsys, tmp_path, other
         assert summary["config"]["tol"] == 1e-12 and summary["config"]["max_iter"] == 2000
     else:
         assert code == 2 and "differs from" in err and "'tol': 1e-09" in err
+
+
+@pytest.mark.parametrize("other_tol, ok", [("1e-9", True), (None, False)])
+def test_a_field_whose_default_changed_counts_at_its_former_default(
+    capsys, tmp_path, monkeypatch, other_tol, ok
+):
+    # Say tol's default was 1e-9 when the first run was made without recording it, and has
+    # changed since: that run ran with 1e-9, so it is like a run with --tol 1e-9 and unlike one
+    # with today's default. Rebuilding its config (play, export, resume) gives 1e-9 too.
+    from mlrepro.experiments import get_experiment
+    from mlrepro.runfolder import load_run
+
+    monkeypatch.setattr(get_experiment("linreg-line").config, "former_defaults", {"tol": 1e-9})
+    first = one_run(capsys, tmp_path / "runs", 0)
+    record = json.loads((first / "config.json").read_text())
+    del record["config"]["tol"]
+    (first / "config.json").write_text(json.dumps(record))
+    assert load_run(first)[3].tol == 1e-9
+    other = one_run(capsys, tmp_path / "runs", 1, *(["--tol", other_tol] if other_tol else []))
+    code, _, err = cli(capsys, "aggregate", first, other, "--results-dir", tmp_path / "results")
+    if ok:
+        assert code == 0, err
+        summary = json.loads((tmp_path / "results" / "linreg-line.quick.json").read_text())
+        assert summary["config"]["tol"] == 1e-9
+    else:
+        assert code == 2 and "differs from" in err and "'tol': 1e-09" in err

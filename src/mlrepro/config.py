@@ -73,6 +73,10 @@ class ExperimentConfig:
 
     # Old field name -> new one: config.json files of earlier runs (and old flags) still load.
     renamed: ClassVar[dict[str, str]] = {}
+    # Field whose default changed -> its default before: a config.json that does not record the
+    # field was written before the field existed, and its run used the field's first default (a
+    # new field defaults to what runs did without it). Resume and aggregate read it so.
+    former_defaults: ClassVar[dict[str, Any]] = {}
 
     def __post_init__(self) -> None:
         check_ranges(self)

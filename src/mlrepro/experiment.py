@@ -129,6 +129,13 @@ class Experiment:
             self.config, self.presets, preset, dict(overrides or {}), what=self.name
         )
 
+    def recorded_config(self, config: Mapping[str, Any]) -> Any:
+        """The Config a run's config.json records: fields added to the Config since the run at
+        what the run did without them (today's default, or `former_defaults` where that changed)."""
+        former = getattr(self.config, "former_defaults", {})
+        absent = {k: v for k, v in former.items() if k not in config}
+        return self.make_config(None, {**absent, **config})
+
     def objective(self) -> tuple[str, str]:
         """(metric, direction) a search optimises: search_metric, else the first headline metric."""
         if self.search_metric is not None:

@@ -31,7 +31,7 @@ def load_run(
     rd = open_run_dir(run_dir, option)
     record = rd.read_config()
     exp = get_experiment(record.get("experiment", "?"))
-    return rd, record, exp, exp.make_config(None, record["config"])
+    return rd, record, exp, exp.recorded_config(record["config"])
 
 
 def load_run_model(

@@ -223,7 +223,7 @@ def run_experiment(
         name, seed, preset = saved["experiment"], saved["seed"], saved.get("preset")
         exp = get_experiment(name)
         exp.check_requirements()
-        cfg = exp.make_config(None, saved["config"])
+        cfg = exp.recorded_config(saved["config"])
         # The same data as the interrupted run: its folder (or none), whatever the shell says now;
         # an explicit --data-dir may point at a moved copy (checked file by file on loading).
         if data_dir is None:
@@ -605,19 +605,21 @@ def run_seeds(
 
 def _with_new_fields(record: dict) -> Any:
     """A run's config with the fields its experiment gained after the run at their defaults (with
-    the run's preset applied).
+    the run's preset applied), or at their `former_defaults` where a default has changed since.
 
     A field added to a Config defaults to what runs did before it existed (so that results stay
-    valid), so a run made before the field and one made after it with the default are like runs.
+    valid), so a run made before the field and one made after it with that value are like runs.
     Fields the run recorded are kept as recorded, whatever today's default."""
     config = record.get("config")
     if not isinstance(config, dict):
         return config
     try:
-        base = get_experiment(record.get("experiment", "?")).make_config(record.get("preset"), {})
+        exp = get_experiment(record.get("experiment", "?"))
+        base = exp.make_config(record.get("preset"), {})
     except (ConfigError, ValueError, TypeError):
         return config
-    full = json.loads(to_json(base.__dict__, None))
+    former = getattr(exp.config, "former_defaults", {})
+    full = {**json.loads(to_json(base.__dict__, None)), **former}
     defaults = {k: v for k, v in full.items() if k not in config}
     return {**defaults, **config} if defaults else config
 
@@ -667,7 +669,7 @@ def aggregate_runs(
     if len(set(seeds)) != len(seeds):
         raise ConfigError(f"aggregate: seeds repeat ({seeds}); give each seed's run folder once")
     exp = get_experiment(first["experiment"])
-    tag = task_tag(exp, exp.make_config(None, first["config"]))
+    tag = task_tag(exp, exp.recorded_config(first["config"]))
     summary = aggregate(
         exp,
         first.get("preset"),
