@@ -133,3 +133,47 @@ def test_a_tagged_result_names_its_task_beside_the_experiment(tmp_path):
     assert n == 2
     assert "| dqn-vizdoom (basic) | default |" in table
     assert "| dqn-vizdoom (defend_the_center) | default |" in table
+
+
+def test_a_summary_relabelled_to_a_preset_shows_a_command_that_names_it(tmp_path):
+    # Made with the default of its day and relabelled when the default changed: the runs' own
+    # commands lack --preset, and the row must not tell readers to run today's default.
+    from mlrepro.reporting import results_table
+
+    res = tmp_path / "results"
+    res.mkdir()
+    row = {
+        "experiment": "dqn-vizdoom",
+        "preset": "epsilon",
+        "tag": "basic",
+        "relabelled": {"from": "default", "date": "2026-12-06"},
+        "headline": ["test_score"],
+        "n": 2,
+        "metrics": {"test_score": {"mean": 79.0, "std": 1.0, "values": [78, 80]}},
+        "wall_time_s": 2000,
+        "hardware": {"cpu_count": 2},
+        "torch": "2.13.0",
+        "command": "mlrepro aggregate /tmp/a /tmp/b",
+        "run_commands": [
+            f"mlrepro run dqn-vizdoom --scenario basic --seed {s} --out /tmp/r" for s in (0, 1)
+        ],
+    }
+    (res / "dqn-vizdoom.basic.epsilon.json").write_text(json.dumps(row))
+    (res / "mnist-cnn.quick.json").write_text(
+        json.dumps(
+            {
+                **row,
+                "experiment": "mnist-cnn",
+                "preset": "quick",
+                "tag": None,
+                "command": "mlrepro run mnist-cnn --quick --seeds 0,1",
+                "run_commands": None,
+            }
+        )
+    )
+    table, _ = results_table(res)
+    assert (
+        "`mlrepro run dqn-vizdoom --preset epsilon --scenario basic --seed S` for each seed S"
+        in table
+    )
+    assert "`mlrepro run mnist-cnn --quick --seeds 0,1`" in table  # named by its shortcut

@@ -30,12 +30,28 @@ def _machine(hw: dict) -> str:
     return f"{hw.get('cpu_count', '?')}-core CPU ({hw.get('processor', '?')})"
 
 
+def _with_preset(cmd: str, preset: str | None) -> str:
+    """`cmd` naming the summary's preset. A summary relabelled when its experiment's default
+    changed (its `relabelled` field) was made without `--preset`; today the preset rebuilds it."""
+    words = cmd.split()
+    if (
+        not preset
+        or preset == "default"
+        or "--preset" in words
+        or f"--{preset}" in words
+        or words[:2] != ["mlrepro", "run"]
+        or len(words) < 3
+    ):
+        return cmd
+    return " ".join([*words[:3], "--preset", preset, *words[3:]])
+
+
 def _command(r: dict) -> str:
     """How to reproduce a summary: its command, or for seeds run separately and combined by
     `mlrepro aggregate`, the shortest per-seed command with the seed and local paths left out."""
     runs = r.get("run_commands")
     if not runs or not r["command"].startswith("mlrepro aggregate"):
-        return f"`{r['command']}`"
+        return f"`{_with_preset(r['command'], r.get('preset'))}`"
 
     def clean(cmd: str) -> str:
         words, out = cmd.split(), []
@@ -43,7 +59,7 @@ def _command(r: dict) -> str:
             if w in ("--out", "--data-dir") or (i and words[i - 1] in ("--out", "--data-dir")):
                 continue
             out.append("S" if i and words[i - 1] == "--seed" else w)
-        return " ".join(out)
+        return _with_preset(" ".join(out), r.get("preset"))
 
     return f"`{min((clean(c) for c in runs), key=len)}` for each seed S, then `mlrepro aggregate`"
 

@@ -605,7 +605,8 @@ def run_seeds(
 
 def _with_new_fields(record: dict) -> Any:
     """A run's config with the fields its experiment gained after the run at their defaults (with
-    the run's preset applied), or at their `former_defaults` where a default has changed since.
+    the run's preset applied), or at their `former_defaults` where a default has changed since,
+    and fields renamed since under their new names.
 
     A field added to a Config defaults to what runs did before it existed (so that results stay
     valid), so a run made before the field and one made after it with that value are like runs.
@@ -618,6 +619,9 @@ def _with_new_fields(record: dict) -> Any:
         base = exp.make_config(record.get("preset"), {})
     except (ConfigError, ValueError, TypeError):
         return config
+    renamed = getattr(exp.config, "renamed", {})
+    if any(k in renamed for k in config):  # a field renamed since, under its name of today
+        config = {renamed.get(k, k): v for k, v in config.items()}
     former = getattr(exp.config, "former_defaults", {})
     full = {**json.loads(to_json(base.__dict__, None)), **former}
     defaults = {k: v for k, v in full.items() if k not in config}
