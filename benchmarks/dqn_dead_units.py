@@ -45,8 +45,11 @@ def random_frames(cfg, episodes: int, max_frames: int = 2000) -> tuple[torch.Ten
     return torch.as_tensor(np.stack(frames)).float().div_(255), n_actions
 
 
-def alive_units(q: nn.Module, x: torch.Tensor) -> tuple[dict[str, tuple[int, int]], float, float]:
-    """({ReLU layer: (units positive on some frame, units)}, Q spread over frames, over actions)."""
+def alive_units(
+    q: nn.Module, x: torch.Tensor
+) -> tuple[dict[str, tuple[int, int]], float, float, float]:
+    """({ReLU layer: (units positive on some frame, units)}, Q spread over frames, over actions,
+    mean Q: beyond the range of the scenario's returns, the values have diverged)."""
     seen: dict[str, torch.Tensor] = {}
     hooks = []
     for name, module in q.named_modules():
@@ -64,7 +67,8 @@ def alive_units(q: nn.Module, x: torch.Tensor) -> tuple[dict[str, tuple[int, int
         for h in hooks:
             h.remove()
     layers = {k: (int(v.sum()), v.numel()) for k, v in seen.items()}
-    return layers, float(values.std(dim=0).mean()), float(values.std(dim=1).mean())
+    spread = float(values.std(dim=0).mean()), float(values.std(dim=1).mean())
+    return layers, *spread, float(values.mean())
 
 
 def main() -> None:
@@ -106,11 +110,11 @@ def main() -> None:
             q = build_qnet(cfg, n_actions)
             q.load_state_dict(state["agent"]["q"])
             q.eval()
-            layers, over_frames, over_actions = alive_units(q, x)
+            layers, over_frames, over_actions, mean_q = alive_units(q, x)
             alive = ", ".join(f"{k} {a}/{n}" for k, (a, n) in layers.items())
             print(
                 f"  epoch {state['epoch']}: alive {alive}; Q spread over frames "
-                f"{over_frames:.3f}, over actions {over_actions:.3f}"
+                f"{over_frames:.3f}, over actions {over_actions:.3f}; mean Q {mean_q:.2f}"
             )
 
 
