@@ -108,23 +108,25 @@ def test_aggregated_seeds_show_a_per_seed_command_without_local_paths(tmp_path):
     assert "/tmp/" not in text and "runs/y" not in text
 
 
+def dqn_summary(**fields) -> dict:
+    """A dqn-vizdoom results summary with `fields` set."""
+    base = {"experiment": "dqn-vizdoom", "headline": ["test_score"], "wall_time_s": 2000}
+    return {**base, "torch": "2.13.0", **fields}
+
+
 def test_a_tagged_result_names_its_task_beside_the_experiment(tmp_path):
     from mlrepro.reporting import results_table
 
     res = tmp_path / "results"
     res.mkdir()
-    row = {
-        "experiment": "dqn-vizdoom",
-        "preset": "default",
-        "claim": "beats random",
-        "headline": ["test_score"],
-        "n": 3,
-        "metrics": {"test_score": {"mean": 7.5, "std": 0.5, "values": [7, 7.5, 8]}},
-        "wall_time_s": 2000,
-        "hardware": {"cpu_count": 2, "processor": "x86_64"},
-        "torch": "2.13.0",
-        "command": "mlrepro run dqn-vizdoom --scenario defend_the_center --seeds 0,1,2",
-    }
+    row = dqn_summary(
+        preset="default",
+        claim="beats random",
+        n=3,
+        metrics={"test_score": {"mean": 7.5, "std": 0.5, "values": [7, 7.5, 8]}},
+        hardware={"cpu_count": 2, "processor": "x86_64"},
+        command="mlrepro run dqn-vizdoom --scenario defend_the_center --seeds 0,1,2",
+    )
     (res / "dqn-vizdoom.basic.json").write_text(json.dumps({**row, "tag": "basic"}))
     (res / "dqn-vizdoom.defend_the_center.json").write_text(
         json.dumps({**row, "tag": "defend_the_center"})
@@ -142,22 +144,18 @@ def test_a_summary_relabelled_to_a_preset_shows_a_command_that_names_it(tmp_path
 
     res = tmp_path / "results"
     res.mkdir()
-    row = {
-        "experiment": "dqn-vizdoom",
-        "preset": "epsilon",
-        "tag": "basic",
-        "relabelled": {"from": "default", "date": "2026-12-06"},
-        "headline": ["test_score"],
-        "n": 2,
-        "metrics": {"test_score": {"mean": 79.0, "std": 1.0, "values": [78, 80]}},
-        "wall_time_s": 2000,
-        "hardware": {"cpu_count": 2},
-        "torch": "2.13.0",
-        "command": "mlrepro aggregate /tmp/a /tmp/b",
-        "run_commands": [
+    row = dqn_summary(
+        preset="epsilon",
+        tag="basic",
+        relabelled={"from": "default", "date": "2026-12-06"},
+        n=2,
+        metrics={"test_score": {"mean": 79.0, "std": 1.0, "values": [78, 80]}},
+        hardware={"cpu_count": 2},
+        command="mlrepro aggregate /tmp/a /tmp/b",
+        run_commands=[
             f"mlrepro run dqn-vizdoom --scenario basic --seed {s} --out /tmp/r" for s in (0, 1)
         ],
-    }
+    )
     (res / "dqn-vizdoom.basic.epsilon.json").write_text(json.dumps(row))
     (res / "mnist-cnn.quick.json").write_text(
         json.dumps(
